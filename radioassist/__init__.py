@@ -1,0 +1,10 @@
+"""radioassist: classify radio sources in survey mosaics.
+
+Cut every catalogued source out of a radio mosaic with its WCS, render each
+cutout the way a model expects, ask a classifier one of the radio tasks
+(B1-B6 of radio-llava) and write labels and class probabilities back into the
+catalogue.
+"""
+from .version import __version__
+from .exceptions import *  # noqa: F401,F403
+from .image import Beam, RadioImage, load_image  # noqa: F401

@@ -1,0 +1,65 @@
+"""Shared pieces of the command-line interface: logging set-up, error handling, progress bars."""
+import functools
+import logging
+import sys
+import warnings
+
+import click
+
+from ..exceptions import RadioassistError
+
+__all__ = ["configure_logging", "handle_errors", "progress_enabled"]
+
+_state = {"verbosity": 0}
+
+
+def configure_logging(verbosity):
+    """Send the ``radioassist`` logger to stderr at a level chosen by ``-v``/``-q``."""
+    _state["verbosity"] = verbosity
+    level = {-2: logging.ERROR, -1: logging.WARNING, 0: logging.INFO, 1: logging.INFO}.get(
+        verbosity, logging.DEBUG if verbosity > 1 else logging.ERROR)
+    logger = logging.getLogger("radioassist")
+    logger.setLevel(level)
+    if not any(getattr(h, "_radioassist_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s" if verbosity > 0 else "%(message)s"))
+        handler._radioassist_cli = True
+        logger.addHandler(handler)
+    if verbosity < -1:
+        warnings.simplefilter("ignore")
+    logging.captureWarnings(False)
+
+
+def progress_enabled():
+    """Whether progress bars should be shown (not with -q, and only on a terminal)."""
+    return _state["verbosity"] >= 0 and sys.stderr.isatty()
+
+
+def handle_errors(func):
+    """Turn expected errors into a one-line ``Error: ...`` message and exit status 1 (2 for usage errors).
+
+    With ``-vv`` the full traceback is shown instead, for bug reports.
+    """
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except click.exceptions.ClickException:
+            raise
+        except (click.exceptions.Abort, click.exceptions.Exit):
+            raise
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+        except (RadioassistError, FileNotFoundError, PermissionError, IsADirectoryError, ImportError,
+                ValueError, OSError) as exc:
+            if _state["verbosity"] > 1:
+                raise
+            message = " ".join(str(exc).split()) or type(exc).__name__
+            raise click.ClickException(message) from None
+        except Exception as exc:  # an unexpected failure: still no traceback unless asked for
+            if _state["verbosity"] > 1:
+                raise
+            raise click.ClickException(f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())} "
+                                       "(run with -vv for the full traceback and report it)") from None
+    return wrapper

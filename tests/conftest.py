@@ -1,0 +1,46 @@
+"""Shared fixtures: where the real survey data lives, and small synthetic images."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def _shared_data_dir():
+    env = os.environ.get("RADIOASSIST_SHARED_DATA")
+    if env:
+        return Path(env)
+    source = os.environ.get("RADIOASSIST_SOURCE_DIR")  # set by tox: tests run from a temporary folder
+    root = Path(source) if source else Path(__file__).resolve().parents[1]
+    return (root.parent / "shared" / "data").resolve()
+
+
+SHARED_DATA = _shared_data_dir()
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """Path to ``../shared/data`` (the real survey files); skips the test when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real survey data not found at {SHARED_DATA} (set RADIOASSIST_SHARED_DATA)")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip ``remote_data`` tests unless ``--remote-data`` is given."""
+    if config.getoption("--remote-data", default=False):
+        return
+    skip = pytest.mark.skip(reason="needs network access: run with --remote-data")
+    for item in items:
+        if "remote_data" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--remote-data", action="store_true", default=False,
+                     help="run tests that need network access")
