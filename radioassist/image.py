@@ -195,9 +195,7 @@ def load_image(source, *, hdu=None, plane=None):
     if isinstance(source, tuple) and len(source) == 2:
         array, meta = source
         if isinstance(meta, fits.Header):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FITSFixedWarning)
-                wcs = WCS(meta)
+            wcs = _parse_wcs(meta, "the header")
             return _from_array(np.asarray(array), wcs, header=meta, plane=plane)
         if isinstance(meta, WCS):
             return _from_array(np.asarray(array), meta, header=None, plane=plane)
@@ -205,6 +203,16 @@ def load_image(source, *, hdu=None, plane=None):
                          f"got {type(meta).__name__}")
     raise ImageError(f"cannot load an image from {type(source).__name__}: pass a FITS path, HDUList, image HDU, "
                      "NDData or an (array, WCS|Header) pair")
+
+
+def _parse_wcs(header, label):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        try:
+            return WCS(header)
+        except Exception as exc:
+            msg = f"{label}: the header's WCS cannot be parsed ({' '.join(str(exc).split())}); fix its CTYPE/CUNIT keywords"
+            raise ImageError(msg) from exc
 
 
 def _is_headerish(meta):
@@ -265,17 +273,18 @@ def _from_hdulist(hdulist, *, hdu, plane, filename, owned):
         raise
     except Exception as exc:
         raise ImageError(f"cannot read the HDUs of {label} (truncated or corrupted file?): {exc}") from exc
-    return _from_hdu(chosen, plane=plane, filename=filename, hdulist=hdulist if owned else None)
+    return _from_hdu(chosen, plane=plane, filename=filename, hdulist=hdulist if owned else None,
+                     index=hdulist.index(chosen))
 
 
-def _from_hdu(hdu, *, plane, filename, hdulist):
+def _from_hdu(hdu, *, plane, filename, hdulist, index=None):
     # FIRST/NVSS headers have TAB characters in COMMENT cards: harmless, but astropy warns on every access
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", fits.verify.VerifyWarning)
-        return _from_hdu_quiet(hdu, plane=plane, filename=filename, hdulist=hdulist)
+        return _from_hdu_quiet(hdu, plane=plane, filename=filename, hdulist=hdulist, index=index)
 
 
-def _from_hdu_quiet(hdu, *, plane, filename, hdulist):
+def _from_hdu_quiet(hdu, *, plane, filename, hdulist, index):
     header = hdu.header
     label = filename or "the image HDU"
     scaled = isinstance(hdu, fits.CompImageHDU) or any(
@@ -284,14 +293,14 @@ def _from_hdu_quiet(hdu, *, plane, filename, hdulist):
     if scaled:
         warnings.warn(f"{label}: BSCALE/BZERO scaling or tile compression forces a full read of the image "
                       "into memory (no memory mapping)", RadioassistWarning)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FITSFixedWarning)
-        try:
-            wcs = WCS(header)
-        except Exception as exc:
-            raise ImageError(f"{label}: the header's WCS cannot be parsed ({exc})") from exc
+    wcs = _parse_wcs(header, label)
     try:
-        data = hdu.data
+        try:
+            data = hdu.data
+        except ValueError as exc:
+            if not (scaled and filename and index is not None and "memory-mapped" in str(exc)):
+                raise
+            data = fits.getdata(filename, ext=index, memmap=False)  # scaled data: a full read is unavoidable
     except Exception as exc:
         raise ImageError(f"cannot read the pixel data of {label} (truncated or corrupted file?): {exc}") from exc
     if data is None:
