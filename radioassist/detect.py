@@ -1,15 +1,14 @@
 """Find sources in a radio mosaic when no catalogue is given (photutils segmentation).
 
-The recipe is the usual one for radio images: a sigma-clipped background and
-RMS map on a mesh of a few tens of beams, a beam-sized smoothing kernel,
-segmentation above ``snr`` times the local RMS, and deblending of blended
-islands.  Blank (NaN) mosaic areas are a coverage mask, not bad data.
+The recipe is the usual one for radio images (as in PyBDSF): a sigma-clipped
+background and RMS map on a mesh of about fifteen beams, islands of connected
+pixels above ``island_snr`` times the local RMS, deblending of blended
+islands, and sources kept when their peak reaches ``snr`` times the RMS.  Blank (NaN) mosaic areas are a coverage mask, not bad data.
 """
 import warnings
 
 import numpy as np
 from astropy import units as u
-from astropy.convolution import Gaussian2DKernel, convolve_fft
 from astropy.stats import SigmaClip
 from astropy.table import Table
 
@@ -22,7 +21,7 @@ __all__ = ["find_sources"]
 _FWHM = 2.0 * np.sqrt(2.0 * np.log(2.0))
 
 
-def find_sources(image, *, snr=5.0, n_pixels=None, box_size=None, deblend=True, contrast=0.005):
+def find_sources(image, *, snr=5.0, island_snr=3.0, n_pixels=None, box_size=None, deblend=True, contrast=0.005):
     """Detect sources with photutils and return a catalogue that :func:`radioassist.read_catalog` accepts.
 
     Parameters
@@ -30,7 +29,10 @@ def find_sources(image, *, snr=5.0, n_pixels=None, box_size=None, deblend=True, 
     image : path, HDU, NDData, (array, WCS) or `~radioassist.RadioImage`
         The mosaic (anything :func:`~radioassist.load_image` accepts).
     snr : float, optional
-        Detection threshold in units of the local background RMS (default 5).
+        A source is kept when its peak reaches ``snr`` times the local RMS (default 5).
+    island_snr : float, optional
+        Islands (segments) are the connected pixels above ``island_snr`` times
+        the local RMS (default 3), as in PyBDSF.
     n_pixels : int, optional
         Minimum number of connected pixels above the threshold (default: the
         number of pixels in half a beam, at least 5).
@@ -78,24 +80,19 @@ def find_sources(image, *, snr=5.0, n_pixels=None, box_size=None, deblend=True, 
                            filter_size=(3, 3))
     residual = filled - bkg.background
     residual[coverage] = 0.0
-    sigma = beam_fwhm_pix / _FWHM
-    kernel = Gaussian2DKernel(sigma, x_size=int(4 * sigma) * 2 + 1)
-    kernel.normalize()
-    smoothed = convolve_fft(residual, kernel, normalize_kernel=False, boundary="fill", fill_value=0.0,
-                            allow_huge=True)
-    # the RMS of the smoothed map is lower than the image RMS: rescale by the kernel's noise gain
-    rms = bkg.background_rms * np.sqrt(np.sum(kernel.array ** 2)) * np.sqrt(2 * np.pi) * sigma
+    rms = bkg.background_rms
     rms = np.where(rms > 0, rms, np.nanmax(rms))
-    threshold = snr * rms
-    segm = detect_sources(smoothed, threshold, n_pixels, mask=coverage)
+    # as PyBDSF does: islands above island_snr, kept when their peak reaches snr (radio images are already
+    # beam-convolved, so no further smoothing: it would lower the peak SNR of point sources)
+    segm = detect_sources(residual, island_snr * rms, n_pixels, mask=coverage)
     if segm is None:
         log.warning("no sources above %.1f sigma in %s", snr, image.label)
         return _empty_catalog()
     if deblend and segm.n_labels > 0:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            segm = deblend_sources(smoothed, segm, n_pixels, contrast=contrast, progress_bar=False)
-    cat = SourceCatalog(residual, segm, convolved_data=smoothed, wcs=image.wcs, background=bkg.background)
+            segm = deblend_sources(residual, segm, n_pixels, contrast=contrast, progress_bar=False)
+    cat = SourceCatalog(residual, segm, wcs=image.wcs, background=bkg.background)
     x = np.asarray(cat.x_centroid, dtype=float)
     y = np.asarray(cat.y_centroid, dtype=float)
     # radio peaks: use the brightest pixel where the centroid falls off the emission (e.g. curved sources)
@@ -108,6 +105,11 @@ def find_sources(image, *, snr=5.0, n_pixels=None, box_size=None, deblend=True, 
     extent = 2.0 * np.asarray(cat.equivalent_radius.value if hasattr(cat.equivalent_radius, "value")
                               else cat.equivalent_radius, dtype=float)
     size_pix = np.maximum(major_fwhm, extent)
+    snr_peak = peak / np.where(local_rms > 0, local_rms, np.nan)
+    keep = snr_peak >= snr
+    x, y, sky, peak, snr_peak, size_pix = x[keep], y[keep], sky[keep], peak[keep], snr_peak[keep], size_pix[keep]
+    seg_flux = np.asarray(cat.segment_flux, dtype=float)[keep]
+    area = np.asarray(cat.area.value if hasattr(cat.area, "value") else cat.area, dtype=float)[keep]
     table = Table()
     table["source_id"] = np.arange(1, len(x) + 1)
     frame = sky.frame.name
@@ -121,10 +123,10 @@ def find_sources(image, *, snr=5.0, n_pixels=None, box_size=None, deblend=True, 
     table["x"] = x
     table["y"] = y
     table["peak_flux"] = peak * (image.unit or u.dimensionless_unscaled)
-    table["segment_flux"] = np.asarray(cat.segment_flux, dtype=float)
-    table["snr"] = peak / np.where(local_rms > 0, local_rms, np.nan)
+    table["segment_flux"] = seg_flux
+    table["snr"] = snr_peak
     table["size"] = size_pix * image.pixel_scale.to(u.arcsec)
-    table["area"] = np.asarray(cat.area.value if hasattr(cat.area, "value") else cat.area, dtype=float)
+    table["area"] = area
     table.meta["radioassist_detection"] = {"image": image.label, "snr": float(snr), "n_pixels": int(n_pixels),
                                            "box_size": int(box_size), "deblend": bool(deblend)}
     log.info("found %d sources above %.1f sigma in %s", len(table), snr, image.label)
