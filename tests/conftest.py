@@ -44,3 +44,9 @@ def pytest_collection_modifyitems(config, items):
 def pytest_addoption(parser):
     parser.addoption("--remote-data", action="store_true", default=False,
                      help="run tests that need network access")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A run that selects no test (e.g. ``-m slow`` on a machine without data) is not a failure."""
+    if exitstatus == 5:
+        session.exitstatus = 0

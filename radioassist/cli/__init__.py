@@ -30,7 +30,8 @@ def main(ctx, verbose, quiet):
 
 
 def _register():
-    commands = []  # sub-commands are added here as their modules land
+    from ._simulate import simulate
+    commands = [simulate]
     for command in commands:
         main.add_command(command)
 

@@ -1,0 +1,188 @@
+"""The interface every classifier backend implements."""
+import abc
+
+import numpy as np
+
+from ..exceptions import BackendError, InputError, ModelError
+from ..tasks import get_task
+
+__all__ = ["Backend", "as_image_list", "image_groups"]
+
+
+class Backend(abc.ABC):
+    """Base class of classifier backends (``vision``, ``llava``, ``openai``...).
+
+    A backend turns rendered cutouts (uint8 RGB images) into a
+    `~radioassist.backends.Predictions` for a `~radioassist.tasks.Task`.
+    Subclasses set :attr:`name` (through `~radioassist.backends.register_backend`)
+    and :attr:`description`, list their extra options with defaults in
+    :attr:`option_defaults`, and implement :meth:`predict`.  Heavy libraries
+    (torch, transformers) are imported inside methods, never at module level.
+
+    Parameters
+    ----------
+    model : str or path-like, optional
+        Model to use: a local folder or a hub id; ``None`` for the backend's
+        default.
+    device : str, optional
+        Torch device (``'cpu'``, ``'cuda'``, ``'cuda:1'``, ``'mps'``).
+    dtype : str, optional
+        Compute dtype (``'float32'``, ``'bfloat16'``, ``'float16'``); the
+        backend's choice when ``None``.
+    batch_size : int, optional
+        Images per forward pass.
+    **options
+        Backend-specific options (see :attr:`option_defaults` of the subclass).
+    """
+
+    #: Registry name, set by ``register_backend``.
+    name = None
+    #: One line shown by ``radioassist backends``.
+    description = ""
+    #: Extra keyword options the backend accepts, with their defaults.
+    option_defaults = {}
+
+    def __init__(self, *, model=None, device="cpu", dtype=None, batch_size=64, **options):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            msg = f"batch_size must be a positive integer, got {batch_size!r}"
+            raise InputError(msg)
+        unknown = sorted(set(options) - set(self.option_defaults))
+        if unknown:
+            known = ", ".join(sorted(self.option_defaults)) or "none"
+            msg = (f"unknown option(s) {', '.join(unknown)} for backend {self.name!r}; "
+                   f"options it accepts besides model/device/dtype/batch_size: {known}")
+            raise BackendError(msg)
+        self.model = model
+        self.device = str(device)
+        self.dtype = None if dtype is None else str(dtype).replace("torch.", "")
+        self.batch_size = int(batch_size)
+        self.options = {**self.option_defaults, **options}
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name!r} model={self.model!r} device={self.device!r}>"
+
+    @abc.abstractmethod
+    def predict(self, images, task):
+        """Classify images for a task.
+
+        Parameters
+        ----------
+        images : `numpy.ndarray` or list of `numpy.ndarray`
+            uint8 RGB images, shape ``(N, H, W, 3)``, or a list of ``(H, W, 3)``
+            arrays that may differ in size (as made by `radioassist.render.render`).
+        task : `~radioassist.tasks.Task` or str
+            The question to answer.
+
+        Returns
+        -------
+        `~radioassist.backends.Predictions`
+        """
+
+    def describe(self):
+        """Provenance of the classifications: backend name, model and its hash, dtype, device...
+
+        Returns
+        -------
+        dict
+            JSON-serialisable; recorded in the output catalogue's ``meta``.
+        """
+        return {"backend": self.name, "model": None if self.model is None else str(self.model),
+                "device": self.device, "dtype": self.dtype}
+
+    def input_spec(self, task):
+        """What the model expects of its input cutouts, if it knows: ``None`` otherwise.
+
+        Backends whose model was trained on cutouts of a given field return a dict
+        with (some of) ``render_preset``, ``pixel_scale_arcsec``, ``cutout_size_pix``,
+        ``beam_arcsec`` and ``image_size``, so a pipeline can cut and render to match.
+        """
+        return None
+
+    def model_labels(self, task):
+        """The labels the backend's model can answer for ``task`` (the task's own labels by default)."""
+        return tuple(get_task(task).labels)
+
+    def check_task(self, task):
+        """Raise `~radioassist.exceptions.ModelError` if the model cannot answer ``task``.
+
+        Parameters
+        ----------
+        task : `~radioassist.tasks.Task` or str
+        """
+        task = get_task(task)
+        labels = tuple(self.model_labels(task))
+        if {lab.upper() for lab in labels} != {lab.upper() for lab in task.labels}:
+            msg = (f"model {self.model!r} of backend {self.name!r} answers {', '.join(labels)}, "
+                   f"which does not fit task {task.id} (labels: {', '.join(task.labels)})")
+            raise ModelError(msg)
+        return task
+
+
+def _as_rgb(image, index):
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        msg = (f"image {index} has dtype {image.dtype}; backends expect uint8 RGB images: render cutouts "
+               "first with radioassist.render.render")
+        raise InputError(msg)
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    elif image.ndim == 3 and image.shape[2] == 1:
+        image = np.repeat(image, 3, axis=2)
+    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] == 0 or image.shape[1] == 0:
+        msg = f"image {index} has shape {image.shape}; expected (H, W, 3) uint8 RGB"
+        raise InputError(msg)
+    return image
+
+
+def as_image_list(images):
+    """Validate backend input and return it as a 4-D array or a list of ``(H, W, 3)`` uint8 arrays.
+
+    Accepts a ``(N, H, W, 3)`` (or grey ``(N, H, W)``) uint8 array or a sequence of
+    ``(H, W, 3)`` / ``(H, W)`` uint8 arrays; grey images are replicated to 3 channels.
+    """
+    if isinstance(images, np.ndarray):
+        if images.dtype != np.uint8:
+            msg = (f"images have dtype {images.dtype}; backends expect uint8 RGB images: render cutouts first "
+                   "with radioassist.render.render")
+            raise InputError(msg)
+        if images.ndim == 4 and images.shape[-1] == 3:
+            return images
+        if images.ndim == 4 and images.shape[-1] == 1:
+            return np.repeat(images, 3, axis=-1)
+        if images.ndim == 3 and images.shape[-1] != 3:  # a stack of grey images
+            return np.repeat(images[..., None], 3, axis=-1)
+        if images.ndim == 1 and images.size == 0:
+            return np.zeros((0, 1, 1, 3), dtype=np.uint8)
+        msg = (f"images must be a (N, H, W, 3) uint8 array or a list of (H, W, 3) arrays, got an array of "
+               f"shape {images.shape}; wrap a single image as image[None]")
+        raise InputError(msg)
+    if isinstance(images, (str, bytes)) or hasattr(images, "__fspath__"):
+        msg = f"images must be uint8 RGB arrays, not a path ({images!r}); load and render the image first"
+        raise InputError(msg)
+    try:
+        images = list(images)
+    except TypeError:
+        msg = f"images must be a (N, H, W, 3) uint8 array or a list of arrays, got {type(images).__name__}"
+        raise InputError(msg) from None
+    return [_as_rgb(image, i) for i, image in enumerate(images)]
+
+
+def image_groups(images, batch_size):
+    """Yield ``(indices, batch)`` with uint8 ``(n, H, W, 3)`` batches of equally sized images.
+
+    ``indices`` are the positions of the batch's images in ``images`` (the
+    output of :func:`as_image_list`).  Consecutive images of the same size share
+    a batch; a batch has at most ``batch_size`` images.
+    """
+    if isinstance(images, np.ndarray):
+        for start in range(0, len(images), batch_size):
+            stop = min(start + batch_size, len(images))
+            yield np.arange(start, stop), images[start:stop]
+        return
+    by_shape = {}
+    for i, image in enumerate(images):
+        by_shape.setdefault(image.shape, []).append(i)
+    for indices in by_shape.values():
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start:start + batch_size]
+            yield np.asarray(chunk), np.stack([images[i] for i in chunk])

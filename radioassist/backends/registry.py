@@ -1,0 +1,169 @@
+"""The registry of classifier backends (built-ins, decorated classes and entry points).
+
+Built-in backends are imported only when first asked for, and third-party
+packages add backends through the ``radioassist.backends`` entry-point group::
+
+    [project.entry-points."radioassist.backends"]
+    mybackend = "mypackage.module:MyBackend"
+
+Entry points are discovered on the first lookup and each one is imported only
+when its name is requested.
+"""
+import importlib
+import threading
+
+from ..exceptions import BackendError
+from .base import Backend
+
+__all__ = ["register_backend", "get_backend", "get_backend_class", "available_backends",
+           "ENTRY_POINT_GROUP"]
+
+ENTRY_POINT_GROUP = "radioassist.backends"
+
+#: name -> Backend subclass (registered and imported)
+_BACKENDS = {}
+#: built-in backends: name -> module that registers it on import (imported lazily)
+_BUILTIN_MODULES = {
+    "vision": "radioassist.backends.vision",
+}
+_entry_points = None
+_lock = threading.RLock()
+
+
+def register_backend(name, *, overwrite=False):
+    """Class decorator that registers a `~radioassist.backends.Backend` subclass under ``name``.
+
+    Parameters
+    ----------
+    name : str
+        Registry name (used as ``get_backend(name)`` and ``--backend name``).
+    overwrite : bool, optional
+        Replace an existing backend of the same name instead of raising.
+
+    Raises
+    ------
+    BackendError
+        If ``name`` is taken (and ``overwrite`` is false) or the class is not a Backend.
+
+    Examples
+    --------
+    >>> from radioassist.backends import Backend, register_backend
+    >>> @register_backend('always-first-doc-example')
+    ... class AlwaysFirst(Backend):
+    ...     description = 'answers the first label of every task'
+    ...     def predict(self, images, task):
+    ...         raise NotImplementedError
+    >>> AlwaysFirst.name
+    'always-first-doc-example'
+    """
+    key = _check_name(name)
+
+    def decorator(cls):
+        if not (isinstance(cls, type) and issubclass(cls, Backend)):
+            msg = f"register_backend({key!r}) decorates Backend subclasses, not {cls!r}"
+            raise BackendError(msg)
+        with _lock:
+            existing = _BACKENDS.get(key)
+            if existing is not None and existing is not cls and not overwrite:
+                msg = (f"a backend named {key!r} is already registered ({existing.__module__}."
+                       f"{existing.__qualname__}); choose another name or pass overwrite=True")
+                raise BackendError(msg)
+            cls.name = key
+            _BACKENDS[key] = cls
+        return cls
+
+    return decorator
+
+
+def _check_name(name):
+    if not isinstance(name, str) or not name.strip():
+        msg = f"a backend name must be a non-empty string, got {name!r}"
+        raise BackendError(msg)
+    return name.strip().lower()
+
+
+def _discover_entry_points():
+    global _entry_points
+    with _lock:
+        if _entry_points is None:
+            from importlib.metadata import entry_points
+            try:
+                found = entry_points(group=ENTRY_POINT_GROUP)
+            except Exception:  # a broken distribution must not break radioassist
+                found = []
+            _entry_points = {ep.name.strip().lower(): ep for ep in found}
+        return _entry_points
+
+
+def available_backends():
+    """Names of all backends: built-in, registered and provided by entry points (sorted).
+
+    Examples
+    --------
+    >>> from radioassist.backends import available_backends
+    >>> 'vision' in available_backends()
+    True
+    """
+    names = set(_BACKENDS) | set(_BUILTIN_MODULES) | set(_discover_entry_points())
+    return sorted(names)
+
+
+def get_backend_class(name):
+    """The `~radioassist.backends.Backend` subclass registered as ``name`` (imported if needed)."""
+    if isinstance(name, type) and issubclass(name, Backend):
+        return name
+    key = _check_name(name)
+    with _lock:
+        if key in _BACKENDS:
+            return _BACKENDS[key]
+        if key in _BUILTIN_MODULES:
+            importlib.import_module(_BUILTIN_MODULES[key])
+            if key in _BACKENDS:
+                return _BACKENDS[key]
+        entry = _discover_entry_points().get(key)
+        if entry is not None:
+            try:
+                cls = entry.load()
+            except Exception as exc:
+                msg = f"backend {key!r} (entry point {entry.value!r}) could not be imported: {exc}"
+                raise BackendError(msg) from exc
+            if not (isinstance(cls, type) and issubclass(cls, Backend)):
+                msg = (f"entry point {key!r} = {entry.value!r} of group {ENTRY_POINT_GROUP!r} is not a "
+                       "radioassist.backends.Backend subclass")
+                raise BackendError(msg)
+            if _BACKENDS.get(key) is None:
+                cls.name = key
+                _BACKENDS[key] = cls
+            return _BACKENDS[key]
+    msg = f"unknown backend {name!r}; available backends: {', '.join(available_backends())}"
+    raise BackendError(msg)
+
+
+def get_backend(name, **options):
+    """Create a backend by name.
+
+    Parameters
+    ----------
+    name : str or `~radioassist.backends.Backend`
+        Registry name (``'vision'``...), a Backend subclass, or an instance
+        (returned unchanged when no options are given).
+    **options
+        Passed to the backend: ``model``, ``device``, ``dtype``, ``batch_size`` and
+        backend-specific options.
+
+    Returns
+    -------
+    `~radioassist.backends.Backend`
+
+    Examples
+    --------
+    >>> from radioassist.backends import get_backend
+    >>> get_backend('vision', device='cpu')  # the shipped model of each task, loaded on first use
+    <VisionBackend name='vision' model=None device='cpu'>
+    """
+    if isinstance(name, Backend):
+        if options:
+            msg = f"options {sorted(options)} cannot be applied to an existing backend instance {name!r}"
+            raise BackendError(msg)
+        return name
+    return get_backend_class(name)(**options)

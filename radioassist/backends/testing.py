@@ -1,0 +1,149 @@
+"""A contract test-suite that every classifier backend should pass.
+
+Subclass :class:`BaseTestBackend` in a pytest test module and provide two
+fixtures, ``backend_factory`` (a callable taking backend options such as
+``batch_size`` and returning a ready backend) and ``task``::
+
+    from radioassist.backends.testing import BaseTestBackend
+
+    class TestMyBackend(BaseTestBackend):
+        @pytest.fixture
+        def backend_factory(self, tmp_path):
+            return lambda **options: get_backend('mine', model=..., **options)
+
+        @pytest.fixture
+        def task(self):
+            return get_task('B6')
+
+Generative backends that return free-text answers set ``generative = True``.
+"""
+import numpy as np
+import pytest
+
+from ..tasks import get_task
+from .base import Backend
+from .predictions import Predictions
+
+__all__ = ["BaseTestBackend", "make_test_images"]
+
+
+def make_test_images(n, size=48, *, seed=0):
+    """``n`` uint8 RGB images (``(n, size, size, 3)``) with a few Gaussian blobs on noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    images = np.empty((n, size, size, 3), dtype=np.uint8)
+    for i in range(n):
+        img = rng.normal(0, 0.03, (size, size))
+        for _ in range(rng.integers(1, 4)):
+            cy, cx = rng.uniform(0.3, 0.7, 2) * size
+            sigma = rng.uniform(0.02, 0.12) * size
+            img += rng.uniform(0.3, 1) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sigma ** 2))
+        img = (img - img.min()) / (img.max() - img.min()) * 255
+        images[i] = img.astype(np.uint8)[:, :, None]
+    return images
+
+
+class BaseTestBackend:
+    """Contract tests shared by all backends (a pytest mixin; see the module docstring)."""
+
+    #: True for backends that generate text (then ``raw_answers`` must be filled).
+    generative = False
+    #: Side of the square test images.
+    image_size = 48
+    #: Absolute tolerance when comparing batched and one-at-a-time probabilities.
+    atol = 1e-4
+
+    @pytest.fixture
+    def backend_factory(self):  # pragma: no cover - must be overridden
+        pytest.skip("the backend test class must define a backend_factory fixture")
+
+    @pytest.fixture
+    def task(self):  # pragma: no cover - may be overridden
+        return get_task("B6")
+
+    @pytest.fixture
+    def backend(self, backend_factory):
+        return backend_factory()
+
+    @pytest.fixture
+    def images(self):
+        return make_test_images(7, self.image_size)
+
+    def _check(self, predictions, task, n):
+        assert isinstance(predictions, Predictions)
+        assert predictions.task == task
+        assert len(predictions) == n
+        assert predictions.probabilities.shape == (n, task.n_classes)
+        if self.generative:
+            assert predictions.raw_answers is not None and len(predictions.raw_answers) == n
+        return predictions
+
+    def test_is_backend(self, backend):
+        assert isinstance(backend, Backend)
+        assert backend.name
+        info = backend.describe()
+        assert info["backend"] == backend.name
+
+    def test_output_shape_and_labels(self, backend, task, images):
+        predictions = self._check(backend.predict(images, task), task, len(images))
+        for label in predictions.labels:
+            if label is None:
+                continue
+            if task.multilabel:
+                assert set(label) <= set(task.labels) | {task.none_label}
+            else:
+                assert label in task.labels
+        assert predictions.n_unparsed == sum(label is None for label in predictions.labels)
+
+    def test_probabilities(self, backend, task, images):
+        predictions = backend.predict(images, task)
+        probs = predictions.probabilities
+        ok = np.all(np.isfinite(probs), axis=1)
+        assert np.all((probs[ok] >= 0) & (probs[ok] <= 1))
+        if not task.multilabel:
+            np.testing.assert_allclose(probs[ok].sum(axis=1), 1.0, atol=1e-5)
+            parsed = [i for i, label in enumerate(predictions.labels) if label is not None and ok[i]]
+            if not self.generative:  # the label is the most probable class
+                for i in parsed:
+                    assert predictions.labels[i] == task.labels[int(np.argmax(probs[i]))]
+
+    def test_batch_equals_single(self, backend, task, images):
+        batched = backend.predict(images, task)
+        singles = Predictions.concatenate([backend.predict(images[i:i + 1], task) for i in range(len(images))])
+        assert batched.labels == singles.labels
+        np.testing.assert_allclose(batched.probabilities, singles.probabilities, atol=self.atol)
+
+    def test_deterministic(self, backend, task, images):
+        first = backend.predict(images, task)
+        second = backend.predict(images, task)
+        assert first.labels == second.labels
+        np.testing.assert_allclose(first.probabilities, second.probabilities, atol=self.atol)
+
+    def test_single_image(self, backend, task, images):
+        self._check(backend.predict(images[:1], task), task, 1)
+        self._check(backend.predict([images[0]], task), task, 1)
+
+    def test_larger_than_batch_size(self, backend_factory, task, images):
+        small = backend_factory(batch_size=3)
+        reference = backend_factory(batch_size=64)
+        out = self._check(small.predict(images, task), task, len(images))
+        ref = reference.predict(images, task)
+        assert out.labels == ref.labels
+        np.testing.assert_allclose(out.probabilities, ref.probabilities, atol=self.atol)
+
+    def test_list_of_different_sizes(self, backend, task, images):
+        mixed = [images[0], images[1][:40, :40], images[2], images[3][:32, :36]]
+        out = self._check(backend.predict(mixed, task), task, 4)
+        ref = backend.predict(images[[0, 2]], task)
+        np.testing.assert_allclose(out.probabilities[[0, 2]], ref.probabilities, atol=self.atol)
+
+    def test_empty_input(self, backend, task):
+        for empty in ([], np.zeros((0, self.image_size, self.image_size, 3), dtype=np.uint8)):
+            predictions = backend.predict(empty, task)
+            assert isinstance(predictions, Predictions)
+            assert len(predictions) == 0
+            assert predictions.probabilities.shape == (0, task.n_classes)
+
+    def test_rejects_float_images(self, backend, task, images):
+        with pytest.raises(ValueError, match="uint8"):
+            backend.predict(images.astype(float), task)

@@ -1,0 +1,524 @@
+"""The ``vision`` backend: any transformers image-classification checkpoint.
+
+Works with the small models shipped in `radioassist.models` (the default for
+tasks that have one), with checkpoints written by ``radioassist train``, and
+with any ``AutoModelForImageClassification`` checkpoint (fine-tuned SigLIP,
+ViT, ConvNeXt, ResNet...) in a local folder or on the Hugging Face hub.
+
+Preprocessing follows what the checkpoint records: radioassist checkpoints
+carry a ``radioassist`` block in ``config.json`` (image size, mean, std,
+resampling, and the pixel scale, beam and cutout size of the training
+images); other checkpoints are read from their ``preprocessor_config.json``.
+Resizing and normalisation are done with torch on whole batches.
+"""
+import hashlib
+import json
+import re
+import threading
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..exceptions import InputError, ModelError, RadioassistWarning
+from ..logger import log
+from ..tasks import get_task
+from .base import Backend, as_image_list, image_groups
+from .predictions import Predictions
+from .registry import register_backend
+
+__all__ = ["VisionBackend", "weights_sha256"]
+
+_SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+_PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+_DTYPES = ("float32", "float16", "bfloat16", "float64")
+# PIL resampling codes used by transformers image processors
+_PIL_RESAMPLE = {0: "nearest", 1: "bicubic", 2: "bilinear", 3: "bicubic", 4: "bilinear", 5: "bilinear"}
+
+
+def weights_sha256(folder):
+    """SHA-256 of the weight files of a checkpoint folder (safetensors, else pickle ``.bin``).
+
+    One file: the hash of its bytes.  Several (shards): the hash of the sorted
+    ``name:hash`` lines.  ``None`` when the folder holds no weight file.
+    """
+    folder = Path(folder)
+    files = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("pytorch_model*.bin"))
+    if not files:
+        return None
+    digests = []
+    for path in files:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        digests.append((path.name, h.hexdigest()))
+    if len(digests) == 1:
+        return digests[0][1]
+    return hashlib.sha256("\n".join(f"{n}:{d}" for n, d in digests).encode()).hexdigest()
+
+
+def _norm(label):
+    return re.sub(r"[^A-Z0-9]", "", str(label).upper())
+
+
+def _label_mapping(model_labels, task, source):
+    """Index in ``task.labels`` of every model output, or a ModelError naming both label sets."""
+    aliases = {_norm(k): v for k, v in (task.answer_aliases or {}).items()}
+    mapping = []
+    for label in model_labels:
+        found = None
+        for j, candidate in enumerate(task.labels):
+            if str(label).strip().upper() == candidate.upper():
+                found = j
+                break
+        if found is None:
+            matches = [j for j, candidate in enumerate(task.labels) if _norm(candidate) == _norm(label)]
+            if len(matches) == 1:
+                found = matches[0]
+            elif _norm(label) in aliases and aliases[_norm(label)] in task.labels:
+                found = task.labels.index(aliases[_norm(label)])
+        mapping.append(found)
+    if (len(model_labels) != task.n_classes or None in mapping or len(set(mapping)) != len(mapping)):
+        msg = (f"the labels of model {source} ({', '.join(map(str, model_labels))}) do not match the labels of "
+               f"task {task.id} ({', '.join(task.labels)}); use a model trained for this task or train one "
+               "with `radioassist train`")
+        raise ModelError(msg)
+    return np.asarray(mapping)
+
+
+class _LoadedModel:
+    """A checkpoint in memory with everything needed to run it."""
+
+    def __init__(self, *, source, model, config, spec, sha256, local):
+        self.source = source
+        self.model = model
+        self.config = config
+        self.spec = spec
+        self.sha256 = sha256
+        self.local = local
+        self.meta = dict(getattr(config, "radioassist", None) or {})
+        id2label = {int(k): v for k, v in (config.id2label or {}).items()}
+        self.labels = tuple(id2label[i] for i in sorted(id2label))
+        self.multilabel = (getattr(config, "problem_type", None) == "multi_label_classification"
+                           or bool(self.meta.get("multilabel", False)))
+        self._mappings = {}
+
+    def mapping(self, task):
+        key = (task.id, task.labels)
+        if key not in self._mappings:
+            trained_for = self.meta.get("task")
+            if trained_for and str(trained_for).upper() != task.id.upper():
+                msg = (f"model {self.source} was trained for task {trained_for}, not {task.id} "
+                       f"(model labels: {', '.join(self.labels)}; task labels: {', '.join(task.labels)})")
+                raise ModelError(msg)
+            if self.multilabel != task.multilabel:
+                kind = "multi-label" if self.multilabel else "single-label"
+                msg = (f"model {self.source} is a {kind} classifier but task {task.id} is "
+                       f"{'multi-label' if task.multilabel else 'single-label'}")
+                raise ModelError(msg)
+            self._mappings[key] = _label_mapping(self.labels, task, self.source)
+        return self._mappings[key]
+
+
+@register_backend("vision")
+class VisionBackend(Backend):
+    """Image classifiers from transformers (``AutoModelForImageClassification``).
+
+    Parameters
+    ----------
+    model : str or path-like, optional
+        A checkpoint folder or a Hugging Face hub id.  ``None`` (default) uses the
+        model shipped for each task (`radioassist.models.default_model`),
+        loaded at the first prediction for that task.
+    device : str, optional
+        Torch device, ``'cpu'`` by default.
+    dtype : str, optional
+        ``'float32'`` (default), ``'bfloat16'``, ``'float16'`` or ``'float64'``.
+    batch_size : int, optional
+        Images per forward pass (64).
+    allow_pickle : bool, optional
+        Load pickle-only (``pytorch_model.bin``) checkpoints.  Off by default:
+        unpickling can run arbitrary code, so only enable it for trusted files.
+    trust_remote_code : bool, optional
+        Allow model code from the hub (off by default).
+    revision : str, optional
+        Hub revision (branch, tag or commit) of a hub model.
+    local_files_only : bool, optional
+        Never reach the hub (true for local folders in any case).
+    threshold : float, optional
+        Probability above which a label is given, for multi-label models (0.5).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from radioassist.backends import get_backend
+    >>> backend = get_backend('vision')
+    >>> images = np.zeros((2, 150, 150, 3), dtype=np.uint8)
+    >>> images[:, 70:80, 70:80] = 255
+    >>> predictions = backend.predict(images, 'B3')
+    >>> predictions.probabilities.shape
+    (2, 2)
+    """
+
+    description = ("image classifiers from transformers (local folder or hub id); "
+                   "default: the small model shipped for the task (B3, B6)")
+    option_defaults = {"allow_pickle": False, "trust_remote_code": False, "revision": None,
+                       "local_files_only": None, "threshold": 0.5}
+
+    def __init__(self, *, model=None, device="cpu", dtype=None, batch_size=64, **options):
+        super().__init__(model=model, device=device, dtype=dtype, batch_size=batch_size, **options)
+        if self.dtype is not None and self.dtype not in _DTYPES:
+            msg = f"dtype must be one of {', '.join(_DTYPES)}, got {dtype!r}"
+            raise InputError(msg)
+        threshold = self.options["threshold"]
+        if not 0 < float(threshold) < 1:
+            msg = f"threshold must be between 0 and 1, got {threshold!r}"
+            raise InputError(msg)
+        self._loaded = {}
+        self._last = None
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------ loading
+    def _source(self, task):
+        if self.model is not None:
+            return self.model
+        if task is None:
+            msg = "the vision backend has no model=; a task is needed to choose the shipped default model"
+            raise ModelError(msg)
+        from ..models import default_model
+        return default_model(task)
+
+    def load(self, task=None):
+        """Load (once) and return the checkpoint used for ``task``.
+
+        With an explicit ``model=`` the task is not needed.  Raises `ModelError`
+        if the checkpoint is missing, unsafe or corrupted.
+        """
+        source = self._source(None if task is None else get_task(task))
+        key = str(source)
+        with self._lock:
+            if key not in self._loaded:
+                self._loaded[key] = _load_checkpoint(source, device=self.device, dtype=self.dtype,
+                                                     **{k: self.options[k] for k in
+                                                        ("allow_pickle", "trust_remote_code", "revision",
+                                                         "local_files_only")})
+            self._last = self._loaded[key]
+            return self._loaded[key]
+
+    def model_labels(self, task):
+        return self.load(task).labels
+
+    def check_task(self, task):
+        task = get_task(task)
+        self.load(task).mapping(task)
+        return task
+
+    def input_spec(self, task):
+        loaded = self.load(task)
+        meta = loaded.meta
+        spec = {key: meta[key] for key in ("render_preset", "pixel_scale_arcsec", "beam_arcsec", "cutout_size_pix")
+                if meta.get(key) is not None}
+        spec["image_size"] = list(loaded.spec["size"])
+        return spec
+
+    # ------------------------------------------------------------------ inference
+    def predict(self, images, task):
+        task = get_task(task)
+        images = as_image_list(images)
+        loaded = self.load(task)
+        mapping = loaded.mapping(task)
+        n = len(images)
+        if n == 0:
+            return Predictions.empty(task)
+        import torch
+
+        model_probs = np.empty((n, len(loaded.labels)), dtype=np.float64)
+        with torch.inference_mode():
+            for indices, batch in image_groups(images, self.batch_size):
+                pixel_values = _preprocess(batch, loaded.spec, device=self.device, dtype=loaded.model.dtype)
+                logits = loaded.model(pixel_values=pixel_values).logits.float()
+                if loaded.multilabel:
+                    probs = torch.sigmoid(logits)
+                else:
+                    probs = torch.softmax(logits, dim=-1)
+                model_probs[indices] = probs.cpu().numpy()
+        probabilities = np.zeros((n, task.n_classes), dtype=np.float64)
+        probabilities[:, mapping] = model_probs
+        if task.multilabel:
+            threshold = float(self.options["threshold"])
+            labels = [tuple(task.labels[j] for j in np.flatnonzero(row > threshold)) or (task.none_label,)
+                      for row in probabilities]
+        else:
+            labels = [task.labels[j] for j in np.argmax(probabilities, axis=1)]
+        return Predictions(task, labels, probabilities)
+
+    # ------------------------------------------------------------------ provenance
+    def describe(self, task=None):
+        """Provenance: backend, model path/id, SHA-256 of the weights, preprocessing, dtype, device.
+
+        Parameters
+        ----------
+        task : `~radioassist.tasks.Task` or str, optional
+            For ``model=None``: describe the default model of this task (the
+            model used last otherwise).
+        """
+        info = {"backend": self.name, "device": self.device, "batch_size": self.batch_size}
+        if task is not None or self.model is not None:
+            loaded = self.load(task)
+        else:
+            loaded = self._last
+        if loaded is None:
+            from ..models import DEFAULT_MODELS
+            info.update(model="default", default_models=dict(DEFAULT_MODELS))
+            return info
+        import torch
+        import transformers
+        meta = loaded.meta
+        info.update({
+            "model": str(loaded.source),
+            "model_sha256": loaded.sha256,
+            "model_revision": getattr(loaded.config, "_commit_hash", None),
+            "architecture": (loaded.config.architectures or [type(loaded.model).__name__])[0],
+            "model_task": meta.get("task"),
+            "labels": list(loaded.labels),
+            "multilabel": loaded.multilabel,
+            "dtype": str(loaded.model.dtype).replace("torch.", ""),
+            "preprocessing": {k: (list(v) if isinstance(v, tuple) else v) for k, v in loaded.spec.items()},
+            "render_preset": meta.get("render_preset"),
+            "pixel_scale_arcsec": meta.get("pixel_scale_arcsec"),
+            "beam_arcsec": meta.get("beam_arcsec"),
+            "cutout_size_pix": meta.get("cutout_size_pix"),
+            "torch_version": torch.__version__,
+            "transformers_version": transformers.__version__,
+        })
+        if loaded.multilabel:
+            info["threshold"] = float(self.options["threshold"])
+        return info
+
+
+# ---------------------------------------------------------------------- helpers
+def _looks_like_path(text):
+    return (text.startswith(("/", "./", "../", "~", "\\")) or text.count("/") > 1 or text.endswith("/")
+            or re.match(r"^[A-Za-z]:[\\/]", text) is not None)
+
+
+def _load_checkpoint(source, *, device, dtype, allow_pickle, trust_remote_code, revision, local_files_only):
+    """Load a checkpoint folder or hub id as a `_LoadedModel` (weights checked before unpickling anything)."""
+    from .._optional_deps import require
+    torch = require("torch", purpose="the vision backend")
+    transformers = require("transformers", purpose="the vision backend")
+
+    text = str(source)
+    path = Path(text).expanduser()
+    local = path.exists()
+    if not local and (isinstance(source, Path) or _looks_like_path(text)):
+        msg = f"model folder {text} does not exist"
+        raise ModelError(msg)
+    sha256 = None
+    if local:
+        if not path.is_dir():
+            msg = f"model {text} is a file; pass the checkpoint folder that holds config.json and the weights"
+            raise ModelError(msg)
+        if not (path / "config.json").is_file():
+            msg = f"model folder {text} has no config.json; it is not a transformers checkpoint"
+            raise ModelError(msg)
+        has_safe = any((path / name).is_file() for name in _SAFE_WEIGHTS)
+        has_pickle = any((path / name).is_file() for name in _PICKLE_WEIGHTS)
+        if not has_safe and not has_pickle:
+            msg = (f"model folder {text} has no weight file (model.safetensors or pytorch_model.bin); "
+                   "the checkpoint is incomplete")
+            raise ModelError(msg)
+        if not has_safe and not allow_pickle:
+            msg = (f"model folder {text} only has pickle weights (pytorch_model.bin), which can run arbitrary code "
+                   "when loaded. Convert them to safetensors, or pass allow_pickle=True if you trust the file")
+            raise ModelError(msg)
+        use_safetensors = True if has_safe else False
+        sha256 = weights_sha256(path)
+        _check_recorded_hash(path, sha256)
+    else:
+        use_safetensors = None if allow_pickle else True
+
+    torch_dtype = getattr(torch, dtype) if dtype else None
+    kwargs = dict(use_safetensors=use_safetensors, trust_remote_code=bool(trust_remote_code),
+                  local_files_only=True if local else bool(local_files_only), output_loading_info=True)
+    if revision is not None:
+        kwargs["revision"] = revision
+    if torch_dtype is not None:
+        kwargs["dtype"] = torch_dtype
+    hf_logging = transformers.utils.logging
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        model, info = transformers.AutoModelForImageClassification.from_pretrained(
+            str(path) if local else text, **kwargs)
+    except ModelError:
+        raise
+    except Exception as exc:  # OSError, ValueError, SafetensorError, RuntimeError, ...
+        detail = " ".join(str(exc).split())[:500]
+        msg = f"could not load image-classification model {text}: {type(exc).__name__}: {detail}"
+        raise ModelError(msg) from exc
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+    missing = sorted(info.get("missing_keys") or [])
+    mismatched = list(info.get("mismatched_keys") or [])
+    if missing or mismatched:
+        msg = (f"model {text} lacks trained weights for {len(missing) + len(mismatched)} tensors "
+               f"(e.g. {(missing + [str(m) for m in mismatched])[:3]}); the weight file is incomplete or "
+               "the checkpoint is a backbone without a classification head")
+        raise ModelError(msg)
+    model.eval()
+    try:
+        model.to(device)
+    except Exception as exc:
+        msg = f"cannot move model {text} to device {device!r}: {exc}"
+        raise ModelError(msg) from exc
+    config = model.config
+    if not local:
+        sha256 = _hub_sha256(text, revision)
+    spec = _preprocessing_spec(config, path if local else text, local=local, revision=revision,
+                               local_files_only=local_files_only)
+    log.debug("loaded %s (%s, sha256 %s) with preprocessing %s", text, type(model).__name__, sha256, spec)
+    return _LoadedModel(source=source, model=model, config=config, spec=spec, sha256=sha256, local=local)
+
+
+def _check_recorded_hash(path, sha256):
+    try:
+        with open(path / "config.json", encoding="utf-8") as fh:
+            config = json.load(fh)
+    except (OSError, ValueError) as exc:
+        msg = f"config.json of model {path} cannot be read: {exc}"
+        raise ModelError(msg) from exc
+    expected = (config.get("radioassist") or {}).get("weights_sha256")
+    if expected and sha256 != expected:
+        msg = (f"the weights of model {path} are corrupted or were modified: SHA-256 {sha256} differs from "
+               f"{expected} recorded in its config.json")
+        raise ModelError(msg)
+
+
+def _hub_sha256(repo_id, revision):
+    try:
+        from huggingface_hub import try_to_load_from_cache
+        cached = try_to_load_from_cache(repo_id, "model.safetensors", revision=revision)
+        if isinstance(cached, str):
+            return weights_sha256(Path(cached).parent)
+    except Exception:  # provenance is best effort for hub models
+        pass
+    return None
+
+
+def _read_processor_config(source, *, local, revision, local_files_only):
+    if local:
+        file = Path(source) / "preprocessor_config.json"
+        if not file.is_file():
+            return None
+    else:
+        try:
+            from transformers.utils import cached_file
+            file = cached_file(source, "preprocessor_config.json", revision=revision,
+                               local_files_only=bool(local_files_only), _raise_exceptions_for_missing_entries=False)
+        except Exception:
+            file = None
+        if not file:
+            return None
+    with open(file, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _size_pair(size):
+    if size is None:
+        return None
+    if isinstance(size, (int, float)):
+        return int(size), int(size)
+    if isinstance(size, (list, tuple)):
+        return int(size[0]), int(size[-1])
+    if "height" in size and "width" in size:
+        return int(size["height"]), int(size["width"])
+    if "shortest_edge" in size:
+        return int(size["shortest_edge"]), int(size["shortest_edge"])
+    if "longest_edge" in size:
+        return int(size["longest_edge"]), int(size["longest_edge"])
+    return None
+
+
+def _preprocessing_spec(config, source, *, local, revision, local_files_only):
+    """Size, crop, resampling, rescale, mean and std the model expects."""
+    channels = int(getattr(config, "num_channels", 3) or 3)
+    if channels not in (1, 3):
+        msg = f"model {source} expects {channels} input channels; only 1 (grey) or 3 (RGB) are supported"
+        raise ModelError(msg)
+    meta = getattr(config, "radioassist", None) or {}
+    if meta.get("image_size"):
+        size = _size_pair(meta["image_size"])
+        spec = {"size": size, "crop": None, "resample": meta.get("resample", "bilinear"),
+                "rescale": 1 / 255, "mean": list(meta.get("mean", [0.5] * channels)),
+                "std": list(meta.get("std", [0.5] * channels)), "num_channels": channels}
+    else:
+        proc = _read_processor_config(source, local=local, revision=revision, local_files_only=local_files_only)
+        if proc is None:
+            size = _size_pair(getattr(config, "image_size", None)) or (224, 224)
+            warnings.warn(f"model {source} has no preprocessor_config.json: resizing to {size[0]}x{size[1]} "
+                          "with mean=std=0.5; check that this matches how it was trained", RadioassistWarning)
+            proc = {}
+        else:
+            size = _size_pair(proc.get("size")) or _size_pair(getattr(config, "image_size", None)) or (224, 224)
+        crop = None
+        if proc.get("crop_pct") and proc.get("crop_pct") < 1 and size[0] < 384:
+            crop = size
+            size = (int(size[0] / proc["crop_pct"]), int(size[1] / proc["crop_pct"]))
+        elif proc.get("do_center_crop") and proc.get("crop_size") is not None:
+            crop = _size_pair(proc["crop_size"])
+        if proc.get("do_resize", True) is False:
+            size = None
+        do_rescale = proc.get("do_rescale", True)
+        mean = proc.get("image_mean", [0.5] * 3) if proc.get("do_normalize", True) else [0.0] * 3
+        std = proc.get("image_std", [0.5] * 3) if proc.get("do_normalize", True) else [1.0] * 3
+        mean = [float(m) for m in np.atleast_1d(mean)]
+        std = [float(s) for s in np.atleast_1d(std)]
+        if channels == 1:
+            mean, std = [float(np.mean(mean))], [float(np.mean(std))]
+        spec = {"size": size, "crop": crop, "resample": _PIL_RESAMPLE.get(proc.get("resample", 2), "bilinear"),
+                "rescale": float(proc.get("rescale_factor", 1 / 255)) if do_rescale else 1.0,
+                "mean": mean, "std": std, "num_channels": channels}
+    if len(spec["mean"]) not in (1, channels) or len(spec["std"]) not in (1, channels):
+        msg = f"model {source}: image mean/std {spec['mean']}/{spec['std']} do not fit {channels} channels"
+        raise ModelError(msg)
+    if spec["resample"] not in ("nearest", "bilinear", "bicubic", "area"):
+        msg = f"model {source}: unknown resampling {spec['resample']!r}"
+        raise ModelError(msg)
+    return spec
+
+
+def _preprocess(batch, spec, *, device="cpu", dtype=None):
+    """uint8 ``(n, H, W, 3)`` -> normalised float tensor ``(n, C, h, w)`` as the model was trained."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(np.ascontiguousarray(batch)).to(device)
+    x = x.permute(0, 3, 1, 2)
+    if spec["num_channels"] == 1:
+        x = x.float().mean(dim=1, keepdim=True)
+    else:
+        x = x.float()
+    x = x * spec["rescale"]
+    size = spec["size"]
+    if size is not None and tuple(x.shape[-2:]) != tuple(size):
+        mode = spec["resample"]
+        if mode in ("bilinear", "bicubic"):
+            x = F.interpolate(x, size=tuple(size), mode=mode, align_corners=False, antialias=True)
+            if mode == "bicubic":
+                x = x.clamp(0.0, 255.0 * spec["rescale"])
+        else:
+            x = F.interpolate(x, size=tuple(size), mode=mode)
+    crop = spec["crop"]
+    if crop is not None:
+        h, w = x.shape[-2:]
+        top, left = max((h - crop[0]) // 2, 0), max((w - crop[1]) // 2, 0)
+        x = x[..., top:top + crop[0], left:left + crop[1]]
+    mean = torch.tensor(spec["mean"], dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    std = torch.tensor(spec["std"], dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    x = (x - mean) / std
+    if dtype is not None:
+        x = x.to(dtype)
+    return x

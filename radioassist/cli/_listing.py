@@ -1,0 +1,59 @@
+"""``radioassist backends``, ``radioassist tasks`` and ``radioassist models``: what is available."""
+import click
+
+from ._common import handle_errors
+
+__all__ = ["backends", "tasks", "models"]
+
+
+@click.command("backends")
+@handle_errors
+def backends():
+    """List the classifier backends (built-in and from installed plug-ins)."""
+    from ..backends import available_backends, get_backend_class
+    from ..exceptions import BackendError
+
+    names = available_backends()
+    width = max(len(n) for n in names) if names else 0
+    for name in names:
+        try:
+            description = get_backend_class(name).description or ""
+        except BackendError as exc:
+            description = f"(cannot be loaded: {exc})"
+        click.echo(f"{name:<{width}}  {description}".rstrip())
+
+
+@click.command("tasks")
+@handle_errors
+def tasks():
+    """List the classification tasks: id, name, labels, single/multi-label."""
+    from ..tasks import TASKS
+
+    width = max(len(t.id) for t in TASKS.values())
+    for task in TASKS.values():
+        kind = "multi-label" if task.multilabel else "single-label"
+        labels = ", ".join(task.labels)
+        if task.multilabel:
+            labels += f" (or {task.none_label})"
+        click.echo(f"{task.id:<{width}}  {task.name} [{kind}]: {labels}")
+
+
+@click.command("models")
+@handle_errors
+def models():
+    """List the models shipped with radioassist and the tasks they answer."""
+    from ..models import DEFAULT_MODELS, available_models, model_info
+
+    defaults = {name: task for task, name in DEFAULT_MODELS.items()}
+    names = available_models()
+    if not names:
+        click.echo("No model is shipped with this installation.")
+        return
+    width = max(len(n) for n in names)
+    for name in names:
+        info = model_info(name)
+        f1 = info.get("test_macro_f1") or info.get("val_macro_f1")
+        score = f", macro F1 {f1:.3f}" if isinstance(f1, (int, float)) else ""
+        default = " (default)" if name in defaults else ""
+        click.echo(f"{name:<{width}}  task {info.get('task', '?')}{default}: {', '.join(info.get('labels', []))}"
+                   f"{score}")

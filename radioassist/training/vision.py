@@ -1,0 +1,769 @@
+"""Train small vision-only classifiers (transformers checkpoints) on labelled radio images.
+
+:func:`train_vision_classifier` trains a small ResNet from scratch (or
+fine-tunes any ``AutoModelForImageClassification`` checkpoint) with
+augmentation suited to radio cutouts (any rotation, flips, small shifts,
++-20% zoom, noise, background clipping and contrast jitter), class-balanced
+loss and early stopping on the validation macro F1.  The result is a
+checkpoint folder that the ``vision`` backend loads: safetensors weights,
+``config.json`` with a ``radioassist`` block (task, labels, preprocessing,
+pixel scale, beam, cutout size, metrics, weight hash), a
+``preprocessor_config.json`` and a model card ``README.md``.
+"""
+import copy
+import json
+import math
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..exceptions import InputError, ModelError
+from ..logger import log
+from ..tasks import get_task
+from ..version import __version__
+from .datasets import LabelledImages, load_dataset
+
+__all__ = ["train_vision_classifier", "TrainingResult", "classification_metrics", "ARCHITECTURES",
+           "evaluate_checkpoint"]
+
+#: Built-in architectures: small ResNets built from a config and trained from scratch.
+ARCHITECTURES = {
+    "resnet-tiny": dict(embedding_size=16, hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1]),
+    "resnet-small": dict(embedding_size=32, hidden_sizes=[32, 64, 128, 256], depths=[1, 1, 1, 1]),
+}
+_FILES_WRITTEN = ("config.json", "model.safetensors", "preprocessor_config.json", "README.md", "training_log.json")
+
+
+@dataclass
+class TrainingResult:
+    """What :func:`train_vision_classifier` did.
+
+    Attributes
+    ----------
+    output_dir : `pathlib.Path`
+        The checkpoint folder.
+    best_epoch : int
+        Epoch (1-based) whose weights were kept.
+    epochs_run : int
+        Epochs trained before stopping.
+    val_metrics, test_metrics : dict or None
+        Metrics of the saved checkpoint (through the ``vision`` backend) on the
+        validation and held-out test images (None when there is no test split).
+    history : list of dict
+        Per-epoch training loss, validation loss and macro F1.
+    n_train, n_val, n_test : int
+    seconds : float
+        Wall time of the training.
+    model_bytes : int
+        Size of the weight file.
+    """
+
+    output_dir: Path
+    best_epoch: int
+    epochs_run: int
+    val_metrics: dict
+    test_metrics: dict = None
+    history: list = field(default_factory=list)
+    n_train: int = 0
+    n_val: int = 0
+    n_test: int = 0
+    seconds: float = 0.0
+    model_bytes: int = 0
+
+
+# --------------------------------------------------------------------------------------------- metrics
+def classification_metrics(y_true, y_pred, labels):
+    """Accuracy, macro/weighted F1, per-class precision/recall/F1 and confusion matrix.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like
+        Class indices (single-label), or ``(N, n_classes)`` booleans (multi-label;
+        accuracy is then the exact-match ratio and the confusion matrix is per label).
+    labels : sequence of str
+
+    Examples
+    --------
+    >>> m = classification_metrics([0, 0, 1, 1], [0, 1, 1, 1], ['FR-I', 'FR-II'])
+    >>> round(m['macro_f1'], 3), m['accuracy'], m['confusion_matrix']
+    (0.733, 0.75, [[1, 1], [0, 2]])
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    labels = list(labels)
+    per_class = {}
+    if y_true.ndim == 2:
+        accuracy = float(np.mean(np.all(y_true == y_pred, axis=1))) if len(y_true) else float("nan")
+        confusion = []
+        for j, label in enumerate(labels):
+            t, p = y_true[:, j].astype(bool), y_pred[:, j].astype(bool)
+            tp, fp, fn = int(np.sum(t & p)), int(np.sum(~t & p)), int(np.sum(t & ~p))
+            per_class[label] = _prf(tp, fp, fn, int(t.sum()))
+            confusion.append([[int(np.sum(~t & ~p)), fp], [fn, tp]])
+    else:
+        n = len(labels)
+        confusion = np.zeros((n, n), dtype=int)
+        np.add.at(confusion, (y_true.astype(int), y_pred.astype(int)), 1)
+        accuracy = float(np.trace(confusion) / confusion.sum()) if confusion.sum() else float("nan")
+        for j, label in enumerate(labels):
+            tp = int(confusion[j, j])
+            per_class[label] = _prf(tp, int(confusion[:, j].sum()) - tp, int(confusion[j].sum()) - tp,
+                                    int(confusion[j].sum()))
+        confusion = confusion.tolist()
+    f1 = np.array([per_class[label]["f1"] for label in labels])
+    support = np.array([per_class[label]["support"] for label in labels])
+    present = support > 0
+    macro = float(np.mean(f1[present])) if present.any() else float("nan")
+    weighted = float(np.sum(f1 * support) / support.sum()) if support.sum() else float("nan")
+    return {"n": int(len(y_true)), "accuracy": accuracy, "macro_f1": macro, "weighted_f1": weighted,
+            "per_class": per_class, "confusion_matrix": confusion, "labels": labels}
+
+
+def _prf(tp, fp, fn, support):
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "support": support}
+
+
+# --------------------------------------------------------------------------------------------- model
+def _build_model(architecture, task, *, image_size, seed):
+    """A fresh classifier and the preprocessing spec it uses; ``pretrained`` tells whether it was loaded."""
+    import torch
+    import transformers
+
+    id2label = dict(enumerate(task.labels))
+    label2id = {label: i for i, label in id2label.items()}
+    problem_type = "multi_label_classification" if task.multilabel else "single_label_classification"
+    torch.manual_seed(seed)
+    if architecture in ARCHITECTURES:
+        config = transformers.ResNetConfig(num_channels=3, layer_type="basic", hidden_act="relu",
+                                           num_labels=task.n_classes, id2label=id2label, label2id=label2id,
+                                           problem_type=problem_type, **ARCHITECTURES[architecture])
+        model = transformers.ResNetForImageClassification(config)
+        size = int(image_size or 64)
+        spec = {"size": (size, size), "crop": None, "resample": "bilinear", "rescale": 1 / 255,
+                "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "num_channels": 3}
+        return model, spec, False
+    from ..backends.vision import _looks_like_path, _preprocessing_spec
+    source = str(architecture)
+    local = Path(source).expanduser().exists()
+    if not local and _looks_like_path(source):
+        msg = (f"architecture {source!r} is neither a built-in one ({', '.join(ARCHITECTURES)}) nor an existing "
+               "checkpoint folder")
+        raise InputError(msg)
+    try:
+        model = transformers.AutoModelForImageClassification.from_pretrained(
+            source, num_labels=task.n_classes, id2label=id2label, label2id=label2id, problem_type=problem_type,
+            ignore_mismatched_sizes=True, use_safetensors=True, local_files_only=local)
+    except Exception as exc:
+        msg = f"cannot load {source!r} to fine-tune: {type(exc).__name__}: {' '.join(str(exc).split())[:400]}"
+        raise ModelError(msg) from exc
+    spec = _preprocessing_spec(model.config, Path(source) if local else source, local=local, revision=None,
+                               local_files_only=local)
+    if image_size:
+        spec["size"], spec["crop"] = (int(image_size), int(image_size)), None
+    return model, spec, True
+
+
+# --------------------------------------------------------------------------------------------- augmentation
+class _Augmenter:
+    """Random geometric and photometric transforms of a batch of grey images in [0, 1], shape (n, 1, S, S).
+
+    Geometry: any rotation angle and a flip (radio sources have no preferred
+    orientation), a small shift and a zoom.  Photometry, so that a model works
+    on plain min-max renderings of FITS cutouts as well as on sigma-clipped
+    images such as the PNG cutouts of many catalogues: either a sigma clip of
+    the background (``median + k * sigma`` with k in 1..5 set to 0), or extra
+    Gaussian noise, or neither; then a contrast (gamma) jitter and a min-max
+    rescaling, as a rendering would do.
+    """
+
+    def __init__(self, generator, *, zoom=0.2, shift=0.04, p_clip=0.4, clip_sigma=(1.0, 5.0), p_noise=0.3,
+                 noise=0.04, p_gamma=0.5, gamma=0.35):
+        self.g = generator
+        self.zoom, self.shift = zoom, shift
+        self.p_clip, self.clip_sigma = p_clip, clip_sigma
+        self.p_noise, self.noise = p_noise, noise
+        self.p_gamma, self.gamma = p_gamma, gamma
+
+    def _uniform(self, n, low, high):
+        import torch
+        return low + (high - low) * torch.rand(n, generator=self.g)
+
+    def __call__(self, x):
+        import torch
+        import torch.nn.functional as F
+        n = x.shape[0]
+        angle = self._uniform(n, 0, 2 * math.pi)
+        flip = torch.where(torch.rand(n, generator=self.g) < 0.5, -1.0, 1.0)
+        scale = torch.exp(self._uniform(n, -math.log(1 + self.zoom), math.log(1 + self.zoom)))
+        tx, ty = self._uniform(n, -self.shift, self.shift) * 2, self._uniform(n, -self.shift, self.shift) * 2
+        cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+        theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+        mode = torch.rand(n, generator=self.g)
+        clip = (mode < self.p_clip).view(n, 1, 1, 1)
+        noisy = ((mode >= self.p_clip) & (mode < self.p_clip + self.p_noise)).float()
+        flat = x.flatten(1)[:, ::5]  # a robust estimate needs no more pixels
+        median = flat.median(dim=1).values
+        mad = (flat - median[:, None]).abs().median(dim=1).values * 1.4826
+        level = (median + self._uniform(n, *self.clip_sigma) * mad).view(n, 1, 1, 1)
+        x = torch.where(clip, (x - level).clamp_min(0), x)
+        sigma = self._uniform(n, 0, self.noise) * noisy
+        x = x + sigma.view(n, 1, 1, 1) * torch.randn(x.shape, generator=self.g)
+        x = _minmax(x)
+        gammas = torch.exp(self._uniform(n, -self.gamma, self.gamma))
+        gammas = torch.where(torch.rand(n, generator=self.g) < self.p_gamma, gammas, torch.ones(n))
+        return _minmax(x.clamp(0, 1) ** gammas.view(n, 1, 1, 1))
+
+
+def _minmax(x):
+    lo = x.amin(dim=(1, 2, 3), keepdim=True)
+    hi = x.amax(dim=(1, 2, 3), keepdim=True)
+    return (x - lo) / (hi - lo).clamp_min(1e-6)
+
+
+def _to_model_input(x, spec):
+    """Grey (n, 1, S, S) in [0, 1] -> normalised model input, as the vision backend does for uint8 RGB."""
+    import torch.nn.functional as F
+    size = spec["size"]
+    if size is not None and tuple(x.shape[-2:]) != tuple(size):
+        mode = spec["resample"]
+        if mode in ("bilinear", "bicubic"):
+            x = F.interpolate(x, size=tuple(size), mode=mode, align_corners=False, antialias=True)
+            if mode == "bicubic":
+                x = x.clamp(0, 1)
+        else:
+            x = F.interpolate(x, size=tuple(size), mode=mode)
+    crop = spec["crop"]
+    if crop is not None:
+        h, w = x.shape[-2:]
+        top, left = max((h - crop[0]) // 2, 0), max((w - crop[1]) // 2, 0)
+        x = x[..., top:top + crop[0], left:left + crop[1]]
+    x = x * (255 * spec["rescale"])
+    x = x.expand(-1, spec["num_channels"], -1, -1)
+    import torch
+    mean = torch.tensor(spec["mean"], dtype=x.dtype).view(1, -1, 1, 1)
+    std = torch.tensor(spec["std"], dtype=x.dtype).view(1, -1, 1, 1)
+    return (x - mean) / std
+
+
+# --------------------------------------------------------------------------------------------- splits
+def _split(data, *, val_fraction, seed):
+    """Index arrays (train, valid, test), carving a stratified validation set from train when needed."""
+    splits = data.splits
+    test = np.flatnonzero(splits == "test")
+    valid = np.flatnonzero(splits == "valid")
+    train = np.flatnonzero((splits == "train") | (splits == ""))
+    if len(valid) == 0:
+        if not 0 < val_fraction < 1:
+            msg = f"val_fraction must be between 0 and 1 when the data has no validation split, got {val_fraction}"
+            raise InputError(msg)
+        rng = np.random.default_rng(seed)
+        strata = (data.targets[train] if not data.task.multilabel
+                  else np.array([int("".join("1" if v else "0" for v in row) or "0", 2)
+                                 for row in data.targets[train]]))
+        chosen = []
+        for value in np.unique(strata):
+            members = train[strata == value]
+            k = int(round(len(members) * val_fraction))
+            if len(members) >= 2:
+                k = min(max(k, 1), len(members) - 1)
+            else:
+                k = 0
+            chosen.extend(rng.permutation(members)[:k].tolist())
+        valid = np.sort(np.asarray(chosen, dtype=int))
+        train = np.setdiff1d(train, valid)
+    if len(train) == 0 or len(valid) == 0:
+        msg = f"not enough images to train and validate ({len(train)} for training, {len(valid)} for validation)"
+        raise InputError(msg)
+    return train, valid, test
+
+
+# --------------------------------------------------------------------------------------------- training
+def train_vision_classifier(data, *, task, output_dir, architecture="resnet-tiny", image_size=None, epochs=40,
+                            batch_size=64, learning_rate=None, weight_decay=0.05, val_fraction=0.15, seed=0,
+                            patience=20, augment=True, robust_validation=True, device="cpu", progress=True, overwrite=False,
+                            manifest=None, label_from_filename=None, label_map=None, file_column=None,
+                            label_column=None, split_column=None, catalog=None, cutout_size=None,
+                            pixel_scale=None, beam=None, data_description=None, command=None):
+    """Train an image classifier for a task and save it as a checkpoint the ``vision`` backend loads.
+
+    Parameters
+    ----------
+    data : `~radioassist.training.LabelledImages`, str or path-like
+        Labelled images, or where to read them (a folder, a CSV manifest, a
+        datalist ``.json``, or a mosaic with ``catalog=``); see
+        `radioassist.training.load_dataset`.
+    task : `~radioassist.tasks.Task` or str
+        The task the classifier answers (its labels become the model's).
+    output_dir : str or path-like
+        Checkpoint folder to write.
+    architecture : str, optional
+        ``'resnet-tiny'`` (default; ~0.3 M parameters, 1.2 MB) or
+        ``'resnet-small'`` (~1.2 M), built from a config and trained from
+        scratch; or a local checkpoint folder / hub id of any
+        ``AutoModelForImageClassification`` to fine-tune (safetensors only).
+    image_size : int, optional
+        Side of the model input in pixels: 64 for the built-in architectures,
+        the checkpoint's own size when fine-tuning.
+    epochs : int, optional
+        Maximum number of epochs.
+    batch_size : int, optional
+        Images per optimisation step.
+    learning_rate : float, optional
+        AdamW peak learning rate: 3e-3 from scratch, 5e-5 when fine-tuning.
+    weight_decay : float, optional
+        AdamW weight decay.
+    val_fraction : float, optional
+        Fraction of the training images (stratified by class) held out for
+        validation when the data has no validation split.
+    seed : int, optional
+        Seed of the split, the initial weights, the shuffling and the augmentation.
+    patience : int, optional
+        Stop after this many epochs without a better validation macro F1.
+    augment : bool, optional
+        Random rotations, flips, shifts, +-20% zoom, background sigma
+        clipping or noise, and contrast jitter of the training images.
+    robust_validation : bool, optional
+        Choose the epoch by the mean validation macro F1 over the images as
+        rendered, sigma-clipped at 3 sigma and with added noise, so that the
+        model also works on images rendered differently from its training set.
+    device : str, optional
+        Torch device.
+    progress : bool, optional
+        Progress bars for reading and training.
+    overwrite : bool, optional
+        Replace a checkpoint already in ``output_dir``.
+    manifest, label_from_filename, label_map, file_column, label_column, split_column, catalog, cutout_size
+        How to read ``data`` (see `radioassist.training.load_dataset`).
+    pixel_scale, beam : float, optional
+        Pixel scale and beam FWHM (arcsec) of the training images, recorded in
+        the checkpoint when the data does not say (PNG files).
+    data_description : str, optional
+        Provenance and licence of the training images, for the model card.
+    command : str, optional
+        The command that produced the model, for the model card (the CLI fills it).
+
+    Returns
+    -------
+    `TrainingResult`
+    """
+    from .._optional_deps import require
+    torch = require("torch", purpose="training classifiers")
+    require("transformers", purpose="training classifiers")
+    task = get_task(task)
+    output_dir = Path(output_dir)
+    for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("patience", patience, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            msg = f"{name} must be an integer >= {low}, got {value!r}"
+            raise InputError(msg)
+    if image_size is not None and (not isinstance(image_size, (int, np.integer)) or image_size < 16):
+        msg = f"image_size must be an integer >= 16, got {image_size!r}"
+        raise InputError(msg)
+    _prepare_output(output_dir, overwrite=overwrite)
+    t_start = time.perf_counter()
+
+    data = load_dataset(data, task=task, manifest=manifest, label_from_filename=label_from_filename,
+                        label_map=label_map, file_column=file_column, label_column=label_column,
+                        split_column=split_column, catalog=catalog, cutout_size=cutout_size,
+                        pixel_scale=pixel_scale, beam=beam, progress=progress)
+    if data.task != task:
+        msg = f"the labelled images are for task {data.task.id}, not {task.id}"
+        raise InputError(msg)
+    if pixel_scale is not None:
+        data.pixel_scale_arcsec = float(pixel_scale)
+    if beam is not None:
+        data.beam_arcsec = float(beam)
+    train_idx, val_idx, test_idx = _split(data, val_fraction=val_fraction, seed=seed)
+    counts = _counts(data, train_idx)
+    missing = [label for label, n in counts.items() if n == 0]
+    if missing and not task.multilabel:
+        msg = f"no training image of class(es) {', '.join(missing)} for task {task.id}; counts: {counts}"
+        raise InputError(msg)
+    log.info("training on %d images (%s), validating on %d, testing on %d", len(train_idx),
+             ", ".join(f"{k}: {v}" for k, v in counts.items()), len(val_idx), len(test_idx))
+
+    model, spec, pretrained = _build_model(architecture, task, image_size=image_size, seed=seed)
+    model.to(device)
+    lr = learning_rate if learning_rate is not None else (5e-5 if pretrained else 3e-3)
+    generator = torch.Generator().manual_seed(seed)
+    augmenter = _Augmenter(generator) if augment else None
+
+    images = torch.from_numpy(data.images).unsqueeze(1)  # uint8 (N, 1, S, S)
+    targets = torch.from_numpy(np.asarray(data.targets))
+    val_variants = _validation_variants(images[val_idx].float() / 255, seed) if robust_validation else \
+        {"plain": images[val_idx].float() / 255}
+    val_inputs = {name: _to_model_input(x, spec) for name, x in val_variants.items()}
+    val_targets = targets[val_idx]
+    loss_fn = _loss(task, targets[train_idx], device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    steps_per_epoch = math.ceil(len(train_idx) / batch_size)
+    total_steps = epochs * steps_per_epoch
+    warmup = min(steps_per_epoch * 2, total_steps // 5 + 1)
+
+    def schedule(step):
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total_steps - warmup))))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    # an exponential moving average of the weights (and batch-norm statistics), horizon ~2 epochs, is what is
+    # validated and saved: much steadier than the raw weights on small data sets
+    decay = math.exp(-1 / (2 * steps_per_epoch))
+    swa = torch.optim.swa_utils
+    ema = swa.AveragedModel(model, multi_avg_fn=swa.get_ema_multi_avg_fn(decay), use_buffers=True)
+    history, best, best_state, best_epoch, stale = [], None, None, 0, 0
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=epochs, desc=f"training {task.id}", unit="epoch")
+    epoch = 0
+    for epoch in range(1, epochs + 1):
+        model.train()
+        order = train_idx[torch.randperm(len(train_idx), generator=generator).numpy()]
+        running, seen = 0.0, 0
+        for start in range(0, len(order), batch_size):
+            batch = order[start:start + batch_size]
+            if len(batch) < 2 and len(order) > 1:
+                continue  # batch norm needs more than one image
+            x = images[batch].float() / 255
+            if augmenter is not None:
+                x = augmenter(x)
+            x = _to_model_input(x, spec).to(device)
+            y = targets[batch].to(device)
+            logits = model(pixel_values=x).logits
+            loss = loss_fn(logits, y.float() if task.multilabel else y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            ema.update_parameters(model)
+            running += float(loss.detach()) * len(batch)
+            seen += len(batch)
+        record = {"epoch": epoch, "train_loss": running / max(seen, 1)}
+        losses, f1s = [], []
+        for name, inputs in val_inputs.items():
+            loss_v, pred_v = _validate(ema.module, inputs, val_targets, loss_fn, task, device, batch_size)
+            f1_v = classification_metrics(val_targets.numpy(), pred_v, task.labels)["macro_f1"]
+            record[f"val_loss_{name}"], record[f"val_macro_f1_{name}"] = loss_v, f1_v
+            losses.append(loss_v)
+            f1s.append(f1_v)
+        val_loss, val_f1 = float(np.mean(losses)), float(np.mean(f1s))
+        record.update(val_loss=val_loss, val_macro_f1=val_f1, lr=optimizer.param_groups[0]["lr"])
+        history.append(record)
+        score = (round(val_f1, 6), -val_loss)
+        if best is None or score > best:
+            best, best_epoch, stale = score, epoch, 0
+            best_state = copy.deepcopy(ema.module.state_dict())
+        else:
+            stale += 1
+        log.debug("epoch %d: train loss %.4f, val loss %.4f, val macro F1 %.4f", epoch, history[-1]["train_loss"],
+                  val_loss, val_f1)
+        if bar is not None:
+            bar.set_postfix(loss=f"{history[-1]['train_loss']:.3f}", val_f1=f"{val_f1:.3f}",
+                            best=f"{best[0]:.3f}@{best_epoch}")
+            bar.update(1)
+        if stale >= patience:
+            log.info("early stop after epoch %d (best validation macro F1 %.4f at epoch %d)", epoch, best[0],
+                     best_epoch)
+            break
+    if bar is not None:
+        bar.close()
+    model.load_state_dict(best_state)
+    seconds = time.perf_counter() - t_start
+
+    meta = {
+        "task": task.id, "labels": list(task.labels), "multilabel": task.multilabel,
+        "render_preset": data.render_preset, "image_size": list(spec["size"]), "mean": spec["mean"],
+        "std": spec["std"], "resample": spec["resample"], "pixel_scale_arcsec": data.pixel_scale_arcsec,
+        "beam_arcsec": data.beam_arcsec, "cutout_size_pix": data.cutout_size_pix,
+        "training_data": data_description or data.source,
+        "architecture": str(architecture), "radioassist_version": __version__,
+    }
+    _save(model, spec, meta, output_dir)
+    val_metrics = evaluate_checkpoint(output_dir, data.subset(val_idx), device=device)
+    test_metrics = evaluate_checkpoint(output_dir, data.subset(test_idx), device=device) if len(test_idx) else None
+    model_bytes = (output_dir / "model.safetensors").stat().st_size
+    n_params = sum(p.numel() for p in model.parameters())
+    if command is None:
+        command = "python: " + _python_call(architecture=architecture, image_size=image_size, epochs=epochs,
+                                            batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+                                            val_fraction=val_fraction, patience=patience, augment=augment,
+                                            cutout_size=cutout_size, label_map=label_map,
+                                            label_from_filename=label_from_filename, manifest=manifest,
+                                            task=task.id)
+    summary = {"best_epoch": best_epoch, "epochs_run": epoch, "seconds": round(seconds, 1),
+               "n_train": int(len(train_idx)), "n_val": int(len(val_idx)), "n_test": int(len(test_idx)),
+               "train_counts": counts, "n_parameters": int(n_params), "model_bytes": int(model_bytes),
+               "learning_rate": lr, "weight_decay": weight_decay, "batch_size": batch_size, "augment": augment,
+               "robust_validation": robust_validation,
+               "seed": seed, "command": command}
+    meta.update(val_macro_f1=round(val_metrics["macro_f1"], 4),
+                test_macro_f1=None if test_metrics is None else round(test_metrics["macro_f1"], 4))
+    _update_config(output_dir, meta)
+    with open(output_dir / "training_log.json", "w", encoding="utf-8") as fh:
+        json.dump({"summary": summary, "validation": val_metrics, "test": test_metrics, "history": history,
+                   "data_notes": data.notes}, fh, indent=1)
+    _write_card(output_dir, task=task, meta=meta, summary=summary, val_metrics=val_metrics,
+                test_metrics=test_metrics, data=data)
+    log.info("saved %s: best epoch %d, validation macro F1 %.3f%s", output_dir, best_epoch,
+             val_metrics["macro_f1"],
+             "" if test_metrics is None else f", test macro F1 {test_metrics['macro_f1']:.3f}")
+    return TrainingResult(output_dir=output_dir, best_epoch=best_epoch, epochs_run=epoch, val_metrics=val_metrics,
+                          test_metrics=test_metrics, history=history, n_train=int(len(train_idx)),
+                          n_val=int(len(val_idx)), n_test=int(len(test_idx)), seconds=seconds,
+                          model_bytes=int(model_bytes))
+
+
+def _counts(data, index):
+    if data.task.multilabel:
+        return {label: int(data.targets[index, j].sum()) for j, label in enumerate(data.task.labels)}
+    return {label: int((data.targets[index] == j).sum()) for j, label in enumerate(data.task.labels)}
+
+
+def _loss(task, train_targets, device):
+    """Class-balanced cross-entropy (single-label) or BCE with positive weights (multi-label)."""
+    import torch
+    if task.multilabel:
+        pos = train_targets.float().sum(0)
+        neg = len(train_targets) - pos
+        pos_weight = (neg / pos.clamp_min(1)).clamp(0.2, 20).to(device)
+        return torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    counts = torch.bincount(train_targets, minlength=task.n_classes).float()
+    weights = (counts.sum() / (task.n_classes * counts.clamp_min(1))).to(device)
+    return torch.nn.CrossEntropyLoss(weight=weights)
+
+
+def _validation_variants(x, seed):
+    """The validation images as rendered, sigma-clipped at 3 sigma, and with added noise (fixed seed).
+
+    Selecting the epoch on the mean macro F1 of the three favours models that
+    work on plain renderings and on sigma-clipped images alike.
+    """
+    import torch
+    flat = x.flatten(1)[:, ::3]
+    median = flat.median(dim=1).values
+    mad = (flat - median[:, None]).abs().median(dim=1).values * 1.4826
+    clipped = _minmax((x - (median + 3 * mad).view(-1, 1, 1, 1)).clamp_min(0))
+    generator = torch.Generator().manual_seed(seed + 1)
+    noisy = _minmax(x + 0.02 * torch.randn(x.shape, generator=generator))
+    return {"plain": x, "clipped": clipped, "noisy": noisy}
+
+
+def _validate(model, inputs, targets, loss_fn, task, device, batch_size):
+    import torch
+    model.eval()
+    logits = []
+    with torch.inference_mode():
+        for start in range(0, len(inputs), max(batch_size, 256)):
+            logits.append(model(pixel_values=inputs[start:start + max(batch_size, 256)].to(device)).logits.float())
+        logits = torch.cat(logits).cpu()
+        loss = float(loss_fn(logits, targets.float() if task.multilabel else targets))
+    if task.multilabel:
+        return loss, (torch.sigmoid(logits) > 0.5).numpy()
+    return loss, logits.argmax(1).numpy()
+
+
+def evaluate_checkpoint(model, data, *, device="cpu", batch_size=256):
+    """Metrics of a checkpoint on labelled images, through the ``vision`` backend (as users will run it).
+
+    Parameters
+    ----------
+    model : str or path-like
+        Checkpoint folder or hub id.
+    data : `~radioassist.training.LabelledImages`
+    device : str, optional
+    batch_size : int, optional
+
+    Returns
+    -------
+    dict
+        See :func:`classification_metrics`.
+    """
+    from ..backends.vision import VisionBackend
+    backend = VisionBackend(model=model, device=device, batch_size=batch_size)
+    predictions = backend.predict(data.rgb(), data.task)
+    return classification_metrics(np.asarray(data.targets), predictions.label_indices, data.task.labels)
+
+
+# --------------------------------------------------------------------------------------------- saving
+def _prepare_output(output_dir, *, overwrite):
+    if output_dir.exists() and not output_dir.is_dir():
+        msg = f"output {output_dir} exists and is not a folder"
+        raise InputError(msg)
+    if output_dir.is_dir() and any(output_dir.iterdir()):
+        existing = [p for p in output_dir.iterdir()]
+        if not overwrite:
+            msg = f"output folder {output_dir} is not empty; pass overwrite=True (--overwrite) to replace the model"
+            raise InputError(msg)
+        for path in existing:  # remove only checkpoint files, never anything else the folder may hold
+            if path.is_file() and (path.name in _FILES_WRITTEN or path.suffix in (".safetensors", ".bin")
+                                   or path.name.endswith(".index.json")):
+                path.unlink()
+    output_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _save(model, spec, meta, output_dir):
+    import transformers
+    from ..backends.vision import weights_sha256
+    model = model.to("cpu")
+    model.config.radioassist = dict(meta)
+    hf_logging = transformers.utils.logging
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        model.save_pretrained(output_dir)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+    if not (output_dir / "model.safetensors").is_file():  # pragma: no cover - transformers >= 5 always does
+        msg = f"transformers did not write safetensors weights into {output_dir}"
+        raise ModelError(msg)
+    size = list(spec["size"])
+    processor = {
+        "image_processor_type": "ViTImageProcessor", "do_resize": True,
+        "size": {"height": size[0], "width": size[1]}, "resample": 3 if spec["resample"] == "bicubic" else 2,
+        "do_rescale": True, "rescale_factor": spec["rescale"], "do_normalize": True,
+        "image_mean": spec["mean"], "image_std": spec["std"], "do_convert_rgb": True,
+    }
+    with open(output_dir / "preprocessor_config.json", "w", encoding="utf-8") as fh:
+        json.dump(processor, fh, indent=2)
+    meta["weights_sha256"] = weights_sha256(output_dir)
+    _update_config(output_dir, meta)
+
+
+def _update_config(output_dir, meta):
+    path = output_dir / "config.json"
+    with open(path, encoding="utf-8") as fh:
+        config = json.load(fh)
+    config["radioassist"] = {**config.get("radioassist", {}), **meta}
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(config, fh, indent=2, sort_keys=True)
+        fh.write("\n")
+
+
+def _python_call(**kwargs):
+    shown = ", ".join(f"{k}={v!r}" for k, v in kwargs.items() if v is not None)
+    return f"train_vision_classifier(data, output_dir=..., {shown})"
+
+
+def _fmt(value):
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+
+
+def _metrics_block(title, metrics, labels):
+    if metrics is None:
+        return []
+    lines = [f"### {title} ({metrics['n']} images)", "",
+             f"- **macro F1: {_fmt(metrics['macro_f1'])}**", f"- accuracy: {_fmt(metrics['accuracy'])}",
+             f"- weighted F1: {_fmt(metrics['weighted_f1'])}", "",
+             "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    for label in labels:
+        c = metrics["per_class"][label]
+        lines.append(f"| {label} | {_fmt(c['precision'])} | {_fmt(c['recall'])} | {_fmt(c['f1'])} | "
+                     f"{c['support']} |")
+    lines.append("")
+    if metrics["confusion_matrix"] and not isinstance(metrics["confusion_matrix"][0][0], list):
+        lines += ["Confusion matrix (rows: true class, columns: predicted):", "",
+                  "| true \\ predicted | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+        for label, row in zip(labels, metrics["confusion_matrix"]):
+            lines.append(f"| {label} | " + " | ".join(str(v) for v in row) + " |")
+        lines.append("")
+    return lines
+
+
+def _write_card(output_dir, *, task, meta, summary, val_metrics, test_metrics, data):
+    scale = meta.get("pixel_scale_arcsec")
+    beam = meta.get("beam_arcsec")
+    npix = meta.get("cutout_size_pix")
+    fov = f" = {scale * npix / 60:.2f} arcmin" if scale and npix else ""
+    size = meta["image_size"]
+    headline = test_metrics if test_metrics is not None else val_metrics
+    lines = [
+        "---",
+        "library_name: transformers",
+        "pipeline_tag: image-classification",
+        "tags: [radio-astronomy, radioassist, " + task.id + "]",
+        "---",
+        "",
+        f"# radioassist {task.id} classifier: {task.name}",
+        "",
+        f"A small vision-only classifier for task **{task.id}** ({task.name}; labels: "
+        f"{', '.join(task.labels)}; {'multi-label' if task.multilabel else 'single-label'}), trained with "
+        "`radioassist train`. Load it with `radioassist.backends.get_backend('vision', model=PATH)` "
+        "(or `AutoModelForImageClassification.from_pretrained(PATH)`).",
+        "",
+        f"**Headline: macro F1 {_fmt(headline['macro_f1'])} on "
+        f"{'the held-out test split' if test_metrics is not None else 'the validation split'} "
+        f"({headline['n']} images).**",
+        "",
+        "## Input the model expects",
+        "",
+        f"- cutouts of {npix} x {npix} pixels at {scale if scale else 'unknown'} arcsec/pixel{fov}, "
+        f"centred on the source; restoring beam {beam if beam else 'unknown'} arcsec FWHM",
+        f"- rendered with the `{meta['render_preset']}` preset (non-finite -> 0, min-max to 0..255, uint8, grey "
+        "replicated to RGB)",
+        f"- model-side preprocessing: resize to {size[0]} x {size[1]} ({meta['resample']}, antialiased), "
+        f"scale to [0, 1], normalise with mean {meta['mean']} and std {meta['std']}",
+        "- other pixel scales: resample cutouts to this field of view first (`radioassist classify` does it)",
+        "",
+        "## Training data",
+        "",
+        f"{meta['training_data']}",
+        "",
+        f"Images used: {summary['n_train']} for training ({', '.join(f'{k}: {v}' for k, v in summary['train_counts'].items())}), "
+        f"{summary['n_val']} for validation (early stopping), {summary['n_test']} held out for testing.",
+        "",
+        "## Training",
+        "",
+        f"- architecture: `{meta['architecture']}` ({summary['n_parameters']:,} parameters, "
+        f"{summary['model_bytes'] / 1e6:.2f} MB safetensors)",
+        f"- AdamW (peak learning rate {summary['learning_rate']:g}, weight decay {summary['weight_decay']:g}), "
+        f"cosine schedule, batch {summary['batch_size']}, class-balanced loss, seed {summary['seed']}",
+        "- augmentation: " + ("random rotation (any angle) and flip, +-4% shift, +-20% zoom; background sigma "
+                              "clipping (1-5 sigma, 40%) or Gaussian noise (30%); contrast (gamma) jitter"
+                              if summary["augment"] else "none"),
+        f"- best epoch {summary['best_epoch']} of {summary['epochs_run']} (early stopping on "
+        + ("the mean validation macro F1 over the images as rendered, sigma-clipped at 3 sigma and with noise"
+           if summary["robust_validation"] else "validation macro F1") + "), "
+        f"{summary['seconds']:.0f} s",
+        f"- radioassist {meta['radioassist_version']}",
+        "",
+        "Command:",
+        "",
+        "```",
+        summary["command"],
+        "```",
+        "",
+        "## Evaluation",
+        "",
+        "Metrics of the saved checkpoint run through the radioassist `vision` backend.",
+        "",
+    ]
+    lines += _metrics_block("Held-out test split", test_metrics, task.labels)
+    lines += _metrics_block("Validation split", val_metrics, task.labels)
+    lines += [
+        "## Limitations",
+        "",
+        "A small network trained on a few hundred images of one survey: expect lower scores on other surveys, "
+        "resolutions, or sources much larger or smaller than the field above. Check it on labelled data of "
+        "your own survey (`radioassist evaluate`) before relying on it.",
+        "",
+    ]
+    with open(output_dir / "README.md", "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines))
+
+
+def _command_line():
+    """The current process's command line, quoted, for model cards."""
+    argv = list(sys.argv)
+    if argv and argv[0].endswith(("radioassist", "__main__.py")):
+        argv[0] = "radioassist"
+    return " ".join(shlex.quote(a) for a in argv)

@@ -1,0 +1,105 @@
+"""End-to-end classification: the real LoTSS mosaic through the CLI, and simulated skies with known truth."""
+import numpy as np
+import pytest
+from astropy.table import Table
+from click.testing import CliRunner
+
+from radioassist import InputError
+from radioassist.cli import main
+from radioassist.output import read_provenance
+from radioassist.pipeline import classify
+from radioassist.simulate import simulate_sky
+
+
+@pytest.fixture(scope="module")
+def fr_sky():
+    """A FIRST-like simulated sky with FR-I / FR-II / compact truth."""
+    return simulate_sky(shape=(1536, 1536), n_sources=120, seed=7,
+                        mix={"point": 0.3, "FR-I": 0.3, "FR-II": 0.3, "diffuse": 0.1})
+
+
+@pytest.mark.parametrize("ext", [".vot", ".fits", ".ecsv"])
+def test_cli_on_real_lotss_mosaic(shared_data, tmp_path, ext):
+    folder = shared_data / "lotss_dr1_hetdex"
+    catalog = folder / "catalog_shimwell_reduced.srl.fits"
+    out = tmp_path / f"labelled{ext}"
+    result = CliRunner().invoke(main, ["classify", str(folder / "P205+55-mosaic.fits"), "--catalog", str(catalog),
+                                       "--task", "B6", "-o", str(out), "--regions", str(tmp_path / "l.reg"),
+                                       "--gallery", str(tmp_path / "g.png")])
+    assert result.exit_code == 0, result.output
+    table = Table.read(out)
+    n_in = len(Table.read(catalog))
+    assert len(table) == n_in  # every input row, in order
+    original = Table.read(catalog)
+    assert list(table["Source_Name"][:5]) == list(original["Source_Name"][:5])
+    for col in ("B6_label", "B6_prob_FR-I", "B6_prob_FR-II", "B6_flag"):
+        assert col in table.colnames
+    flags = np.asarray(table["B6_flag"], dtype=str)
+    inside = flags == ""
+    # the catalogue covers two mosaics and more: most rows are outside this 400x400 image, ~50 are inside
+    assert 30 <= inside.sum() <= 120
+    assert set(flags[~inside]) <= {"outside", "blank"}
+    p = np.column_stack([table["B6_prob_FR-I"][inside], table["B6_prob_FR-II"][inside]])
+    np.testing.assert_allclose(p.sum(axis=1), 1, atol=1e-5)
+    assert np.all(np.isnan(np.asarray(table["B6_prob_FR-I"][~inside], dtype=float)))
+    prov = read_provenance(out)
+    for key in ("radioassist_version", "backend", "task", "render_preset", "cutout_size", "pixel_scale_arcsec",
+                "model", "model_hash"):
+        assert key in prov, key
+    assert prov["task"] == "B6"
+    assert (tmp_path / "l.reg").exists() and (tmp_path / "g.png").stat().st_size > 1000
+
+
+def test_cli_bad_input_is_one_line(tmp_path):
+    runner = CliRunner()
+    bad = tmp_path / "nope.fits"
+    bad.write_text("not fits")
+    result = runner.invoke(main, ["classify", str(bad), "--catalog", str(bad), "-o", str(tmp_path / "o.ecsv")])
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    assert "not a FITS file" in result.output
+    result = runner.invoke(main, ["classify", str(bad), "--task", "B9"])
+    assert result.exit_code != 0 and "unknown task" in result.output
+
+
+def test_default_models_beat_chance_on_simulated_sky(fr_sky):
+    cat = fr_sky.catalog
+    fr = cat[np.asarray(cat["B6_true"], dtype=str) != ""]
+    table = classify(fr_sky.image, fr, task="B6")
+    truth = np.asarray(table["B6_true"], dtype=str)
+    pred = np.asarray(table["B6_label"], dtype=str)
+    from sklearn.metrics import f1_score
+    f1 = f1_score(truth, pred, average="macro")
+    assert f1 > 0.7, f1
+
+    table = classify(fr_sky.image, cat, task="B3")
+    truth = np.asarray(table["B3_true"], dtype=str)
+    pred = np.asarray(table["B3_label"], dtype=str)
+    keep = np.isin(np.asarray(cat["kind"], dtype=str), ["point", "FR-I", "FR-II"])  # diffuse blobs: no FIRST analogue
+    f1 = f1_score(truth[keep], pred[keep], average="macro")
+    assert f1 > 0.7, f1
+
+
+def test_rows_keep_order_and_flags(fr_sky):
+    cat = fr_sky.catalog[:20].copy()
+    cat["ra"][3] = np.nan  # a broken row is flagged, not dropped
+    cat["dec"][5] = 89.9   # far outside the image
+    with pytest.warns(Warning):
+        table = classify(fr_sky.image, cat, task="B6", batch_size=7)
+    assert list(table["name"]) == list(cat["name"])
+    assert table["B6_flag"][3] == "bad_position"
+    assert table["B6_flag"][5] == "outside"
+    assert np.sum(np.asarray(table["B6_flag"], dtype=str) == "") == 18
+    full = classify(fr_sky.image, fr_sky.catalog[:20], task="B6", batch_size=64)
+    ok = np.asarray(table["B6_flag"], dtype=str) == ""
+    np.testing.assert_allclose(np.asarray(table["B6_prob_FR-I"])[ok], np.asarray(full["B6_prob_FR-I"])[ok],
+                               atol=1e-5)
+    with pytest.raises(InputError, match="batch_size"):
+        classify(fr_sky.image, cat, batch_size=0)
+
+
+def test_no_catalogue_detects_sources(fr_sky):
+    table = classify(fr_sky.image, None, task="B3")
+    assert len(table) > 30
+    assert "B3_label" in table.colnames
+    assert table.meta["radioassist"]["catalog"].startswith("photutils")
