@@ -679,7 +679,7 @@ def _extract_direct(data, xy, finite, npix, out, fill_value, *, memmapped, owned
                 dst = out[i]
                 if inside:
                     copyto(dst, data[a:a + npix, b:b + npix], casting="unsafe")
-                    s = dst.sum()
+                    s = dst.min()  # NaN propagates; cheaper than sum() or isnan().any()
                     if s != s:  # NaN somewhere (blank pixels of the mosaic)
                         nan_count[i] = count_nonzero(isnan(dst))
                 else:

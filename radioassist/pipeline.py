@@ -16,7 +16,7 @@ from .cutouts import extract_cutouts
 from .exceptions import InputError
 from .image import load_image
 from .logger import log
-from .render import render
+from .render import blank_mask, render
 from .tasks import get_task
 from .version import __version__
 
@@ -132,7 +132,7 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
         keep = ~outside
         rendered = render(stack.data[keep], preset=preset) if keep.any() else None
         if rendered is not None:
-            blank = _blank(stack.data[keep])
+            blank = blank_mask(stack.data[keep])
             flags[rows[keep][blank]] = FLAG_BLANK
             keep_idx = np.flatnonzero(keep)[~blank]
             rendered = rendered[~blank]
@@ -203,13 +203,6 @@ def _cutout_size(image, *, size, spec):
                 f"({npix} px at {float(scale):.3g}\"/px); the backend resamples it to the model's input")
         return native, note
     return DEFAULT_CUTOUT_SIZE, f"{DEFAULT_CUTOUT_SIZE} px (default)"
-
-
-def _blank(cutouts):
-    """True for cutouts the reference transform cannot use: constant after non-finite pixels are set to 0."""
-    flat = cutouts.reshape(len(cutouts), -1)
-    filled = np.where(np.isfinite(flat), flat, 0.0)
-    return filled.max(axis=1) <= filled.min(axis=1)
 
 
 def _provenance(image, backend, backend_name, task, preset, cut_size, fov_note, source_label, n, n_bad,

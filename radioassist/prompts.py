@@ -7,7 +7,7 @@ Two prompt versions are available:
     class definitions, the question, the option list (one label per line;
     B1, B2, B6 and user tasks that ask for it) and an instructions block::
 
-        You are given a radio astronomical input image. Answer to the question below, strictly following the provided instructions.
+        You are given a radio astronomical input image. Answer to the question below, [...]
         Question: Which of these morphological classes of radio galaxy do you see in the image?
         FR-I
         FR-II
@@ -76,8 +76,9 @@ BUILTIN_PROMPTS = {
             "separated by commas, without any additional explanation text.",
             "Answer NONE if you cannot recognize any of the above classes in the image.",
         ),
-        "v1_format": ("Please report the identified class labels separated by commas, without any additional "
-               "explanation text. Report just NONE if you cannot recognize any of the above classes in the image."),
+        "v1_format": ("Please report the identified class labels separated by commas, without any "
+                      "additional explanation text. Report just NONE if you cannot recognize any of the "
+                      "above classes in the image."),
         "definitions_intro": _SOURCE_CLASSES,
         "definitions_outro": _ISLAND,
     },
@@ -85,8 +86,9 @@ BUILTIN_PROMPTS = {
         "question": "Which of these morphological classes of radio sources do you see in the image?",
         "options": True,
         "instructions": (_ONE_LABEL,),
-        "v1_format": ("Please report only the identified class label, without any additional explanation text. "
-               "Report just NONE if you cannot recognize any of the above classes in the image."),
+        "v1_format": ("Please report only the identified class label, without any additional explanation "
+                      "text. Report just NONE if you cannot recognize any of the above classes in the "
+                      "image."),
         "definitions_intro": _SOURCE_CLASSES,
         "definitions_outro": _ISLAND,
     },
@@ -108,7 +110,8 @@ BUILTIN_PROMPTS = {
         "question": "Can you identify which peculiarity class the presented image belongs to?",
         "options": False,
         "instructions": (_ONE_LABEL,),
-        "v1_format": "Please report only the identified class label, without any additional explanation text.",
+        "v1_format": ("Please report only the identified class label, without any additional explanation "
+                      "text."),
         "definitions_intro": "Consider these radio image peculiarity classes, defined as follows:",
     },
     "B6": {
@@ -127,58 +130,86 @@ BUILTIN_PROMPTS = {
     },
 }
 
+_FR_I = (
+    "a jet-dominated radio galaxy whose emission is brightest close to the core and fades with distance "
+    "from it"
+)
+_FR_II = (
+    "an edge-brightened radio galaxy whose lobes are brightest far from the core, with hotspots at the "
+    "ends of powerful, well-collimated jets"
+)
+
 # Class definitions (own wording of the reference's definitions), optionally added as context.
 BUILTIN_DEFINITIONS = {
     "B1": {
-        "EXTENDED": ("a single-island source with sharp edges whose size or shape differs from the synthesised "
-                     "beam (e.g. more than about 10 times the beam size, or elongated), or a source made of "
-                     "several disjoint islands, each compact or extended, such as a radio galaxy with separate "
-                     "core and lobes"),
-        "DIFFUSE": ("a single-island extended object of small angular size (below a few arcminutes) with "
-                    "diffuse edges and a roundish shape"),
-        "DIFFUSE-LARGE": ("large-scale diffuse emission (above a few arcminutes, covering a large part of the "
-                          "image) with an irregular shape"),
+        "EXTENDED": (
+            "a single-island source with sharp edges whose size or shape differs from the synthesised beam"
+            " (e.g. more than about 10 times the beam size, or elongated), or a source made of several "
+            "disjoint islands, each compact or extended, such as a radio galaxy with separate core and "
+            "lobes"
+        ),
+        "DIFFUSE": (
+            "a single-island extended object of small angular size (below a few arcminutes) with diffuse "
+            "edges and a roundish shape"
+        ),
+        "DIFFUSE-LARGE": (
+            "large-scale diffuse emission (above a few arcminutes, covering a large part of the image) "
+            "with an irregular shape"
+        ),
     },
     "B2": {
         "1C-1P": "a single island with one flux intensity peak",
         "1C-2P": "a single island with two flux intensity peaks",
         "1C-3P": "a single island with three flux intensity peaks",
         "2C-2P": "two disjoint islands, each with a single flux intensity peak",
-        "2C-3P": ("two disjoint islands, one with a single flux intensity peak and the other with two "
-                  "flux intensity peaks"),
+        "2C-3P": (
+            "two disjoint islands, one with a single flux intensity peak and the other with two flux "
+            "intensity peaks"
+        ),
         "3C-3P": "three disjoint islands, each with a single flux intensity peak",
     },
     "B3": {
-        "YES": ("the image contains at least one likely radio galaxy with an extended morphology (jets, lobes, "
-                "or a core with separate lobes)"),
-        "NO": "the image contains no such extended radio galaxy (only compact sources, diffuse emission or noise)",
+        "YES": (
+            "the image contains at least one likely radio galaxy with an extended morphology (jets, lobes,"
+            " or a core with separate lobes)"
+        ),
+        "NO": (
+            "the image contains no such extended radio galaxy (only compact sources, diffuse emission or "
+            "noise)"
+        ),
     },
     "B4": {
-        "YES": ("the image contains imaging artefacts, such as ring patterns or sidelobes around bright "
-                "sources"),
+        "YES": (
+            "the image contains imaging artefacts, such as ring patterns or sidelobes around bright "
+            "sources"
+        ),
         "NO": "the image contains no such imaging artefact",
     },
     "B5": {
-        "ORDINARY": ("the image contains only point-like or slightly resolved compact radio sources over the sky "
-                     "background, possibly with imaging artefacts"),
+        "ORDINARY": (
+            "the image contains only point-like or slightly resolved compact radio sources over the sky "
+            "background, possibly with imaging artefacts"
+        ),
         "COMPLEX": "the image contains one or more radio sources with an extended or diffuse morphology",
-        "PECULIAR": ("the image contains one or more radio sources with an anomalous extended morphology, often "
-                     "with diffuse edges and irregular shapes covering a large part of the image"),
+        "PECULIAR": (
+            "the image contains one or more radio sources with an anomalous extended morphology, often "
+            "with diffuse edges and irregular shapes covering a large part of the image"
+        ),
     },
     "B6": {
-        "FR-I": ("a jet-dominated radio galaxy whose emission is brightest close to the core and fades with "
-                 "distance from it"),
-        "FR-II": ("an edge-brightened radio galaxy whose lobes are brightest far from the core, with hotspots at "
-                  "the ends of powerful, well-collimated jets"),
+        "FR-I": _FR_I,
+        "FR-II": _FR_II,
     },
     "M4": {
-        "FR-I": ("a jet-dominated radio galaxy whose emission is brightest close to the core and fades with "
-                 "distance from it"),
-        "FR-II": ("an edge-brightened radio galaxy whose lobes are brightest far from the core, with hotspots at "
-                  "the ends of powerful, well-collimated jets"),
-        "COMPACT": "a point-like or barely resolved source, similar in size and shape to the synthesised beam",
-        "BENT": ("a radio galaxy whose jets or lobes are bent (a wide- or narrow-angle tail), usually by its "
-                 "motion through the surrounding medium"),
+        "FR-I": _FR_I,
+        "FR-II": _FR_II,
+        "COMPACT": (
+            "a point-like or barely resolved source, similar in size and shape to the synthesised beam"
+        ),
+        "BENT": (
+            "a radio galaxy whose jets or lobes are bent (a wide- or narrow-angle tail), usually by its "
+            "motion through the surrounding medium"
+        ),
     },
 }
 
@@ -259,16 +290,19 @@ def build_prompt(task, *, version="v2", with_definitions=False):
 
     Examples
     --------
-    >>> from radioassist.prompts import build_prompt
-    >>> print(build_prompt('B6'))
-    You are given a radio astronomical input image. Answer to the question below, strictly following the provided instructions.
+    >>> from radioassist.prompts import PREAMBLE, build_prompt
+    >>> prompt = build_prompt('B6')
+    >>> prompt.startswith(PREAMBLE)
+    True
+    >>> print(prompt[len(PREAMBLE) + 1:])
     Question: Which of these morphological classes of radio galaxy do you see in the image?
     FR-I
     FR-II
     Instructions:
     - Answer with only one class label among FR-I, FR-II, without any additional explanation text.
-    >>> build_prompt('B3', version='v1')
-    'Do you see any likely radio galaxy with an extended morphology in the image?  \\n Answer concisely: Yes or No.'
+    >>> build_prompt('B4', version='v1').split(' \\n ')
+    ['Do you see any imaging artefact with a ring pattern around bright sources in the image? ',
+     'Answer concisely: Yes or No.']
     """
     from .exceptions import InputError
 
@@ -284,7 +318,8 @@ def build_prompt(task, *, version="v2", with_definitions=False):
     question = _fill(parts["question"], task)
     context = _definitions(task, parts, version) if with_definitions else ""
     if version == "v1":
-        # upstream layout: description + ' \n' + question + ' \n ' + options joined by ' \n ' + ' \n ' + format
+        # upstream layout: description + ' \n' + question + ' \n ' + options joined by ' \n '
+        # + ' \n ' + answer format
         text = f"{question}  \n "
         if parts["options"]:
             text += " \n ".join(task.labels) + " \n "
@@ -311,7 +346,8 @@ def reask_prompt(task, *, version="v2"):
     --------
     >>> from radioassist.prompts import reask_prompt
     >>> print(reask_prompt('B3'))
-    The format of your response does not comply with the requested instructions. Answer again, strictly following these instructions:
+    The format of your response does not comply with the requested instructions.
+    Answer again, strictly following these instructions:
     - Answer concisely: Yes or No.
     """
     from .exceptions import InputError
@@ -321,7 +357,7 @@ def reask_prompt(task, *, version="v2"):
         msg = f"unknown prompt version {version!r}; available versions: {', '.join(PROMPT_VERSIONS)}"
         raise InputError(msg)
     parts = _parts(task)
-    lines = [f"{_REASK} Answer again, strictly following these instructions:"]
+    lines = [_REASK, "Answer again, strictly following these instructions:"]
     instructions = [_fill(line, task) for line in parts["instructions"]]
     if parts["options"] and not any(", ".join(task.labels) in line for line in instructions):
         lines.append(f"- Choose among: {', '.join(task.labels)}.")
@@ -380,7 +416,8 @@ def chat_messages(task, *, version="v2", with_definitions=False, system_prompt=N
     prompt = build_prompt(task, version=version, with_definitions=with_definitions)
     messages = []
     if system_prompt:
-        messages.append({"role": "system", "content": SYSTEM_PROMPT if system_prompt is True else str(system_prompt)})
+        content = SYSTEM_PROMPT if system_prompt is True else str(system_prompt)
+        messages.append({"role": "system", "content": content})
     for labels in examples:
         messages.append({"role": "user", "content": prompt})
         messages.append({"role": "assistant", "content": format_answer(task, labels)})

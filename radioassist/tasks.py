@@ -221,16 +221,18 @@ def labels_from_tags(task, tags):
 # --- the six radio-llava benchmark tasks (labels and upstream names from the reference system) ---
 _FR = fanaroff_riley_aliases()
 _BUILTIN_ALIASES = {
-    "B1": {"DIFFUSE LARGE": "DIFFUSE-LARGE", "LARGE DIFFUSE": "DIFFUSE-LARGE", "LARGE-SCALE DIFFUSE": "DIFFUSE-LARGE"},
+    "B1": {"DIFFUSE LARGE": "DIFFUSE-LARGE", "LARGE DIFFUSE": "DIFFUSE-LARGE",
+           "LARGE-SCALE DIFFUSE": "DIFFUSE-LARGE"},
     # upstream's class description misspells 1C-2P as 1C-2C: models may echo it
     "B2": {"1C-2C": "1C-2P"},
     "B3": yes_no_aliases(),
     "B4": yes_no_aliases(),
     "B5": {"ANOMALOUS": "PECULIAR"},
     "B6": dict(_FR),
-    "M4": {**_FR, "COMPT": "COMPACT", "POINT-LIKE": "COMPACT", "POINT SOURCE": "COMPACT", "UNRESOLVED": "COMPACT",
-           "BENT-TAILED": "BENT", "BENT-TAIL": "BENT", "BENT TAILED": "BENT", "WAT": "BENT", "NAT": "BENT",
-           "WIDE-ANGLE TAIL": "BENT", "NARROW-ANGLE TAIL": "BENT", "HEAD-TAIL": "BENT"},
+    "M4": {**_FR, "COMPT": "COMPACT", "POINT-LIKE": "COMPACT", "POINT SOURCE": "COMPACT",
+           "UNRESOLVED": "COMPACT", "BENT-TAILED": "BENT", "BENT-TAIL": "BENT", "BENT TAILED": "BENT",
+           "WAT": "BENT", "NAT": "BENT", "WIDE-ANGLE TAIL": "BENT", "NARROW-ANGLE TAIL": "BENT",
+           "HEAD-TAIL": "BENT"},
 }
 
 
@@ -242,16 +244,17 @@ def _builtin(task_id, name, labels, **kwargs):
 
 
 for _task in (
-    _builtin("B1", "extended/diffuse source detection", ("EXTENDED", "DIFFUSE", "DIFFUSE-LARGE"), multilabel=True,
-             upstream_name="smorph-radioimg", survey="SMGPS, EMU"),
-    _builtin("B2", "source morphology (components-peaks)", ("1C-1P", "1C-2P", "1C-3P", "2C-2P", "2C-3P", "3C-3P"),
+    _builtin("B1", "extended/diffuse source detection", ("EXTENDED", "DIFFUSE", "DIFFUSE-LARGE"),
+             multilabel=True, upstream_name="smorph-radioimg", survey="SMGPS, EMU"),
+    _builtin("B2", "source morphology (components-peaks)",
+             ("1C-1P", "1C-2P", "1C-3P", "2C-2P", "2C-3P", "3C-3P"),
              upstream_name="smorph-rgz", survey="FIRST (Radio Galaxy Zoo)"),
     _builtin("B3", "extended radio-galaxy detection", ("YES", "NO"), upstream_name="galaxydet-radioimg",
              survey="SMGPS, EMU"),
     _builtin("B4", "imaging artefact detection", ("YES", "NO"), upstream_name="artefactdet-radioimg",
              survey="SMGPS, EMU"),
-    _builtin("B5", "image peculiarity", ("ORDINARY", "COMPLEX", "PECULIAR"), upstream_name="anomalydet-radioimg",
-             survey="SMGPS, EMU"),
+    _builtin("B5", "image peculiarity", ("ORDINARY", "COMPLEX", "PECULIAR"),
+             upstream_name="anomalydet-radioimg", survey="SMGPS, EMU"),
     _builtin("B6", "radio-galaxy morphology (FR-I/FR-II)", ("FR-I", "FR-II"),
              upstream_name="galaxymorphclass-mirabest", survey="FIRST (MiraBest)"),
     # a user-style task: 4-class radio-galaxy morphology (Radio Galaxy Dataset, Griese et al. 2023)

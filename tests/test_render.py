@@ -42,7 +42,8 @@ def synthetic_stack(rng, n=12, shape=(40, 40), dtype=np.float32):
     for i in range(n):
         for _ in range(3):
             cy, cx = rng.uniform(0, shape[0]), rng.uniform(0, shape[1])
-            stack[i] += rng.uniform(1e-4, 0.5) * np.exp(-((y - cy) ** 2 + (x - cx) ** 2) / (2 * rng.uniform(1, 4) ** 2))
+            radius2 = (y - cy) ** 2 + (x - cx) ** 2
+            stack[i] += rng.uniform(1e-4, 0.5) * np.exp(-radius2 / (2 * rng.uniform(1, 4) ** 2))
     stack = stack.astype(dtype)
     specials = [
         lambda img: img.__setitem__((slice(0, 5), slice(None)), np.nan),  # blank edge (mosaic border)
@@ -81,7 +82,8 @@ def test_radio_llava_real_first_cutouts_bit_exact(shared_data):
     for zscale in (False, True):
         rendered = render(stack, zscale=zscale)
         for i, image in enumerate(images):
-            np.testing.assert_array_equal(rendered[i], upstream_rgb(image, zscale=zscale), err_msg=files[i].name)
+            np.testing.assert_array_equal(rendered[i], upstream_rgb(image, zscale=zscale),
+                                          err_msg=files[i].name)
 
 
 def test_float32_arithmetic_differs_from_float64():

@@ -55,7 +55,8 @@ def test_register_user_task_gets_prompts_and_parsing():
         assert "\nHEAD-TAIL\nOTHER\n" in prompt
         assert parse_answer("TEST-HT", "It is an HT source.") == ("HEAD-TAIL",)
         assert task.parse_answer("other") == ("OTHER",)
-        replaced = Task("TEST-HT", "literal prompt", ("HEAD-TAIL", "OTHER"), prompts={"v2": "Is it a head-tail?"})
+        replaced = Task("TEST-HT", "literal prompt", ("HEAD-TAIL", "OTHER"),
+                        prompts={"v2": "Is it a head-tail?"})
         register_task(replaced, overwrite=True)
         assert get_task("TEST-HT").prompt() == "Is it a head-tail?"
     finally:
@@ -95,13 +96,16 @@ def test_v2_prompt_structure(task_id):
     assert task.prompts["v2"] == prompt and task.prompt() == prompt
 
 
-def test_v2_questions():
-    assert "Question: Which of these morphological classes of radio sources do you see in the image?" in build_prompt("B1")
-    assert "Question: Do you see any likely radio galaxy with an extended morphology in the image?" in build_prompt("B3")
-    assert ("Question: Do you see any imaging artefact with a ring pattern around bright sources in the image?"
-            in build_prompt("B4"))
-    assert "Question: Can you identify which peculiarity class the presented image belongs to?" in build_prompt("B5")
-    assert "Question: Which of these morphological classes of radio galaxy do you see in the image?" in build_prompt("B6")
+@pytest.mark.parametrize("task_id, question", [
+    ("B1", "Which of these morphological classes of radio sources do you see in the image?"),
+    ("B2", "Which of these morphological classes of radio sources do you see in the image?"),
+    ("B3", "Do you see any likely radio galaxy with an extended morphology in the image?"),
+    ("B4", "Do you see any imaging artefact with a ring pattern around bright sources in the image?"),
+    ("B5", "Can you identify which peculiarity class the presented image belongs to?"),
+    ("B6", "Which of these morphological classes of radio galaxy do you see in the image?"),
+])
+def test_v2_questions(task_id, question):
+    assert f"\nQuestion: {question}\n" in build_prompt(task_id)
 
 
 @pytest.mark.parametrize("task_id", ALL_BUILTIN)
@@ -178,7 +182,8 @@ def test_format_answer_and_chat_messages():
     assert messages[0]["content"] == SYSTEM_PROMPT
     assert [m["content"] for m in messages if m["role"] == "assistant"] == ["FR-I", "FR-II"]
     assert messages[-1]["content"] == build_prompt("B6")
-    assert chat_messages("B3", version="v1") == [{"role": "user", "content": build_prompt("B3", version="v1")}]
+    v1_prompt = build_prompt("B3", version="v1")
+    assert chat_messages("B3", version="v1") == [{"role": "user", "content": v1_prompt}]
 
 
 # --------------------------------------------------------------------------------------
@@ -261,7 +266,8 @@ def test_parse_answer_bytes_and_task_method():
 
 _PREFIXES = ["", "The answer is ", "Answer: ", "answer: ", "I think the image shows ", "  ", "\n", "Label: ",
              "Based on the image, the class is ", "**", "Final answer: ", "\u201c"]
-_SUFFIXES = ["", ".", "!", " .", ";", "**", "\n", " (high confidence)", ". The morphology is clear.", "\u201d", " \n"]
+_SUFFIXES = ["", ".", "!", " .", ";", "**", "\n", " (high confidence)", ". The morphology is clear.",
+             "\u201d", " \n"]
 _SEPARATORS = ["-", " ", "_", "", "\u2013"]
 _JOINS = [",", ", ", " , ", " and ", ", and ", "\n"]
 _NONE_SPELLINGS = ["NONE", "none", "None", "None of the above", "nothing"]
