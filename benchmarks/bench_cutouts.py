@@ -43,7 +43,8 @@ def make_mosaic(path, size, n_sources, how):
         try:
             from radioassist.simulate import simulate_sky
             t0 = time.perf_counter()
-            simulate_sky(shape=(size, size), n_sources=n_sources, four_d=True, seed=0, output=path, overwrite=True)
+            simulate_sky(shape=(size, size), n_sources=n_sources, four_d=True, seed=0, output=path,
+                         overwrite=True)
             return f"radioassist.simulate.simulate_sky ({n_sources} sources, {time.perf_counter() - t0:.1f} s)"
         except Exception as exc:  # noqa: BLE001 - fall back to noise, and say so
             if how == "simulate":
@@ -141,7 +142,11 @@ def main(argv=None):
     parser.add_argument("--cutout", type=int, default=128, help="cutout side in pixels (default 128)")
     parser.add_argument("--baseline-n", type=int, default=2000,
                         help="cutouts for the Cutout2D loop (default 2000)")
-    parser.add_argument("--repeats", type=int, default=3, help="timing repeats (default 3)")
+    parser.add_argument("--repeats", type=int, default=5, help="timing repeats (default 5)")
+    parser.add_argument("--idle", type=float, default=4.0,
+                        help="seconds of idling before the 'cold memory' timings (default 4)")
+    parser.add_argument("--cold-repeats", type=int, default=3,
+                        help="repeats of the 'cold memory' timings (default 3; 0 to skip)")
     parser.add_argument("--memory-sizes", default="4000,12000",
                         help="mosaic sides for the peak-memory children, comma separated (default 4000,12000; "
                              "'' to skip)")
@@ -175,34 +180,65 @@ def main(argv=None):
         # warm up: page cache, imports, first-touch of memory
         extract_cutouts(path, sky[: min(n, 500)], size=side)
         cutout2d_loop(path, wcs, sky[:50], side)
-        src = np.ones((n, side, side), np.float32)
-        preallocated = np.zeros((n, side, side), np.float32)
+        src = np.ones((n, side, side), np.float32)  # a used buffer of the output's size, for the copies
 
+        def recycle():
+            """Allocate, touch and free an output-sized buffer: the next allocation reuses warm memory."""
+            tmp = np.empty_like(src)
+            tmp.fill(0)
+            del tmp
+
+        # At most two output-sized buffers besides `src` are alive at any time.  A new array is timed
+        # twice: right after an equal buffer was freed (memory recycled: the usual case in a loop) and
+        # after --idle seconds (this VM hands memory freed for ~2 s back to the host: touching it again
+        # is slow).  np.copyto into a new buffer is timed under exactly the same conditions.
         t_ours, t_ours_out, t_base, t_copy_new, t_copy_old = [], [], [], [], []
+        t_ours_cold, t_copy_cold = [], []
         for rep in range(args.repeats):
+            recycle()
             t0 = time.perf_counter()
-            stack = extract_cutouts(path, sky, size=side)
+            stack = extract_cutouts(path, sky, size=side)  # a new output array
             t_ours.append(time.perf_counter() - t0)
+            used = stack.data
             del stack
             t0 = time.perf_counter()
-            extract_cutouts(path, sky, size=side, out=preallocated)
+            extract_cutouts(path, sky, size=side, out=used)  # a used (preallocated) output array
             t_ours_out.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            np.copyto(used, src)
+            t_copy_old.append(time.perf_counter() - t0)
+            del used
+            recycle()
             t0 = time.perf_counter()
             dst = np.empty_like(src)
             np.copyto(dst, src)
             t_copy_new.append(time.perf_counter() - t0)
             del dst
-            t0 = time.perf_counter()
-            np.copyto(preallocated, src)
-            t_copy_old.append(time.perf_counter() - t0)
+            line = (f"  repeat {rep + 1}/{args.repeats}: extract {t_ours[-1]:.3f} s (out= {t_ours_out[-1]:.3f} s), "
+                    f"copy {t_copy_new[-1]:.3f} s (into used buffer {t_copy_old[-1]:.3f} s)")
+            if rep < args.cold_repeats:
+                time.sleep(args.idle)
+                t0 = time.perf_counter()
+                stack = extract_cutouts(path, sky, size=side)
+                t_ours_cold.append(time.perf_counter() - t0)
+                del stack
+                time.sleep(args.idle)
+                t0 = time.perf_counter()
+                dst = np.empty_like(src)
+                np.copyto(dst, src)
+                t_copy_cold.append(time.perf_counter() - t0)
+                del dst
+                line += f"; after {args.idle:g} s idle: extract {t_ours_cold[-1]:.3f} s, copy {t_copy_cold[-1]:.3f} s"
             if rep < 2:  # the slow baseline: twice is enough
                 dt, cut = cutout2d_loop(path, wcs, sky[:baseline_n], side)
                 t_base.append(dt)
                 del cut
-            print(f"  repeat {rep + 1}/{args.repeats}: extract {t_ours[-1]:.3f} s (out= {t_ours_out[-1]:.3f} s), "
-                  f"copy {t_copy_new[-1]:.3f} s (into used buffer {t_copy_old[-1]:.3f} s)"
-                  + (f", Cutout2D x{baseline_n} {t_base[-1]:.2f} s" if rep < 2 else ""), flush=True)
+                line += f"; Cutout2D x{baseline_n} {t_base[-1]:.2f} s"
+            print(line, flush=True)
         del src
+        ratio_new = float(np.median(np.array(t_ours) / np.array(t_copy_new)))
+        ratio_used = float(np.median(np.array(t_ours_out) / np.array(t_copy_old)))
+        ratio_cold = float(np.median(np.array(t_ours_cold) / np.array(t_copy_cold))) if t_ours_cold else None
 
         # correctness spot check against Cutout2D
         check = extract_cutouts(path, sky[:200], size=side)
@@ -239,41 +275,54 @@ def main(argv=None):
                 raise RuntimeError(f"memory child failed:\n{proc.stderr}")
             memory.append((msize, json.loads(proc.stdout.strip().splitlines()[-1])))
 
-        mib = 2 ** 20
+        mib, gib = 2 ** 20, 2 ** 30
+
+        def row(label, text):
+            print(f"{label:<40s}: {text}")
+
         print()
-        print("=" * 78)
+        print("=" * 100)
         print(f"extract_cutouts benchmark: {args.size} x {args.size} 4-D float32 mosaic "
               f"({os.path.getsize(path) / mib:.0f} MiB, memory-mapped), {n} cutouts of {side} x {side}")
         print(f"mosaic made with: {made_with}")
-        print(f"output: {out_bytes / mib:.0f} MiB float32; timings: median (best) of {args.repeats}; "
+        print(f"output: {out_bytes / mib:.0f} MiB float32; timings: median (best) of {args.repeats} repeats; "
               f"CPU count {os.cpu_count()}")
-        print("-" * 78)
-        print(f"astropy Cutout2D loop ({baseline_n} cutouts)   : {rate_base:10.0f} cutouts/s")
-        print(f"extract_cutouts, new output array     : {n / med:10.0f} cutouts/s   {med:.3f} s ({best:.3f} s)")
-        print(f"extract_cutouts, out= preallocated    : {n / med_out:10.0f} cutouts/s   {med_out:.3f} s "
-              f"({best_out:.3f} s)")
-        print(f"speed-up over Cutout2D                : {n / med / rate_base:10.1f} x  "
-              f"(out=: {n / med_out / rate_base:.1f} x)")
-        print(f"np.copyto of {out_bytes / mib:.0f} MiB, new buffer      : {copy_new:10.3f} s ({copy_new_best:.3f} s)  "
-              f"-> {out_bytes / copy_new / 2 ** 30:.2f} GiB/s")
-        print(f"np.copyto of {out_bytes / mib:.0f} MiB, used buffer     : {copy_old:10.3f} s ({copy_old_best:.3f} s)  "
-              f"-> {out_bytes / copy_old / 2 ** 30:.2f} GiB/s")
-        print(f"our time / copy time                  : {med / copy_new:10.2f}   (new arrays: extract vs copy)")
-        print(f"                                        {med_out / copy_old:10.2f}   (used arrays: out= vs copy)")
-        print("  (a new array pays the first touch of fresh memory, expensive and erratic on this VM, in both the")
-        print("   extraction and the copy; 'used' buffers measure the work itself)")
-        print(f"identical to Cutout2D (200 cutouts)   : {identical}")
+        print("-" * 100)
+        row(f"astropy Cutout2D loop ({baseline_n} cutouts)", f"{rate_base:8.0f} cutouts/s")
+        print("extract_cutouts:")
+        cases = [("out= preallocated (the work itself)", t_ours_out),
+                 ("new output array, recycled memory", t_ours),
+                 ("new output array, cold memory", t_ours_cold)]
+        for label, times in cases:
+            if times:
+                m, b = stats(times)
+                row(f"  {label}", f"{n / m:8.0f} cutouts/s   {m:.3f} s ({b:.3f} s)   "
+                                  f"{n / m / rate_base:5.1f} x Cutout2D")
+        print(f"np.copyto of the {out_bytes / mib:.0f} MiB output, and extract time / copy time "
+              "(median over paired repeats):")
+        cases = [("into a used buffer", t_copy_old, ratio_used, "extract(out=)"),
+                 ("into a new buffer, recycled memory", t_copy_new, ratio_new, "extract(new)"),
+                 ("into a new buffer, cold memory", t_copy_cold, ratio_cold, "extract(new, cold)")]
+        for label, times, ratio, what in cases:
+            if times:
+                m, b = stats(times)
+                row(f"  {label}", f"{m:8.3f} s ({b:.3f} s)  {out_bytes / m / gib:5.2f} GiB/s   "
+                                  f"{what} / copy = {ratio:.2f}")
+        print("  ('cold memory': after idling, this VM makes the first touch of freed memory slow, for the")
+        print("   extraction and the copy alike; 'used buffer' measures the work itself)")
+        row("identical to Cutout2D (200 cutouts)", str(identical))
         if t_resample:
-            print(f"resample_to=1arcsec ({t_resample[1]} cutouts)       : {t_resample[1] / t_resample[0]:10.0f} cutouts/s "
-                  "(reproject_interp per cutout)")
+            row(f"resample_to=1arcsec ({t_resample[1]} cutouts)",
+                f"{t_resample[1] / t_resample[0]:8.0f} cutouts/s (reproject_interp per cutout)")
         if memory:
-            print("-" * 78)
-            print(f"peak memory (RSS high-water mark) of one extract_cutouts call, {memory_n} cutouts, child process:")
+            print("-" * 100)
+            print(f"peak memory (RSS high-water mark) of one extract_cutouts call on a path, {memory_n} cutouts, "
+                  "in a child process:")
             for msize, m in memory:
                 extra = (m["peak"] - m["before"] - m["output"]) / mib
-                print(f"  mosaic {msize:6d}^2 ({m['mosaic_bytes'] / mib:5.0f} MiB): peak {m['peak'] / mib:6.0f} MiB, "
-                      f"before the call {m['before'] / mib:4.0f} MiB, output {m['output'] / mib:5.0f} MiB, "
-                      f"other {extra:5.0f} MiB  ({m['seconds']:.2f} s)")
+                print(f"  mosaic {msize:6d}^2 ({m['mosaic_bytes'] / mib:5.0f} MiB): peak {m['peak'] / mib:6.0f} MiB"
+                      f" = before the call {m['before'] / mib:4.0f} + output {m['output'] / mib:5.0f}"
+                      f" + other {extra:4.0f} MiB   ({m['seconds']:.2f} s)")
             if not all(m["reset"] for _, m in memory):
                 print("  (could not reset the peak-RSS counter: peaks include the start-up of the child)")
             if len(memory) > 1:
@@ -282,7 +331,7 @@ def main(argv=None):
                       f"for {(m1['mosaic_bytes'] - m0['mosaic_bytes']) / mib:+.0f} MiB more mosaic")
         print(f"benchmark process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB "
               "(holds the timing buffers)")
-        print("=" * 78)
+        print("=" * 100)
     finally:
         if args.keep:
             print(f"mosaics kept in {tmp}")

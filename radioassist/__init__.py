@@ -9,5 +9,6 @@ from .version import __version__
 from .exceptions import *  # noqa: F401,F403
 from .image import Beam, RadioImage, load_image  # noqa: F401
 from .catalog import read_catalog  # noqa: F401
+from .cutouts import CutoutStack, extract_cutouts  # noqa: F401
 from .render import blank_mask, render, write_png  # noqa: F401
 from .simulate import SimulatedSky, simulate_sky  # noqa: F401

@@ -30,8 +30,9 @@ the central pixel ``size // 2``; for an even ``size`` it lies between
 pixels ``size / 2 - 1`` and ``size / 2`` (its offset from the geometric
 centre is in ``(-0.5, 0.5]`` pixel).  Positions that a world -> pixel
 conversion puts within 1e-6 pixel of such a boundary are treated as lying
-exactly on it (so ``x = 50.0000000001`` behaves as ``x = 50``).  Resampled cutouts (``resample_to`` or
-``size_factor``) are centred exactly: the source is at the geometric centre.
+exactly on it (so ``x = 50.0000000001`` behaves as ``x = 50``).  Resampled
+cutouts (``resample_to`` or ``size_factor``) are centred exactly: the source
+is at the geometric centre.
 """
 import math
 import mmap
@@ -46,8 +47,7 @@ from astropy.io import fits
 from astropy.table import QTable, Table
 from astropy.wcs import WCS, Sip
 
-from .exceptions import InputError
-from .exceptions import RadioassistWarning
+from .exceptions import ImageError, InputError, RadioassistWarning
 from .image import _KEEP_KEYWORDS, Beam, load_image
 from .logger import log
 
@@ -136,7 +136,8 @@ class CutoutStack:
     data = property(lambda self: self._data, doc="``(N, S, S)`` float32 cutouts.")
     positions = property(lambda self: self._positions, doc="The requested positions (`SkyCoord`).")
     xy = property(lambda self: self._xy, doc="``(N, 2)`` pixel positions of the sources in the parent.")
-    origin = property(lambda self: self._origin, doc="``(N, 2)`` parent pixel ``(x0, y0)`` of each cutout's [0, 0].")
+    origin = property(lambda self: self._origin,
+                      doc="``(N, 2)`` parent pixel ``(x0, y0)`` of each cutout's [0, 0].")
     partial = property(lambda self: self._partial, doc="``(N,)`` bool: the cutout is padded.")
     outside = property(lambda self: self._outside, doc="``(N,)`` bool: the cutout misses the parent image.")
     nan_fraction = property(lambda self: self._nan_fraction, doc="``(N,)`` fraction of pixels without data.")
@@ -155,8 +156,9 @@ class CutoutStack:
 
     def __repr__(self):
         scale = self._pixel_scale
-        scale = (f"{scale.to_value(u.arcsec):.3g}\"/px" if scale.isscalar
-                 else f"{np.nanmin(scale.to_value(u.arcsec)):.3g}-{np.nanmax(scale.to_value(u.arcsec)):.3g}\"/px")
+        arcsec = scale.to_value(u.arcsec)
+        scale = (f"{arcsec:.3g}\"/px" if scale.isscalar
+                 else f"{np.nanmin(arcsec):.3g}-{np.nanmax(arcsec):.3g}\"/px")
         return (f"<CutoutStack {len(self)} x {self._size}x{self._size} px, {scale}"
                 f"{', resampled' if self.resampled else ''}, {int(self._partial.sum())} partial, "
                 f"{int(self._outside.sum())} outside, parent {self.parent or '?'}>")
@@ -264,10 +266,12 @@ class CutoutStack:
             t["wcs_lat"] = self._target["lat"] * u.deg
         descriptions = {"x": "source x in the parent image (0-based pixels)",
                         "y": "source y in the parent image (0-based pixels)",
-                        "x0": "parent x of the cutout's [0, 0] pixel", "y0": "parent y of the cutout's [0, 0] pixel",
+                        "x0": "parent x of the cutout's [0, 0] pixel",
+                        "y0": "parent y of the cutout's [0, 0] pixel",
                         "partial": "cutout padded beyond the parent image",
                         "outside": "cutout does not overlap the parent image",
-                        "valid": "not outside and has data", "nan_fraction": "fraction of pixels without data"}
+                        "valid": "not outside and has data",
+                        "nan_fraction": "fraction of pixels without data"}
         for name, text in descriptions.items():
             t[name].info.description = text
         t.meta["cutout_size"] = self._size
@@ -339,8 +343,9 @@ class CutoutStack:
         primary.header["NCUTOUT"] = (len(self), "number of cutouts")
         primary.header["RESAMPLD"] = (self.resampled, "cutouts resampled onto their own WCS")
         if self._pixel_scale.isscalar:
-            primary.header["PIXSCALE"] = (float(self._pixel_scale.to_value(u.arcsec)), "[arcsec] cutout pixel size")
-        primary.header["COMMENT"] = "radioassist cutout stack: cube axes (cutout, y, x); geometry in HDU CUTOUTS"
+            primary.header["PIXSCALE"] = (float(self._pixel_scale.to_value(u.arcsec)),
+                                          "[arcsec] cutout pixel size")
+        primary.header["COMMENT"] = "radioassist cutout stack: axes (cutout, y, x); geometry in HDU CUTOUTS"
         rows = Table(self.to_table())
         rows.meta.clear()  # the same facts are written as proper FITS keywords below
         table = fits.table_to_hdu(rows)
@@ -372,7 +377,6 @@ class CutoutStack:
         -------
         `CutoutStack`
         """
-        from .exceptions import ImageError
         path = Path(path)
         if not path.exists():
             msg = f"cutout file not found: {path}"
@@ -405,7 +409,8 @@ class CutoutStack:
                              unit="deg", frame="icrs")
         target = None
         if primary.get("RESAMPLD", False):
-            target = {"lon": np.asarray(table["wcs_lon"], dtype=float), "lat": np.asarray(table["wcs_lat"], dtype=float),
+            target = {"lon": np.asarray(table["wcs_lon"], dtype=float),
+                      "lat": np.asarray(table["wcs_lat"], dtype=float),
                       "scale": np.asarray(table["pixel_scale"], dtype=float) / 3600.0,
                       "ctype": (theader.get("TGTCTYP1", "RA---TAN"), theader.get("TGTCTYP2", "DEC--TAN"))}
             pixel_scale = (primary["PIXSCALE"] * u.arcsec if "PIXSCALE" in primary
@@ -612,7 +617,7 @@ def _extract(img, positions, *, owned, size, size_factor, min_size, max_size, re
             msg = "out must be writeable"
             raise InputError(msg)
 
-    wcs = img.wcs
+    wcs = img.wcs.deepcopy()  # astropy WCS objects are not thread-safe: never share the caller's
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if n:
@@ -622,14 +627,15 @@ def _extract(img, positions, *, owned, size, size_factor, min_size, max_size, re
             xy = np.zeros((0, 2))
     finite = np.isfinite(xy).all(axis=1)
     meta_header = fits.Header([c for c in img.header.cards if c.keyword in _KEEP_KEYWORDS])
-    common = dict(size=npix, parent_wcs=wcs.deepcopy(), unit=img.unit, beam=img.beam, meta_header=meta_header,
+    common = dict(size=npix, parent_wcs=wcs, unit=img.unit, beam=img.beam, meta_header=meta_header,
                   parent=img.label)
 
     if size_factor is None and resample_scale is None:
         origin, partial, outside, nan_fraction = _extract_direct(
-            img.data, xy, finite, npix, out, fill_value, memmapped=img.memmapped, owned=owned, progress=progress)
-        return CutoutStack(out, coords, xy, origin, partial=partial, outside=outside, nan_fraction=nan_fraction,
-                           pixel_scale=native_scale, **common)
+            img.data, xy, finite, npix, out, fill_value, memmapped=img.memmapped, owned=owned,
+            progress=progress)
+        return CutoutStack(out, coords, xy, origin, partial=partial, outside=outside,
+                           nan_fraction=nan_fraction, pixel_scale=native_scale, **common)
 
     # resampled cutouts: one pixel scale per source
     if size_factor is not None:
@@ -749,7 +755,8 @@ def _extract_resampled(data, wcs, xy, finite, target, npix, out, fill_value, *, 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 lon, lat = tw.pixel_to_world_values(bx, by)
-                px, py = wcs.world_to_pixel_values(lon, lat) if lng_first else wcs.world_to_pixel_values(lat, lon)
+                px, py = (wcs.world_to_pixel_values(lon, lat) if lng_first
+                          else wcs.world_to_pixel_values(lat, lon))
             good = np.isfinite(px) & np.isfinite(py)
             if not good.any():
                 outside[i] = True
@@ -848,7 +855,8 @@ class _PageReleaser:
             return
         if not owned:
             try:
-                self._pagemap = open("/proc/self/pagemap", "rb", buffering=0)  # noqa: SIM115 - closed in close()
+                # closed in close()
+                self._pagemap = open("/proc/self/pagemap", "rb", buffering=0)  # noqa: SIM115
             except OSError:
                 return
         self._mm = mm

@@ -132,7 +132,8 @@ def test_bad_input_is_a_one_line_error(lotss, tmp_path, args, message):
 def test_missing_inputs(lotss, tmp_path):
     mosaic, catalog, _ = lotss
     assert_clean_error(run(mosaic, "-c", tmp_path / "missing.csv", "-o", tmp_path / "x.fits"), "missing.csv")
-    assert_clean_error(run(tmp_path / "missing.fits", "-c", catalog, "-o", tmp_path / "x.fits"), "missing.fits")
+    result = run(tmp_path / "missing.fits", "-c", catalog, "-o", tmp_path / "x.fits")
+    assert_clean_error(result, "missing.fits")
     assert_clean_error(run(mosaic, "-o", tmp_path / "x.fits"), "--catalog")
 
 

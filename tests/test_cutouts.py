@@ -61,7 +61,7 @@ def test_pixels_equal_direct_slicing_and_cutout2d(image, rng, size):
     data, w = image
     xy = np.column_stack([rng.uniform(-0.4 * size, NX - 1 + 0.4 * size, 60),
                           rng.uniform(-0.4 * size, NY - 1 + 0.4 * size, 60)])
-    xy[:4] = [[10.0, 20.0], [10.5, 20.5], [11.5, 19.5], [NX - 1, NY - 1]]  # integer and half-integer positions
+    xy[:4] = [[10.0, 20.0], [10.5, 20.5], [11.5, 19.5], [NX - 1, NY - 1]]  # integer and half-integer
     sky = sky_at(w, xy[:, 0], xy[:, 1])
     stack = extract_cutouts((data, w), sky, size=size)
     assert stack.data.shape == (60, size, size) and stack.data.dtype == np.float32
@@ -255,7 +255,8 @@ def test_table(image):
     data, w = image
     sky = sky_at(w, [100, 2, 400], [70, 3, 70])
     t = extract_cutouts((data, w), sky, size=8).to_table()
-    assert {"ra", "dec", "x", "y", "x0", "y0", "partial", "outside", "valid", "nan_fraction"} <= set(t.colnames)
+    expected = {"ra", "dec", "x", "y", "x0", "y0", "partial", "outside", "valid", "nan_fraction"}
+    assert expected <= set(t.colnames)
     assert t["ra"].unit == u.deg
     assert t["partial"].tolist() == [False, True, False] and t["outside"].tolist() == [False, False, True]
     assert t.meta["cutout_size"] == 8
@@ -427,8 +428,8 @@ def test_lotss_peak_flux_matches_catalogue(shared_data):
     the peak).  Criterion: every source agrees within 5% + 3 x its local rms (noise can raise the
     maximum of 9 pixels by up to ~3 sigma for the faint, 3-4 sigma sources); the single-Gaussian
     (S_Code S) sources detected at >= 5 sigma agree with a median ratio within 3% and >= 90% of them
-    within 10%.  Measured on the 34 sources of the two mosaics: all pass the first criterion; the 24 bright single
-    sources have median ratio 0.998 and 23 of 24 within 10% (the other one is 15.5% off).
+    within 10%.  Measured on the 34 sources of the two mosaics: all pass the first criterion; the 24
+    bright single sources have median ratio 0.998 and 23 of 24 within 10% (the other one is 15.5% off).
     """
     folder = shared_data / "lotss_dr1_hetdex"
     rows = Table.read(folder / "catalog_sources_in_images.csv")

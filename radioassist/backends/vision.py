@@ -7,8 +7,9 @@ ViT, ConvNeXt, ResNet...) in a local folder or on the Hugging Face hub.
 
 Preprocessing follows what the checkpoint records: radioassist checkpoints
 carry a ``radioassist`` block in ``config.json`` (image size, mean, std,
-resampling, and the pixel scale, beam and cutout size of the training
-images); other checkpoints are read from their ``preprocessor_config.json``.
+resampling, background clipping, and the pixel scale, beam and cutout size of
+the training images); other checkpoints are read from their
+``preprocessor_config.json``.
 Resizing and normalisation are done with torch on whole batches.
 """
 import hashlib
@@ -27,7 +28,7 @@ from .base import Backend, as_image_list, image_groups
 from .predictions import Predictions
 from .registry import register_backend
 
-__all__ = ["VisionBackend", "weights_sha256"]
+__all__ = ["VisionBackend", "weights_sha256", "background_clip"]
 
 _SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 _PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -453,7 +454,8 @@ def _preprocessing_spec(config, source, *, local, revision, local_files_only):
         size = _size_pair(meta["image_size"])
         spec = {"size": size, "crop": None, "resample": meta.get("resample", "bilinear"),
                 "rescale": 1 / 255, "mean": list(meta.get("mean", [0.5] * channels)),
-                "std": list(meta.get("std", [0.5] * channels)), "num_channels": channels}
+                "std": list(meta.get("std", [0.5] * channels)), "num_channels": channels,
+                "background_clip_sigma": meta.get("background_clip_sigma")}
     else:
         proc = _read_processor_config(source, local=local, revision=revision, local_files_only=local_files_only)
         if proc is None:
@@ -480,7 +482,7 @@ def _preprocessing_spec(config, source, *, local, revision, local_files_only):
             mean, std = [float(np.mean(mean))], [float(np.mean(std))]
         spec = {"size": size, "crop": crop, "resample": _PIL_RESAMPLE.get(proc.get("resample", 2), "bilinear"),
                 "rescale": float(proc.get("rescale_factor", 1 / 255)) if do_rescale else 1.0,
-                "mean": mean, "std": std, "num_channels": channels}
+                "mean": mean, "std": std, "num_channels": channels, "background_clip_sigma": None}
     if len(spec["mean"]) not in (1, channels) or len(spec["std"]) not in (1, channels):
         msg = f"model {source}: image mean/std {spec['mean']}/{spec['std']} do not fit {channels} channels"
         raise ModelError(msg)
@@ -488,6 +490,44 @@ def _preprocessing_spec(config, source, *, local, revision, local_files_only):
         msg = f"model {source}: unknown resampling {spec['resample']!r}"
         raise ModelError(msg)
     return spec
+
+
+def background_clip(x, nsigma, *, full_scale=1.0):
+    """Clip the background of a batch of images and stretch what is left to the full range.
+
+    For every image, pixels below ``median + nsigma * sigma`` (sigma from the
+    median absolute deviation, on the grey mean of the channels) become 0, the
+    rest are shifted down by that level and the image is rescaled so that its
+    maximum is ``full_scale``.  Images that are already clipped (a zero
+    median and MAD) are unchanged.  This puts plain min-max renderings of FITS
+    cutouts and sigma-clipped images (e.g. catalogue PNGs) on the same footing.
+
+    Parameters
+    ----------
+    x : `torch.Tensor`
+        Float images ``(n, C, H, W)`` in ``[0, full_scale]``.
+    nsigma : float or `torch.Tensor`
+        Clip level in units of the background sigma (a scalar, or one per image).
+    full_scale : float, optional
+        Maximum of the output.
+
+    Returns
+    -------
+    `torch.Tensor`
+    """
+    import torch
+    n = x.shape[0]
+    grey = x.mean(dim=1) if x.shape[1] > 1 else x[:, 0]
+    flat = grey.flatten(1)
+    step = max(1, flat.shape[1] // 4096)  # a robust estimate needs no more pixels
+    sample = flat[:, ::step]
+    median = sample.median(dim=1).values
+    sigma = (sample - median[:, None]).abs().median(dim=1).values * 1.4826
+    nsigma = torch.as_tensor(nsigma, dtype=x.dtype, device=x.device)
+    level = (median + nsigma * sigma).view(n, 1, 1, 1)
+    x = (x - level).clamp_min(0)
+    peak = x.amax(dim=(1, 2, 3), keepdim=True)
+    return torch.where(peak > 0, x * (full_scale / peak.clamp_min(1e-12)), x)
 
 
 def _preprocess(batch, spec, *, device="cpu", dtype=None):
@@ -502,6 +542,8 @@ def _preprocess(batch, spec, *, device="cpu", dtype=None):
     else:
         x = x.float()
     x = x * spec["rescale"]
+    if spec.get("background_clip_sigma") is not None:
+        x = background_clip(x, spec["background_clip_sigma"], full_scale=255.0 * spec["rescale"])
     size = spec["size"]
     if size is not None and tuple(x.shape[-2:]) != tuple(size):
         mode = spec["resample"]

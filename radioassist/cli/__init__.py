@@ -30,8 +30,11 @@ def main(ctx, verbose, quiet):
 
 
 def _register():
+    from ._classify import classify_command
+    from ._cutout import cutout_command
+    from ._demo import demo
     from ._simulate import simulate
-    commands = [simulate]
+    commands = [classify_command, cutout_command, simulate, demo]
     for command in commands:
         main.add_command(command)
 

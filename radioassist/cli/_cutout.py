@@ -36,7 +36,8 @@ def _file_names(table, column, keep):
         return [f"cutout_{i:0{width}d}" for i in np.flatnonzero(keep)]
     if column not in table.colnames:
         from ..exceptions import CatalogError
-        msg = f"--name-col {column!r} is not a column of the catalogue (columns: {', '.join(table.colnames[:15])})"
+        msg = (f"--name-col {column!r} is not a column of the catalogue "
+               f"(columns: {', '.join(table.colnames[:15])})")
         raise CatalogError(msg)
     names, seen = [], {}
     for i in np.flatnonzero(keep):
@@ -53,7 +54,8 @@ def _file_names(table, column, keep):
 @click.command("cutout")
 @click.argument("mosaic", type=click.Path(dir_okay=False))
 @click.option("-c", "--catalog", required=True, type=click.Path(dir_okay=False),
-              help="Source catalogue (VOTable, FITS, ECSV, CSV, PyBDSF/Selavy ASCII) or DS9/CRTF region file.")
+              help="Source catalogue (VOTable, FITS, ECSV, CSV, PyBDSF/Selavy ASCII) "
+                   "or DS9/CRTF region file.")
 @click.option("-o", "--output", required=True, type=click.Path(),
               help="Output: a name ending in .fits gets one FITS cube (HDU 0) with a table of positions and "
                    "flags (HDU CUTOUTS); anything else is a folder with one file per cutout.")
@@ -66,21 +68,27 @@ def _file_names(table, column, keep):
 @click.option("--min-size", default=None,
               help="Smallest extent for --size-factor (e.g. 30arcsec), also used for sources without a "
                    "size. Default: --size native pixels.")
-@click.option("--max-size", default=None, help="Largest extent for --size-factor (e.g. 10arcmin). Default: no limit.")
+@click.option("--max-size", default=None,
+              help="Largest extent for --size-factor (e.g. 10arcmin). Default: no limit.")
 @click.option("--resample-to", default=None,
               help="Resample every cutout to this pixel scale (e.g. 1.8arcsec) on a TAN grid centred on the "
                    "source, north up. Default: off (native pixels).")
-@click.option("--hdu", default=None, help="HDU of the mosaic holding the image (index or name). Default: the first image.")
+@click.option("--hdu", default=None,
+              help="HDU of the mosaic holding the image (index or name). Default: the first image.")
 @click.option("--plane", default=None, type=int,
-              help="Plane of a cube's non-degenerate FREQ/STOKES axis. Default: none (degenerate axes need none).")
+              help="Plane of a cube's non-degenerate FREQ/STOKES axis. "
+                   "Default: none (degenerate axes need none).")
 @click.option("--ra-col", default=None, help="Catalogue RA (or longitude) column. Default: detected.")
 @click.option("--dec-col", default=None, help="Catalogue Dec (or latitude) column. Default: detected.")
 @click.option("--size-col", default=None,
-              help="Catalogue source-size column (for --size-factor). Default: detected when --size-factor is given.")
+              help="Catalogue source-size column (for --size-factor). "
+                   "Default: detected when --size-factor is given.")
 @click.option("--size-unit", default=None,
-              help="Unit of the size column when the catalogue gives none (e.g. arcsec). Default: from the file.")
+              help="Unit of the size column when the catalogue gives none (e.g. arcsec). "
+                   "Default: from the file.")
 @click.option("--name-col", default=None,
-              help="Catalogue column naming the per-cutout files in a folder. Default: cutout_00000, cutout_00001...")
+              help="Catalogue column naming the per-cutout files in a folder. "
+                   "Default: cutout_00000, cutout_00001...")
 @click.option("--format", "fmt", type=click.Choice(["fits", "png"]), default="fits", show_default=True,
               help="Per-cutout file format when OUTPUT is a folder: FITS with a full WCS header, or 8-bit "
                    "PNG rendered with the radio-llava preset.")
@@ -117,26 +125,30 @@ def cutout_command(mosaic, catalog, output, size, size_factor, min_size, max_siz
         if not output.parent.is_dir() and str(output.parent):
             raise InputError(f"cannot write {output}: folder {output.parent} does not exist")
     elif output.exists() and not output.is_dir():
-        raise InputError(f"{output} exists and is not a folder: give a folder name, or a name ending in .fits "
-                         "for a single cube")
+        raise InputError(f"{output} exists and is not a folder: give a folder name, "
+                         "or a name ending in .fits for a single cube")
     cut_size = parse_size(size)
     min_angle, max_angle = _angle(min_size, "--min-size"), _angle(max_size, "--max-size")
     resample = _angle(resample_to, "--resample-to")
     if size_factor is None and (min_angle is not None or max_angle is not None):
-        raise click.BadParameter("--min-size and --max-size only apply with --size-factor", param_hint="--min-size")
+        raise click.BadParameter("--min-size and --max-size only apply with --size-factor",
+                                 param_hint="--min-size")
 
     hdu_value = int(hdu) if hdu is not None and str(hdu).lstrip("-").isdigit() else hdu
     image = load_image(mosaic, hdu=hdu_value, plane=plane)
     try:
         size_spec = size_col if size_col else (None if size_factor is not None else False)
-        table = read_catalog(catalog, ra=ra_col, dec=dec_col, size=size_spec, size_unit=size_unit, wcs=image.wcs)
+        table = read_catalog(catalog, ra=ra_col, dec=dec_col, size=size_spec, size_unit=size_unit,
+                             wcs=image.wcs)
         stack = extract_cutouts(image, table, size=cut_size, size_factor=size_factor, min_size=min_angle,
                                 max_size=max_angle, resample_to=resample, progress=progress_enabled())
     finally:
         image.close()
 
     valid = np.asarray(stack.valid)
-    n_outside = int(np.sum(stack.outside))
+    no_position = (~np.asarray(table["position_ok"], dtype=bool) if "position_ok" in table.colnames
+                   else np.zeros(len(stack), dtype=bool))
+    n_outside = int(np.sum(stack.outside & ~no_position))
     n_blank = int(np.sum(~valid & ~stack.outside))
     scale = stack.pixel_scale
     scale_text = (f"{scale.to_value(u.arcsec):.3g}\"/px" if scale.isscalar else
@@ -160,6 +172,8 @@ def cutout_command(mosaic, catalog, output, size, size_factor, min_size, max_siz
         notes.append(f"{int(np.sum(stack.partial))} partial (NaN-padded)")
     if n_outside:
         notes.append(f"{n_outside} outside the image" + ("" if cube else " (skipped)"))
+    if no_position.any():
+        notes.append(f"{int(no_position.sum())} without a valid position" + ("" if cube else " (skipped)"))
     if n_blank:
         notes.append(f"{n_blank} on blank pixels only" + ("" if cube else " (skipped)"))
     if notes:

@@ -537,8 +537,8 @@ def load_catalog_cutouts(image, catalog, *, task, label_column, size=150, label_
     image : str, path-like or anything `radioassist.load_image` accepts
         The mosaic.
     catalog : str, path-like or `~astropy.table.Table`
-        The catalogue, with positions (read by ``radioassist.catalog.read_catalog``
-        when available, else by `astropy.table.Table.read`) and a label column.
+        The catalogue, with positions (read by `radioassist.catalog.read_catalog`)
+        and a label column.
     task : `~radioassist.tasks.Task` or str
     label_column : str
         Column with the class of each source.
@@ -555,18 +555,11 @@ def load_catalog_cutouts(image, catalog, *, task, label_column, size=150, label_
     """
     from astropy.table import Table
 
+    from ..catalog import read_catalog
     from ..cutouts import extract_cutouts
     task = get_task(task)
-    if isinstance(catalog, Table):
-        table = catalog
-        where = "the catalogue table"
-    else:
-        where = str(catalog)
-        try:
-            from ..catalog import read_catalog
-        except ImportError:
-            read_catalog = None
-        table = read_catalog(catalog) if read_catalog is not None else Table.read(catalog)
+    where = "the catalogue table" if isinstance(catalog, Table) else str(catalog)
+    table = read_catalog(catalog)
     if label_column not in table.colnames:
         msg = f"label column {label_column!r} is not in {where}; columns: {', '.join(table.colnames)}"
         raise InputError(msg)
@@ -577,10 +570,16 @@ def load_catalog_cutouts(image, catalog, *, task, label_column, size=150, label_
     targets = [labeller(value) for value in table[label_column]]
     labeller.check(where)
     keep = np.array([t is not None for t in targets])
-    stack = extract_cutouts(image, table[keep], size=size, resample_to=resample_to, progress=progress)
+    if "position_ok" in table.colnames:
+        keep &= np.asarray(table["position_ok"], dtype=bool)
+    if not keep.any():
+        msg = f"no source of {where} has both a usable position and a label"
+        raise InputError(msg)
+    stack = extract_cutouts(image, table["skycoord"][keep], size=size, resample_to=resample_to, progress=progress)
     splits_all = ([_split_name(v, where) for v in table[split_column]] if split_column else [""] * len(table))
-    targets = [t for t in targets if t is not None]
+    targets = [t for t, k in zip(targets, keep) if k]
     splits_all = [s for s, k in zip(splits_all, keep) if k]
+    rows = np.flatnonzero(keep)
     images, kept_targets, splits, files = [], [], [], []
     for i in range(len(stack)):
         if not stack.valid[i]:
@@ -591,7 +590,7 @@ def load_catalog_cutouts(image, catalog, *, task, label_column, size=150, label_
         images.append(grey)
         kept_targets.append(targets[i])
         splits.append(splits_all[i])
-        files.append(f"{stack.parent or 'mosaic'}[{i}]")
+        files.append(f"{where} row {rows[i]}")
     n_dropped = len(stack) - len(images)
     if n_dropped:
         warnings.warn(f"{n_dropped} source(s) of {where} have no usable cutout (outside the image or blank)",

@@ -174,20 +174,20 @@ class _Augmenter:
     """Random geometric and photometric transforms of a batch of grey images in [0, 1], shape (n, 1, S, S).
 
     Geometry: any rotation angle and a flip (radio sources have no preferred
-    orientation), a small shift and a zoom.  Photometry, so that a model works
-    on plain min-max renderings of FITS cutouts as well as on sigma-clipped
-    images such as the PNG cutouts of many catalogues: either a sigma clip of
-    the background (``median + k * sigma`` with k in 1..5 set to 0), or extra
-    Gaussian noise, or neither; then a contrast (gamma) jitter and a min-max
-    rescaling, as a rendering would do.
+    orientation), a small shift and a zoom.  Photometry: extra Gaussian noise
+    (a fainter version of the source), a background clip at a random level
+    around the model's own (``clip_sigma``; see
+    `radioassist.backends.vision.background_clip`), a contrast (gamma) jitter
+    and a min-max rescaling, as a rendering would do.
     """
 
-    def __init__(self, generator, *, zoom=0.2, shift=0.04, p_clip=0.4, clip_sigma=(1.0, 5.0), p_noise=0.3,
-                 noise=0.04, p_gamma=0.5, gamma=0.35):
+    def __init__(self, generator, *, clip_sigma=3.0, zoom=0.2, shift=0.04, p_noise=0.5, noise=0.03,
+                 clip_jitter=1.0, p_gamma=0.5, gamma=0.2):
         self.g = generator
+        self.clip_sigma = clip_sigma
         self.zoom, self.shift = zoom, shift
-        self.p_clip, self.clip_sigma = p_clip, clip_sigma
         self.p_noise, self.noise = p_noise, noise
+        self.clip_jitter = clip_jitter
         self.p_gamma, self.gamma = p_gamma, gamma
 
     def _uniform(self, n, low, high):
@@ -197,6 +197,8 @@ class _Augmenter:
     def __call__(self, x):
         import torch
         import torch.nn.functional as F
+
+        from ..backends.vision import background_clip
         n = x.shape[0]
         angle = self._uniform(n, 0, 2 * math.pi)
         flip = torch.where(torch.rand(n, generator=self.g) < 0.5, -1.0, 1.0)
@@ -206,18 +208,14 @@ class _Augmenter:
         theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)
         x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-
-        mode = torch.rand(n, generator=self.g)
-        clip = (mode < self.p_clip).view(n, 1, 1, 1)
-        noisy = ((mode >= self.p_clip) & (mode < self.p_clip + self.p_noise)).float()
-        flat = x.flatten(1)[:, ::5]  # a robust estimate needs no more pixels
-        median = flat.median(dim=1).values
-        mad = (flat - median[:, None]).abs().median(dim=1).values * 1.4826
-        level = (median + self._uniform(n, *self.clip_sigma) * mad).view(n, 1, 1, 1)
-        x = torch.where(clip, (x - level).clamp_min(0), x)
+        noisy = (torch.rand(n, generator=self.g) < self.p_noise).float()
         sigma = self._uniform(n, 0, self.noise) * noisy
         x = x + sigma.view(n, 1, 1, 1) * torch.randn(x.shape, generator=self.g)
-        x = _minmax(x)
+        if self.clip_sigma is not None:
+            k = self._uniform(n, self.clip_sigma - self.clip_jitter, self.clip_sigma + self.clip_jitter).clamp_min(0.5)
+            x = background_clip(_minmax(x), k)
+        else:
+            x = _minmax(x)
         gammas = torch.exp(self._uniform(n, -self.gamma, self.gamma))
         gammas = torch.where(torch.rand(n, generator=self.g) < self.p_gamma, gammas, torch.ones(n))
         return _minmax(x.clamp(0, 1) ** gammas.view(n, 1, 1, 1))
@@ -229,9 +227,17 @@ def _minmax(x):
     return (x - lo) / (hi - lo).clamp_min(1e-6)
 
 
-def _to_model_input(x, spec):
-    """Grey (n, 1, S, S) in [0, 1] -> normalised model input, as the vision backend does for uint8 RGB."""
+def _to_model_input(x, spec, *, clip=True):
+    """Grey (n, 1, S, S) in [0, 1] -> model input, as the vision backend does for uint8 RGB images.
+
+    ``clip=False`` skips the background clip (the augmentation already did it).
+    """
+    import torch
     import torch.nn.functional as F
+
+    from ..backends.vision import background_clip
+    if clip and spec.get("background_clip_sigma") is not None:
+        x = background_clip(x, spec["background_clip_sigma"])
     size = spec["size"]
     if size is not None and tuple(x.shape[-2:]) != tuple(size):
         mode = spec["resample"]
@@ -248,7 +254,6 @@ def _to_model_input(x, spec):
         x = x[..., top:top + crop[0], left:left + crop[1]]
     x = x * (255 * spec["rescale"])
     x = x.expand(-1, spec["num_channels"], -1, -1)
-    import torch
     mean = torch.tensor(spec["mean"], dtype=x.dtype).view(1, -1, 1, 1)
     std = torch.tensor(spec["std"], dtype=x.dtype).view(1, -1, 1, 1)
     return (x - mean) / std
@@ -289,7 +294,7 @@ def _split(data, *, val_fraction, seed):
 # --------------------------------------------------------------------------------------------- training
 def train_vision_classifier(data, *, task, output_dir, architecture="resnet-tiny", image_size=None, epochs=40,
                             batch_size=64, learning_rate=None, weight_decay=0.05, val_fraction=0.15, seed=0,
-                            patience=20, augment=True, robust_validation=True, device="cpu", progress=True, overwrite=False,
+                            patience=20, augment=True, background_clip=3.0, robust_validation=True, device="cpu", progress=True, overwrite=False,
                             manifest=None, label_from_filename=None, label_map=None, file_column=None,
                             label_column=None, split_column=None, catalog=None, cutout_size=None,
                             pixel_scale=None, beam=None, data_description=None, command=None):
@@ -331,6 +336,14 @@ def train_vision_classifier(data, *, task, output_dir, architecture="resnet-tiny
     augment : bool, optional
         Random rotations, flips, shifts, +-20% zoom, background sigma
         clipping or noise, and contrast jitter of the training images.
+    background_clip : float or None, optional
+        Part of the model's preprocessing (recorded in the checkpoint and done
+        by the ``vision`` backend): pixels below the background median plus
+        this many sigma are set to 0 and the rest stretched to the full range,
+        so that plain min-max renderings of FITS cutouts and sigma-clipped
+        images look alike to the model.  Its absence let early models learn
+        the background noise level of their training sample instead of the
+        source morphology.  ``None`` disables it.
     robust_validation : bool, optional
         Choose the epoch by the mean validation macro F1 over the images as
         rendered, sigma-clipped at 3 sigma and with added noise, so that the
@@ -394,7 +407,8 @@ def train_vision_classifier(data, *, task, output_dir, architecture="resnet-tiny
     model.to(device)
     lr = learning_rate if learning_rate is not None else (5e-5 if pretrained else 3e-3)
     generator = torch.Generator().manual_seed(seed)
-    augmenter = _Augmenter(generator) if augment else None
+    spec["background_clip_sigma"] = None if background_clip is None else float(background_clip)
+    augmenter = _Augmenter(generator, clip_sigma=spec["background_clip_sigma"]) if augment else None
 
     images = torch.from_numpy(data.images).unsqueeze(1)  # uint8 (N, 1, S, S)
     targets = torch.from_numpy(np.asarray(data.targets))
@@ -436,7 +450,7 @@ def train_vision_classifier(data, *, task, output_dir, architecture="resnet-tiny
             x = images[batch].float() / 255
             if augmenter is not None:
                 x = augmenter(x)
-            x = _to_model_input(x, spec).to(device)
+            x = _to_model_input(x, spec, clip=augmenter is None).to(device)
             y = targets[batch].to(device)
             logits = model(pixel_values=x).logits
             loss = loss_fn(logits, y.float() if task.multilabel else y)
@@ -482,7 +496,8 @@ def train_vision_classifier(data, *, task, output_dir, architecture="resnet-tiny
     meta = {
         "task": task.id, "labels": list(task.labels), "multilabel": task.multilabel,
         "render_preset": data.render_preset, "image_size": list(spec["size"]), "mean": spec["mean"],
-        "std": spec["std"], "resample": spec["resample"], "pixel_scale_arcsec": data.pixel_scale_arcsec,
+        "std": spec["std"], "resample": spec["resample"],
+        "background_clip_sigma": spec["background_clip_sigma"], "pixel_scale_arcsec": data.pixel_scale_arcsec,
         "beam_arcsec": data.beam_arcsec, "cutout_size_pix": data.cutout_size_pix,
         "training_data": data_description or data.source,
         "architecture": str(architecture), "radioassist_version": __version__,
@@ -545,16 +560,14 @@ def _validation_variants(x, seed):
     """The validation images as rendered, sigma-clipped at 3 sigma, and with added noise (fixed seed).
 
     Selecting the epoch on the mean macro F1 of the three favours models that
-    work on plain renderings and on sigma-clipped images alike.
+    work on plain renderings, on sigma-clipped images and on noisier data alike.
     """
     import torch
-    flat = x.flatten(1)[:, ::3]
-    median = flat.median(dim=1).values
-    mad = (flat - median[:, None]).abs().median(dim=1).values * 1.4826
-    clipped = _minmax((x - (median + 3 * mad).view(-1, 1, 1, 1)).clamp_min(0))
+
+    from ..backends.vision import background_clip
     generator = torch.Generator().manual_seed(seed + 1)
     noisy = _minmax(x + 0.02 * torch.randn(x.shape, generator=generator))
-    return {"plain": x, "clipped": clipped, "noisy": noisy}
+    return {"plain": x, "clipped": background_clip(x, 3.0), "noisy": noisy}
 
 
 def _validate(model, inputs, targets, loss_fn, task, device, batch_size):
@@ -710,8 +723,11 @@ def _write_card(output_dir, *, task, meta, summary, val_metrics, test_metrics, d
         f"centred on the source; restoring beam {beam if beam else 'unknown'} arcsec FWHM",
         f"- rendered with the `{meta['render_preset']}` preset (non-finite -> 0, min-max to 0..255, uint8, grey "
         "replicated to RGB)",
-        f"- model-side preprocessing: resize to {size[0]} x {size[1]} ({meta['resample']}, antialiased), "
-        f"scale to [0, 1], normalise with mean {meta['mean']} and std {meta['std']}",
+        "- model-side preprocessing (done by the radioassist `vision` backend): "
+        + (f"background clip (pixels below median + {meta['background_clip_sigma']:g} sigma of the image set to 0, "
+           "the rest stretched to the full range), " if meta.get("background_clip_sigma") is not None else "")
+        + f"resize to {size[0]} x {size[1]} ({meta['resample']}, antialiased), scale to [0, 1], normalise with "
+        f"mean {meta['mean']} and std {meta['std']}",
         "- other pixel scales: resample cutouts to this field of view first (`radioassist classify` does it)",
         "",
         "## Training data",
@@ -727,8 +743,8 @@ def _write_card(output_dir, *, task, meta, summary, val_metrics, test_metrics, d
         f"{summary['model_bytes'] / 1e6:.2f} MB safetensors)",
         f"- AdamW (peak learning rate {summary['learning_rate']:g}, weight decay {summary['weight_decay']:g}), "
         f"cosine schedule, batch {summary['batch_size']}, class-balanced loss, seed {summary['seed']}",
-        "- augmentation: " + ("random rotation (any angle) and flip, +-4% shift, +-20% zoom; background sigma "
-                              "clipping (1-5 sigma, 40%) or Gaussian noise (30%); contrast (gamma) jitter"
+        "- augmentation: " + ("random rotation (any angle) and flip, +-4% shift, +-20% zoom, Gaussian noise, "
+                              "background clip level jittered by +-1 sigma, contrast (gamma) jitter"
                               if summary["augment"] else "none"),
         f"- best epoch {summary['best_epoch']} of {summary['epochs_run']} (early stopping on "
         + ("the mean validation macro F1 over the images as rendered, sigma-clipped at 3 sigma and with noise"
