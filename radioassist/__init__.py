@@ -12,3 +12,6 @@ from .catalog import read_catalog  # noqa: F401
 from .cutouts import CutoutStack, extract_cutouts  # noqa: F401
 from .render import blank_mask, render, write_png  # noqa: F401
 from .simulate import SimulatedSky, simulate_sky  # noqa: F401
+from .tasks import Task, available_tasks, get_task, register_task  # noqa: F401
+from .backends import Predictions, available_backends, get_backend, register_backend  # noqa: F401
+from .pipeline import classify  # noqa: F401

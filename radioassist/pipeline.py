@@ -143,7 +143,7 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
             preds = backend.predict(rendered, task)
             target = rows[keep_idx]
             probs[target] = np.asarray(preds.probabilities, dtype=np.float32)
-            labels[target] = [",".join(lab) if isinstance(lab, (tuple, list)) else str(lab) for lab in preds.labels]
+            labels[target] = [_label_text(lab) for lab in preds.labels]
             if getattr(preds, "raw_answers", None) is not None:
                 if answers is None:
                     answers = np.full(n, "", dtype=object)
@@ -210,7 +210,10 @@ def _provenance(image, backend, backend_name, task, preset, cut_size, fov_note, 
     describe = {}
     if hasattr(backend, "describe"):
         try:
-            describe = dict(backend.describe())
+            try:
+                describe = dict(backend.describe(task))
+            except TypeError:
+                describe = dict(backend.describe())
         except Exception as exc:  # provenance must never break a finished run
             describe = {"describe_error": str(exc)}
     meta = {
@@ -233,9 +236,18 @@ def _provenance(image, backend, backend_name, task, preset, cut_size, fov_note, 
     if size_kwargs:
         meta["size_rule"] = {k: str(v) for k, v in size_kwargs.items()}
     for key, value in describe.items():
-        meta.setdefault(f"model_{key}" if key not in ("model", "model_hash", "device", "dtype") else key,
+        meta.setdefault(key if key.startswith("model") or key in ("device", "dtype", "backend") else f"model_{key}",
                         _plain(value))
     return meta
+
+
+def _label_text(label):
+    """A predicted label as catalogue text: multi-label joined with commas, unparsed (None) as ''."""
+    if label is None:
+        return ""
+    if isinstance(label, (tuple, list)):
+        return ",".join(str(lab) for lab in label)
+    return str(label)
 
 
 def _plain(value):

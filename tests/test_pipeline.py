@@ -44,7 +44,7 @@ def test_cli_on_real_lotss_mosaic(shared_data, tmp_path, ext):
     assert np.all(np.isnan(np.asarray(table["B6_prob_FR-I"][~inside], dtype=float)))
     prov = read_provenance(out)
     for key in ("radioassist_version", "backend", "task", "render_preset", "cutout_size", "pixel_scale_arcsec",
-                "model", "model_hash"):
+                "model", "model_sha256"):
         assert key in prov, key
     assert prov["task"] == "B6"
     assert (tmp_path / "l.reg").exists() and (tmp_path / "g.png").stat().st_size > 1000

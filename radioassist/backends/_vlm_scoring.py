@@ -160,6 +160,8 @@ def build_conversation(task, *, prompt_version="v2", with_definitions=False, sys
     if system:
         messages.append({"role": "system", "content": [{"type": "text", "text": system}]})
     for i, (_, labels) in enumerate(examples):
+        if task.multilabel and [str(lab).upper() for lab in labels] == [task.none_label.upper()]:
+            labels = ()
         messages.append({"role": "user", "content": [part(i), {"type": "text", "text": prompt}]})
         messages.append({"role": "assistant", "content": [{"type": "text", "text": format_answer(task, labels)}]})
     messages.append({"role": "user", "content": [part(len(examples)), {"type": "text", "text": prompt}]})
@@ -234,7 +236,7 @@ def candidate_predictions(task, candidates, scores):
     """
     scores = np.asarray(scores, dtype=np.float64).reshape(-1, len(candidates))
     n = scores.shape[0]
-    ok = np.any(np.isfinite(scores) & (scores > -np.inf), axis=1)
+    ok = np.any(np.isfinite(scores), axis=1)
     safe = np.where(np.isnan(scores), -np.inf, scores)
     joint = np.zeros_like(safe)
     if ok.any():
@@ -385,9 +387,11 @@ def _generation_positions(model, inputs):
 def _forward_names(model):
     import inspect
 
-    params = inspect.signature(model.forward).parameters
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # an unmerged peft model
+    params = inspect.signature(base.forward).parameters
     cache = "cache" if "cache" in params else "past_key_values"
-    return cache, "logits_to_keep" in params
+    keep = next((name for name in ("logits_to_keep", "num_logits_to_keep") if name in params), None)
+    return cache, keep
 
 
 def _output_cache(output):
@@ -424,22 +428,22 @@ def score_candidates(model, inputs, candidate_ids):
     """
     import torch
 
-    cache_name, has_keep = _forward_names(model)
+    cache_name, keep_name = _forward_names(model)
     inputs = dict(inputs)
     mask = inputs["attention_mask"]
     positions = _generation_positions(model, inputs)
     kwargs = dict(inputs, position_ids=positions, use_cache=True)
-    if has_keep:
-        kwargs["logits_to_keep"] = 1
+    if keep_name:
+        kwargs[keep_name] = 1
     output = model(**kwargs)
     first = torch.log_softmax(output.logits[:, -1].float(), dim=-1)
     cache = _output_cache(output)
     del output
     batch = mask.shape[0]
     device = mask.device
-    scores = torch.zeros((batch, len(candidate_ids)), dtype=torch.float64, device=device)
+    scores = np.zeros((batch, len(candidate_ids)))
     for k, ids in enumerate(candidate_ids):
-        total = first[:, ids[0]].double()
+        total = first[:, ids[0]].double().cpu().numpy()  # sums in float64 on the CPU (no float64 on MPS)
         if len(ids) > 1:
             steps = len(ids) - 1
             tokens = torch.tensor(ids[:-1], dtype=torch.long, device=device).expand(batch, steps)
@@ -450,9 +454,9 @@ def score_candidates(model, inputs, candidate_ids):
             out = model(input_ids=tokens, attention_mask=cont_mask, position_ids=cont_positions,
                         use_cache=True, **{cache_name: cache})
             logp = torch.log_softmax(out.logits.float(), dim=-1)
-            total = total + logp.gather(-1, targets[..., None])[..., 0].double().sum(-1)
+            total = total + logp.gather(-1, targets[..., None])[..., 0].double().cpu().numpy().sum(-1)
             cache = _output_cache(out) or cache
             del out, logp
             cache.crop(-steps)
         scores[:, k] = total
-    return scores.cpu().numpy()
+    return scores

@@ -294,8 +294,9 @@ class HFVLMBackend(Backend):
         else:
             use_safetensors = None if opts["allow_pickle"] else True
         dtype = resolve_dtype(self.dtype, self.device)
-        model_kwargs = dict(kwargs, use_safetensors=use_safetensors, dtype=getattr(torch, dtype),
-                            output_loading_info=True)
+        dtype_key = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
+        model_kwargs = dict(kwargs, use_safetensors=use_safetensors, output_loading_info=True,
+                            **{dtype_key: getattr(torch, dtype)})
         if opts["attn_implementation"]:
             model_kwargs["attn_implementation"] = str(opts["attn_implementation"])
         model_class = getattr(transformers, self.model_class_name)
@@ -401,7 +402,9 @@ class HFVLMBackend(Backend):
                        "code when loaded; convert them to safetensors or pass allow_pickle=True if you trust them")
                 raise ModelError(msg)
         try:
-            model = peft.PeftModel.from_pretrained(model, str(path), is_trainable=False)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # transformers deprecations triggered inside peft
+                model = peft.PeftModel.from_pretrained(model, str(path), is_trainable=False)
             if opts["merge_adapter"]:
                 model = model.merge_and_unload()
         except Exception as exc:
@@ -553,24 +556,30 @@ class HFVLMBackend(Backend):
 
     # -------------------------------------------------------------------------------------- provenance
     def _weight_hashes(self):
-        if self._hashes is None:
-            hashes = {"model_sha256": None, "adapter_sha256": None}
-            if self.options["hash_weights"]:
-                folder = self._loaded.folder if self._loaded is not None else None
-                if folder is None and self.model is not None and Path(str(self.model)).expanduser().is_dir():
-                    folder = Path(str(self.model)).expanduser()
-                if folder is not None:
-                    hashes["model_sha256"] = _files_sha256(_weight_files(folder))
-                adapter = self._loaded.adapter_folder if self._loaded is not None else None
-                if adapter is None and self.options["adapter"] is not None:
-                    candidate = Path(str(self.options["adapter"])).expanduser()
-                    adapter = candidate if candidate.is_dir() else None
-                if adapter is not None:
-                    hashes["adapter_sha256"] = _files_sha256(_weight_files(adapter, stem="adapter_model"))
-            if self._loaded is None:
-                return hashes  # not cached: a later describe() after loading may find hub files
+        """SHA-256 of the model's and adapter's weight files (cached once they are known)."""
+        if self._hashes is not None:
+            return self._hashes
+        hashes = {"model_sha256": None, "adapter_sha256": None}
+        loaded = self._loaded
+        final = loaded is not None or not self.options["hash_weights"]
+        if self.options["hash_weights"]:
+            folder = loaded.folder if loaded is not None else None
+            if folder is None and loaded is None and self.model is not None:
+                local = Path(str(self.model)).expanduser()
+                folder = local if local.is_dir() else None
+                final = folder is not None
+            if folder is not None:
+                hashes["model_sha256"] = _files_sha256(_weight_files(folder))
+            adapter = loaded.adapter_folder if loaded is not None else None
+            if adapter is None and loaded is None and self.options["adapter"] is not None:
+                local = Path(str(self.options["adapter"])).expanduser()
+                adapter = local if local.is_dir() else None
+                final = final and adapter is not None
+            if adapter is not None:
+                hashes["adapter_sha256"] = _files_sha256(_weight_files(adapter, stem="adapter_model"))
+        if final:  # hub models not loaded yet may be found in the cache later
             self._hashes = hashes
-        return self._hashes
+        return hashes
 
     def describe(self):
         """Provenance: model and adapter (with weight hashes), dtype, device, mode and prompt settings.

@@ -41,20 +41,27 @@ Scoring from top log-probabilities
 ----------------------------------
 A chat endpoint returns the log-probabilities of the generated tokens and of
 their ``top_logprobs`` best alternatives, not of arbitrary answers, so the
-answer log-likelihoods are reconstructed along the returned answer: answer and
-token texts are compared upper-cased without whitespace; a candidate follows
-the generated tokens while they spell it, then takes the best alternative
-token at the first position where it departs (its later tokens are unknown
-and counted as certain); once a candidate is complete, the probability that
-the answer stops there is the total probability of the "end" tokens at that
-position (whitespace, punctuation other than label characters, special
-tokens), and counted as certain when the answer itself ends.  A candidate
-found nowhere among the alternatives gets probability 0.  The probabilities
-are the softmax of these scores over the candidates (label subsets for
-multi-label tasks, as in :mod:`radioassist.backends._vlm_scoring`).  When no
-candidate can be found, the answer text is parsed instead.  This is exact for
-answers that differ in their first token (YES/NO) and an approximation
-otherwise.
+answer log-likelihoods are reconstructed along the returned answer (token and
+answer texts compared upper-cased, whitespace removed):
+
+* a candidate that the returned tokens spell scores the sum of their
+  log-probabilities; if the returned answer stops after it (end of the
+  answer, whitespace, special tokens, punctuation that cannot continue a
+  label) the stop counts as certain (servers do not report the stop token),
+  and if the answer goes on spelling a longer label (``FR-I`` within
+  ``FR-II``) the candidate adds the log of the total probability of the "end"
+  alternatives at that position;
+* a candidate the returned answer departs from takes, at the last position
+  where it departs, the best alternative token that continues (or completes)
+  it; what would follow that token is unknown and counted as certain;
+* a candidate found nowhere among the alternatives scores ``-inf`` (probability 0).
+
+The probabilities are the softmax of these scores over the candidates (label
+subsets for multi-label tasks, as in :mod:`radioassist.backends._vlm_scoring`);
+when no candidate can be found the answer text is parsed instead.  This is
+exact for answers that differ in their first token (YES/NO) when the end
+tokens are reported, and an approximation otherwise (an upper bound for
+candidates reached through an alternative token).
 """
 import base64
 import concurrent.futures
@@ -136,7 +143,7 @@ def _norm(text):
 
 
 def _options(entry):
-    """(normalised token, logprob) of the generated token and its alternatives, best first, no duplicates."""
+    """(raw token, normalised token, logprob) of the alternatives at one position, best logprob per token."""
     seen = {}
     pairs = [(entry.get("token", ""), entry.get("logprob"))]
     pairs += [(alt.get("token", ""), alt.get("logprob")) for alt in entry.get("top_logprobs") or ()]
@@ -144,8 +151,8 @@ def _options(entry):
         if logprob is None:
             continue
         key = str(token)
-        if key not in seen or logprob > seen[key][1]:
-            seen[key] = (_norm(token), float(logprob))
+        if key not in seen or logprob > seen[key][2]:
+            seen[key] = (key, _norm(key), float(logprob))
     return list(seen.values())
 
 
@@ -161,36 +168,34 @@ def _logsumexp(values):
     return top + math.log(sum(math.exp(v - top) for v in values))
 
 
-def _candidate_score(content, target, label_chars):
-    total = 0.0
-    pos = 0
-    for t, entry in enumerate(content):
-        gen = _norm(entry.get("token", ""))
-        gen_lp = float(entry.get("logprob") or 0.0)
-        rest = target[pos:]
-        if not rest:  # complete: the answer must stop here
-            ends = [lp for tok, lp in _options(entry) if _is_end(tok, label_chars)]
-            return total + _logsumexp(ends)
-        if gen == "" and pos == 0:  # leading whitespace shared by every candidate
-            total += gen_lp
-            continue
-        if gen and rest.startswith(gen):
-            total += gen_lp
-            pos += len(gen)
-            continue
-        if gen.startswith(rest) and _is_end(gen[len(rest):], label_chars):  # "II." completes "II" and stops
-            return total + gen_lp
-        best = None
-        for tok, lp in _options(entry):
-            if not tok:
-                continue
-            fits = rest.startswith(tok) or (tok.startswith(rest) and _is_end(tok[len(rest):], label_chars))
-            if fits and (best is None or lp > best):
-                best = lp
-        if best is None:
-            return -math.inf
-        return total + best  # what follows the departure is unknown: counted as certain
-    return total if pos >= len(target) else total  # the answer ended (stop token not reported): certain
+def _candidate_score(content, t, pos, target, label_chars, total):
+    """Log-score of ``target[pos:]`` from position ``t`` of the returned tokens on (see the module doc)."""
+    rest = target[pos:]
+    if t >= len(content):  # the answer stopped here (the stop token is not reported: counted as certain)
+        return total if not rest else -math.inf
+    entry = content[t]
+    gen_raw = str(entry.get("token", ""))
+    gen = _norm(gen_raw)
+    gen_lp = float(entry.get("logprob") or 0.0)
+    options = _options(entry)
+    if not rest:  # complete: the answer must stop here
+        if _is_end(gen, label_chars):  # and it does (what follows does not change the answer): certain
+            return total
+        return total + _logsumexp([lp for _, tok, lp in options if _is_end(tok, label_chars)])
+    if gen == "" and pos == 0:  # leading whitespace, shared by every candidate
+        return _candidate_score(content, t + 1, pos, target, label_chars, total + gen_lp)
+    path = -math.inf
+    if gen and rest.startswith(gen):  # the returned answer goes on spelling this candidate
+        path = _candidate_score(content, t + 1, pos + len(gen), target, label_chars, total + gen_lp)
+    elif gen.startswith(rest) and _is_end(gen[len(rest):], label_chars):  # "II." completes "II" and stops
+        path = total + gen_lp
+    if path > -math.inf:
+        return path
+    # the returned answer departs from the candidate here: the best alternative token that spells it
+    # (what would follow that token is unknown and counted as certain)
+    departures = [lp for raw, tok, lp in options if raw != gen_raw and tok
+                  and (rest.startswith(tok) or (tok.startswith(rest) and _is_end(tok[len(rest):], label_chars)))]
+    return total + max(departures) if departures else -math.inf
 
 
 def topk_candidate_scores(content, candidates, *, multilabel=False):
@@ -215,7 +220,8 @@ def topk_candidate_scores(content, candidates, *, multilabel=False):
     if multilabel:
         label_chars.add(",")
     content = list(content or ())
-    return np.array([_candidate_score(content, _norm(c.text), label_chars) for c in candidates], dtype=float)
+    return np.array([_candidate_score(content, 0, 0, _norm(c.text), label_chars, 0.0) for c in candidates],
+                    dtype=float)
 
 
 # ------------------------------------------------------------------------------------- HTTP client

@@ -25,6 +25,9 @@ _BACKENDS = {}
 #: built-in backends: name -> module that registers it on import (imported lazily)
 _BUILTIN_MODULES = {
     "vision": "radioassist.backends.vision",
+    "llava": "radioassist.backends.llava",
+    "hf-vlm": "radioassist.backends.hf_vlm",
+    "openai": "radioassist.backends.openai_compat",
 }
 _entry_points = None
 _lock = threading.RLock()

@@ -20,6 +20,7 @@ The answers of these models are random: use them to test plumbing, never
 accuracy.  torch, transformers and tokenizers are needed (``pip install
 'radioassist[vlm]'``).
 """
+import warnings
 from pathlib import Path
 
 from ..exceptions import InputError
@@ -32,7 +33,7 @@ ARCHITECTURES = {
     "tiny": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
                  num_key_value_heads=1),
     "0.5b": dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
-                 num_key_value_heads=2, vocab_size=151936),
+                 num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True),
     "7b": dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
                num_key_value_heads=4, vocab_size=152064),
 }
@@ -168,9 +169,6 @@ def build_llava_onevision(arch="tiny", *, seed=0, image_size=32, patch_size=8, g
         vision_kwargs = dict(_SIGLIP_SO400M)
         size = vision_kwargs["image_size"]
         grid_pinpoints = [[size * i, size * j] for i in range(1, 7) for j in range(1, 7)]
-    if size % vision_kwargs["patch_size"]:
-        msg = f"image_size ({size}) must be a multiple of patch_size ({vision_kwargs['patch_size']})"
-        raise InputError(msg)
     tokenizer = train_tiny_tokenizer(texts=tokenizer_texts,
                                      extra_special_tokens={"image_token": "<image>", "video_token": "<video>"})
     text_kwargs.setdefault("vocab_size", len(tokenizer))
@@ -350,7 +348,9 @@ def make_tiny_lora_adapter(model_folder, adapter_folder, *, seed=0, rank=4,
     torch.manual_seed(int(seed))
     lora = peft.LoraConfig(r=int(rank), lora_alpha=2 * int(rank), lora_dropout=0.0, init_lora_weights=False,
                            target_modules=r".*language_model.*\.(" + "|".join(target_modules) + ")")
-    peft_model = peft.get_peft_model(model, lora)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # transformers deprecations triggered inside peft
+        peft_model = peft.get_peft_model(model, lora)
     with torch.no_grad():
         for name, param in peft_model.named_parameters():
             if "lora_B" in name:

@@ -1,6 +1,5 @@
 """``radioassist train``: train a small vision classifier on labelled radio images."""
 import shlex
-import sys
 
 import click
 
@@ -9,9 +8,27 @@ from ._common import handle_errors, progress_enabled
 __all__ = ["train"]
 
 
-def _command_line():
-    args = [shlex.quote(a) for a in sys.argv[1:]]
-    return " ".join(["radioassist"] + args)
+def _command_line(ctx):
+    """The command as the user gave it (options given on the command line, in declaration order)."""
+    from click.core import ParameterSource
+    parts = ["radioassist", ctx.command.name or "train"]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        source = ctx.get_parameter_source(param.name)
+        if isinstance(param, click.Argument):
+            parts.append(shlex.quote(str(value)))
+            continue
+        if source not in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
+            continue
+        name = max(param.opts, key=len)
+        if param.is_flag:
+            if param.secondary_opts and not value:
+                parts.append(max(param.secondary_opts, key=len))
+            elif value:
+                parts.append(name)
+        elif value is not None:
+            parts += [name, shlex.quote(str(value))]
+    return " ".join(parts)
 
 
 @click.command("train")
@@ -64,8 +81,9 @@ def _command_line():
               help="Random rotations, flips, shifts, zoom, clipping/noise and contrast jitter.")
 @click.option("--device", default="cpu", show_default=True, help="Torch device (cpu, cuda, cuda:1, mps).")
 @click.option("--overwrite", is_flag=True, default=False, help="Replace a model already in the output folder.")
+@click.pass_context
 @handle_errors
-def train(data, task, output_dir, manifest, file_column, label_column, split_column, label_regex, label_map,
+def train(ctx, data, task, output_dir, manifest, file_column, label_column, split_column, label_regex, label_map,
           catalog, cutout_size, pixel_scale, beam, data_description, architecture, image_size, epochs, patience,
           batch_size, learning_rate, val_fraction, seed, augment, device, overwrite):
     """Train a small image classifier for a task on labelled images in DATA.
@@ -89,7 +107,7 @@ def train(data, task, output_dir, manifest, file_column, label_column, split_col
         patience=patience, augment=augment, device=device, progress=progress_enabled(), overwrite=overwrite,
         manifest=manifest, label_from_filename=label_regex, label_map=label_map, file_column=file_column,
         label_column=label_column, split_column=split_column, catalog=catalog, cutout_size=cutout_size,
-        pixel_scale=pixel_scale, beam=beam, data_description=data_description, command=_command_line())
+        pixel_scale=pixel_scale, beam=beam, data_description=data_description, command=_command_line(ctx))
     val = result.val_metrics
     click.echo(f"Model written to {result.output_dir} ({result.model_bytes / 1e6:.2f} MB)")
     click.echo(f"Best epoch {result.best_epoch} of {result.epochs_run} ({result.seconds:.0f} s); "

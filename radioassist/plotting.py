@@ -1,0 +1,213 @@
+"""Figures of evaluation results: confusion matrices and model comparisons (matplotlib, optional).
+
+matplotlib is imported only when a figure is made (``pip install
+'radioassist[plot]'``).  The functions build `matplotlib.figure.Figure`
+objects directly (no pyplot state), so they are safe in scripts, notebooks
+and threads; save them with ``fig.savefig(path)``.
+"""
+import numpy as np
+
+from .exceptions import InputError
+
+__all__ = ["plot_confusion_matrix", "plot_metric_comparison", "MODEL_COLORS"]
+
+#: Bar colours, in the order of the radio-llava paper's figures (blue, green, red, orange, black), then more.
+MODEL_COLORS = ("#1f5fbf", "#2ca02c", "#d62728", "#ff8c1a", "#222222", "#9467bd", "#8c564b", "#17becf",
+                "#e377c2", "#bcbd22")
+
+_METRIC_NAMES = {"macro_f1": "macro-averaged F1-score", "weighted_f1": "weighted F1-score",
+                 "accuracy": "accuracy", "macro_precision": "macro-averaged precision",
+                 "macro_recall": "macro-averaged recall", "unparsed_rate": "unparsed answers (fraction)",
+                 "hamming_loss": "Hamming loss"}
+
+
+def _matplotlib():
+    from ._optional_deps import require
+    require("matplotlib", purpose="evaluation figures")
+    from matplotlib.figure import Figure
+    return Figure
+
+
+def _new_axes(ax, figsize):
+    if ax is not None:
+        return ax.figure, ax
+    Figure = _matplotlib()
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def plot_confusion_matrix(report, *, ax=None, title=None, cmap="Blues"):
+    """Draw the confusion matrix of a `~radioassist.metrics.ClassificationReport`.
+
+    Single-label tasks: true classes as rows, predicted classes as columns
+    (plus a grey-labelled ``unparsed`` column when answers failed to parse);
+    colours show the fraction of each true class (row-normalised, i.e. the
+    recall on the diagonal) and every cell gives its count and percentage.
+    Multi-label tasks: one ``[[TN, FP], [FN, TP]]`` panel per label.
+
+    Parameters
+    ----------
+    report : `~radioassist.metrics.ClassificationReport`
+    ax : `matplotlib.axes.Axes`, optional
+        Draw into these axes (single-label only); a new figure otherwise.
+    title : str, optional
+        Figure title; the macro F1 and accuracy are appended below it.
+    cmap : str, optional
+        Matplotlib colour map.
+
+    Returns
+    -------
+    `matplotlib.figure.Figure`
+
+    Examples
+    --------
+    >>> from radioassist.metrics import classification_report
+    >>> from radioassist.plotting import plot_confusion_matrix
+    >>> report = classification_report(['FR-I', 'FR-II', 'FR-II'], ['FR-I', 'FR-II', None], labels='B6')
+    >>> fig = plot_confusion_matrix(report, title='B6')  # doctest: +SKIP
+    >>> fig.savefig('confusion.png')  # doctest: +SKIP
+    """
+    subtitle = (f"macro F1 {report.macro_f1:.3f}, {'exact match' if report.multilabel else 'accuracy'} "
+                f"{report.accuracy:.3f}, n = {report.n}")
+    if report.n_unparsed:
+        subtitle += f", unparsed {report.n_unparsed} ({100 * report.unparsed_rate:.1f}%)"
+    full_title = subtitle if title is None else f"{title}\n{subtitle}"
+    if report.multilabel:
+        if ax is not None:
+            msg = "the confusion matrices of a multi-label task need a figure of their own; do not pass ax="
+            raise InputError(msg)
+        return _plot_multilabel(report, full_title, cmap)
+    matrix = np.asarray(report.confusion_matrix, dtype=float)
+    k = len(report.confusion_rows)
+    n_cols = len(report.confusion_columns)
+    fig, ax = _new_axes(ax, (1.6 + 1.05 * n_cols, 1.4 + 0.95 * k))
+    rows = matrix.sum(axis=1, keepdims=True)
+    fraction = np.divide(matrix, rows, out=np.zeros_like(matrix), where=rows > 0)
+    image = ax.imshow(fraction, cmap=cmap, vmin=0, vmax=1, aspect="auto")
+    for i in range(k):
+        for j in range(n_cols):
+            colour = "white" if fraction[i, j] > 0.6 else "black"
+            ax.text(j, i, f"{int(matrix[i, j])}\n{100 * fraction[i, j]:.0f}%", ha="center", va="center",
+                    color=colour, fontsize=9)
+    ax.set_xticks(range(n_cols), labels=list(report.confusion_columns), rotation=30 if n_cols > 4 else 0,
+                  ha="right" if n_cols > 4 else "center")
+    ax.set_yticks(range(k), labels=list(report.confusion_rows))
+    if report.n_unparsed:
+        ax.get_xticklabels()[-1].set_color("0.45")
+        ax.get_xticklabels()[-1].set_style("italic")
+        ax.axvline(k - 0.5, color="0.3", lw=1.2)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(full_title, fontsize=9)
+    fig.colorbar(image, ax=ax, fraction=0.05, pad=0.03, label="fraction of true class")
+    return fig
+
+
+def _plot_multilabel(report, title, cmap):
+    Figure = _matplotlib()
+    k = len(report.labels)
+    fig = Figure(figsize=(0.6 + 2.4 * k, 2.9), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, k))
+    for j, (ax, label) in enumerate(zip(axes, report.labels)):
+        matrix = np.asarray(report.confusion_matrix[j], dtype=float)
+        rows = matrix.sum(axis=1, keepdims=True)
+        fraction = np.divide(matrix, rows, out=np.zeros_like(matrix), where=rows > 0)
+        ax.imshow(fraction, cmap=cmap, vmin=0, vmax=1)
+        for a in range(2):
+            for b in range(2):
+                ax.text(b, a, f"{int(matrix[a, b])}\n{100 * fraction[a, b]:.0f}%", ha="center", va="center",
+                        color="white" if fraction[a, b] > 0.6 else "black", fontsize=9)
+        ax.set_xticks([0, 1], labels=["no", "yes"])
+        ax.set_yticks([0, 1], labels=["no", "yes"])
+        ax.set_xlabel("predicted")
+        if j == 0:
+            ax.set_ylabel("true")
+        ax.set_title(f"{label}\nF1 {report.f1[j]:.3f}", fontsize=9)
+    fig.suptitle(title, fontsize=9)
+    return fig
+
+
+def _column(summary, name):
+    if isinstance(summary, dict):
+        return summary.get(name)
+    return summary[name] if name in getattr(summary, "colnames", ()) else None
+
+
+def plot_metric_comparison(summary, *, metric="macro_f1", ax=None, title=None, colors=None, annotate=True):
+    """Grouped bar chart of a metric: one group per task, one bar (colour) per model.
+
+    The style follows the radio-llava paper's figures (macro-averaged F1 per
+    task, one coloured bar per model).  When the summary has
+    ``{metric}_low`` / ``{metric}_high`` columns (bootstrap confidence
+    interval), they are drawn as error bars.
+
+    Parameters
+    ----------
+    summary : `~astropy.table.Table` or dict of sequences
+        One row per model and task, with columns ``model``, ``task`` and ``metric``
+        (the summary of `radioassist.evaluate.evaluate`).
+    metric : str, optional
+        Column to plot (``'macro_f1'`` by default).
+    ax : `matplotlib.axes.Axes`, optional
+        Draw into these axes; a new figure otherwise.
+    title : str, optional
+    colors : sequence of str, optional
+        One colour per model (default: :data:`MODEL_COLORS`).
+    annotate : bool, optional
+        Write the value above each bar.
+
+    Returns
+    -------
+    `matplotlib.figure.Figure`
+
+    Examples
+    --------
+    >>> from radioassist.plotting import plot_metric_comparison
+    >>> summary = {'model': ['vision', 'llava', 'vision'], 'task': ['B6', 'B6', 'B3'],
+    ...            'macro_f1': [0.86, 0.55, 0.93]}
+    >>> fig = plot_metric_comparison(summary)  # doctest: +SKIP
+    """
+    models_col, tasks_col, values_col = (_column(summary, c) for c in ("model", "task", metric))
+    if models_col is None or tasks_col is None or values_col is None:
+        msg = f"the summary needs columns 'model', 'task' and {metric!r}"
+        raise InputError(msg)
+    low_col, high_col = _column(summary, f"{metric}_low"), _column(summary, f"{metric}_high")
+    models = list(dict.fromkeys(str(m) for m in models_col))
+    tasks = list(dict.fromkeys(str(t) for t in tasks_col))
+    values = {(str(m), str(t)): float(v) for m, t, v in zip(models_col, tasks_col, values_col)}
+    bounds = {}
+    if low_col is not None and high_col is not None:
+        bounds = {(str(m), str(t)): (float(lo), float(hi))
+                  for m, t, lo, hi in zip(models_col, tasks_col, low_col, high_col)}
+    colors = list(colors or MODEL_COLORS)
+    width = 0.8 / len(models)
+    fig, ax = _new_axes(ax, (max(4.0, 1.2 + len(tasks) * (0.5 + 0.45 * len(models))), 3.6))
+    x = np.arange(len(tasks))
+    for i, model in enumerate(models):
+        pos = x - 0.4 + width * (i + 0.5)
+        heights = np.array([values.get((model, t), np.nan) for t in tasks])
+        kwargs = {}
+        if bounds:
+            lo = np.array([bounds.get((model, t), (np.nan, np.nan))[0] for t in tasks])
+            hi = np.array([bounds.get((model, t), (np.nan, np.nan))[1] for t in tasks])
+            if np.isfinite(lo).any():
+                kwargs["yerr"] = np.vstack([np.clip(heights - lo, 0, None), np.clip(hi - heights, 0, None)])
+                kwargs["error_kw"] = {"elinewidth": 0.9, "capsize": 2.5, "ecolor": "0.35"}
+        bars = ax.bar(pos, np.nan_to_num(heights), width * 0.92, label=model, color=colors[i % len(colors)],
+                      edgecolor="black", linewidth=0.4, **kwargs)
+        if annotate:
+            for bar, h in zip(bars, heights):
+                if np.isfinite(h):
+                    ax.text(bar.get_x() + bar.get_width() / 2, 0.015, f"{h:.2f}", ha="center", va="bottom",
+                            rotation=90, fontsize=7, color="white" if h > 0.2 else "black")
+    ax.set_xticks(x, labels=tasks)
+    ax.set_xlim(-0.6, len(tasks) - 0.4)
+    if metric != "hamming_loss" or np.nanmax(list(values.values())) <= 1:
+        ax.set_ylim(0, 1.05)
+    ax.set_ylabel(_METRIC_NAMES.get(metric, metric))
+    ax.yaxis.grid(True, color="0.88", lw=0.6)
+    ax.set_axisbelow(True)
+    ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
