@@ -35,3 +35,37 @@ html_static_path = []
 html_title = f"radioassist {version}"
 intersphinx_mapping = {}  # offline builds: no inventories fetched
 suppress_warnings = ["config.cache"]
+
+
+def _write_task_reference(app):
+    """Generate docs/generated/tasks.rst from the task registry, so the reference never drifts."""
+    from pathlib import Path
+
+    from radioassist.prompts import SYSTEM_PROMPT, build_prompt
+    from radioassist.tasks import TASKS
+
+    out = Path(app.srcdir) / "generated"
+    out.mkdir(exist_ok=True)
+    lines = [".. list-table::", "   :header-rows: 1", "   :widths: 6 30 28 10 26", "",
+             "   * - id", "     - task", "     - labels", "     - kind", "     - upstream name"]
+    for task in TASKS.values():
+        kind = "multi-label" if task.multilabel else f"{task.n_classes} classes"
+        lines += [f"   * - ``{task.id}``", f"     - {task.name}", f"     - {', '.join(task.labels)}",
+                  f"     - {kind}", f"     - {task.upstream_name or '(user task)'}"]
+    lines += ["", f"System prompt of the zero-shot models: *{SYSTEM_PROMPT}*", ""]
+    for task in TASKS.values():
+        title = f"{task.id}: {task.name}"
+        lines += [title, "^" * len(title), "", "Prompt (version ``v2``)::", ""]
+        lines += ["    " + line for line in build_prompt(task, version="v2").splitlines()]
+        lines += ["", "Prompt (version ``v1``)::", ""]
+        lines += ["    " + line for line in build_prompt(task, version="v1").splitlines()]
+        if task.class_definitions:
+            lines += ["", "Class definitions (added with ``with_definitions=True``):", ""]
+            for label, text in task.class_definitions.items():
+                lines += [f"``{label}``", f"    {text}", ""]
+        lines += [""]
+    (out / "tasks.rst").write_text("\n".join(lines) + "\n")
+
+
+def setup(app):
+    app.connect("builder-inited", _write_task_reference)

@@ -312,20 +312,22 @@ def _run(backend, images, task, batch_size, progress, desc):
     return predictions
 
 
-def evaluate(data, *, tasks=("B6",), backends=("vision",), models=None, split="test", batch_size=64, device="cpu",
+def evaluate(data, *, tasks=None, backends=("vision",), models=None, split="test", batch_size=64, device="cpu",
              output_dir=None, overwrite=False, progress=False, dataset_options=None, backend_options=None,
              n_bootstrap=1000, confidence=0.95, seed=0):
     """Evaluate one or more models on labelled images, for one or more tasks.
 
     Parameters
     ----------
-    data : str, path-like or `~radioassist.training.LabelledImages`
+    data : str, path-like, `~radioassist.training.LabelledImages` or dict
         Labelled images: a radio-llava datalist ``.json``, a folder of images
         (labelled by sub-folder, manifest or file-name pattern), a CSV
         manifest, or a mosaic (with ``dataset_options={'catalog': ...,
         'label_column': ...}``).  See `radioassist.training.load_dataset`.
+        A dict maps task ids to such data, one source per task (as the
+        radio-llava benchmark has one datalist per task).
     tasks : str or sequence of str, optional
-        Task ids (``'B6'`` by default).
+        Task ids: ``'B6'`` by default, or the keys of a dict ``data``.
     backends : str or sequence, optional
         Backends evaluated with their default model when ``models`` is not
         given (``'vision'``: the model shipped for each task).  With ``models``,
@@ -386,6 +388,13 @@ def evaluate(data, *, tasks=("B6",), backends=("vision",), models=None, split="t
     from .tasks import available_tasks
     from .version import __version__
 
+    sources = None
+    if isinstance(data, dict):
+        sources = {get_task(key).id: value for key, value in data.items()}
+        if tasks is None:
+            tasks = list(sources)
+    elif tasks is None:
+        tasks = ("B6",)
     if isinstance(tasks, str) or not hasattr(tasks, "__iter__"):
         tasks = [tasks]
     task_list = list(dict.fromkeys(get_task(t) for t in tasks))
@@ -400,11 +409,17 @@ def evaluate(data, *, tasks=("B6",), backends=("vision",), models=None, split="t
         raise InputError(msg)
     specs = _specs(backends, models)
     task_ids = [t.id for t in task_list]
+    if sources is not None:
+        missing = [t for t in task_ids if t not in sources]
+        if missing:
+            msg = (f"no data for task(s) {', '.join(missing)}: the data dict has tasks "
+                   f"{', '.join(sources) or 'none'}")
+            raise InputError(msg)
 
     datasets = {}
     for task in task_list:
         options = _per_key(dataset_options, task.id, set(available_tasks()) | set(task_ids))
-        full = _load(data, task, options, progress)
+        full = _load(data if sources is None else sources[task.id], task, options, progress)
         subset, used = _select_split(full, split, task)
         datasets[task.id] = (subset, used)
         log.info("%s: %d %s images (%s) from %s", task.id, len(subset), used,
@@ -420,7 +435,8 @@ def evaluate(data, *, tasks=("B6",), backends=("vision",), models=None, split="t
             options.setdefault("device", device)
             options.setdefault("batch_size", int(batch_size))
             backend = get_backend(spec.backend, model=spec.model, **options)
-        provenance[spec.name] = {"backend": backend.name, "model": spec.model, "options": spec.options, "tasks": {}}
+        provenance[spec.name] = {"backend": backend.name, "model": spec.model,
+                                 "options": json.loads(json.dumps(spec.options, default=str)), "tasks": {}}
         for task in task_list:
             subset, used = datasets[task.id]
             try:
@@ -458,7 +474,7 @@ def evaluate(data, *, tasks=("B6",), backends=("vision",), models=None, split="t
         raise ModelError(msg)
 
     meta = {"radioassist_version": __version__, "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "data": str(data) if not hasattr(data, "source") else data.source,
+            "data": _data_text(data),
             "split": str(split), "tasks": task_ids, "n_bootstrap": int(n_bootstrap), "confidence": float(confidence),
             "bootstrap_seed": int(seed),
             "datasets": {t: {"source": d.source, "split": used, "n": len(d), "counts": d.counts(),
@@ -472,6 +488,12 @@ def evaluate(data, *, tasks=("B6",), backends=("vision",), models=None, split="t
     if output_dir is not None:
         result.write(output_dir, overwrite=overwrite)
     return result
+
+
+def _data_text(data):
+    if isinstance(data, dict):
+        return {get_task(k).id: _data_text(v) for k, v in data.items()}
+    return data.source if hasattr(data, "source") else str(data)
 
 
 def _summary_table(rows, meta):
@@ -596,6 +618,38 @@ class EvaluationResult:
             msg = f"no result for model {model!r} on task {task_id}; results: {sorted(self.reports)}"
             raise InputError(msg) from None
 
+    @classmethod
+    def read(cls, folder):
+        """Read results written by :meth:`write` (to re-plot or compare them).
+
+        The reports are recomputed from the ``predictions_<TASK>.ecsv`` tables.
+
+        Parameters
+        ----------
+        folder : str or path-like
+
+        Returns
+        -------
+        EvaluationResult
+        """
+        from astropy.table import Table
+        folder = Path(folder)
+        path = folder / "summary.ecsv"
+        if not path.is_file():
+            msg = f"{folder} holds no summary.ecsv; it is not a folder written by EvaluationResult.write"
+            raise InputError(msg)
+        summary = Table.read(path, format="ascii.ecsv")
+        predictions, reports = {}, {}
+        for task_id in dict.fromkeys(str(t) for t in summary["task"]):
+            table = Table.read(folder / f"predictions_{_safe(task_id)}.ecsv", format="ascii.ecsv")
+            predictions[task_id] = table
+            for model in dict.fromkeys(str(m) for m in table["model"]):
+                rows = table[table["model"] == model]
+                reports[(model, task_id)] = classification_report(
+                    [str(v) for v in rows["true"]], [str(v) for v in rows["predicted"]], labels=task_id,
+                    unparsed=np.asarray(rows["unparsed"], dtype=bool))
+        return cls(summary=summary, predictions=predictions, reports=reports, meta=dict(summary.meta))
+
     def to_markdown(self, *, details=False):
         """The summary as a Markdown table; with ``details``, per-class metrics and confusion matrices too."""
         conf = self.meta.get("confidence", 0.95)
@@ -626,7 +680,8 @@ class EvaluationResult:
         """Figure of the confusion matrix of one run (see `radioassist.plotting.plot_confusion_matrix`)."""
         from .plotting import plot_confusion_matrix
         report = self.report(model, task)
-        kwargs.setdefault("title", f"{model} on {get_task(task).id} ({self.meta['datasets'][get_task(task).id]['split']})")
+        task_id = get_task(task).id
+        kwargs.setdefault("title", f"{model} on {task_id} ({self.meta['datasets'][task_id]['split']})")
         return plot_confusion_matrix(report, **kwargs)
 
     def plot_comparison(self, *, metric="macro_f1", **kwargs):
@@ -673,8 +728,10 @@ class EvaluationResult:
         self.summary.write(path, format="ascii.ecsv", overwrite=True)
         written.append(path)
         path = folder / "summary.md"
-        path.write_text(f"# Evaluation on {self.meta.get('data')}\n\n" + self.to_markdown(details=True) + "\n",
-                        encoding="utf-8")
+        data = self.meta.get("data")
+        if isinstance(data, dict):
+            data = "; ".join(f"{task}: {source}" for task, source in data.items())
+        path.write_text(f"# Evaluation on {data}\n\n" + self.to_markdown(details=True) + "\n", encoding="utf-8")
         written.append(path)
         path = folder / "metrics.json"
         content = {"meta": self.meta,
@@ -710,7 +767,10 @@ class EvaluationResult:
             path = folder / f"confusion_{_safe(model)}_{_safe(task)}.png"
             fig.savefig(path, dpi=dpi)
             written.append(path)
-        fig = self.plot_comparison(title=f"split: {self.meta['split']}")
+        title = f"{self.meta['split']} split"
+        if self.meta.get("n_bootstrap"):
+            title += f"; error bars: {100 * self.meta.get('confidence', 0.95):g}% bootstrap interval"
+        fig = self.plot_comparison(title=title)
         path = folder / "macro_f1.png"
         fig.savefig(path, dpi=dpi)
         written.append(path)

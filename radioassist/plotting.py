@@ -139,7 +139,9 @@ def plot_metric_comparison(summary, *, metric="macro_f1", ax=None, title=None, c
     The style follows the radio-llava paper's figures (macro-averaged F1 per
     task, one coloured bar per model).  When the summary has
     ``{metric}_low`` / ``{metric}_high`` columns (bootstrap confidence
-    interval), they are drawn as error bars.
+    interval), they are drawn as error bars; an ``unparsed_rate`` column
+    adds the share of unparsed answers above the bars where it is not zero,
+    and an ``n`` column the number of images under each task.
 
     Parameters
     ----------
@@ -179,6 +181,9 @@ def plot_metric_comparison(summary, *, metric="macro_f1", ax=None, title=None, c
     if low_col is not None and high_col is not None:
         bounds = {(str(m), str(t)): (float(lo), float(hi))
                   for m, t, lo, hi in zip(models_col, tasks_col, low_col, high_col)}
+    rate_col = _column(summary, "unparsed_rate")
+    unparsed = {} if rate_col is None else {(str(m), str(t)): float(r)
+                                            for m, t, r in zip(models_col, tasks_col, rate_col)}
     colors = list(colors or MODEL_COLORS)
     width = 0.8 / len(models)
     fig, ax = _new_axes(ax, (max(4.0, 1.2 + len(tasks) * (0.5 + 0.45 * len(models))), 3.6))
@@ -193,14 +198,28 @@ def plot_metric_comparison(summary, *, metric="macro_f1", ax=None, title=None, c
             if np.isfinite(lo).any():
                 kwargs["yerr"] = np.vstack([np.clip(heights - lo, 0, None), np.clip(hi - heights, 0, None)])
                 kwargs["error_kw"] = {"elinewidth": 0.9, "capsize": 2.5, "ecolor": "0.35"}
-        bars = ax.bar(pos, np.nan_to_num(heights), width * 0.92, label=model, color=colors[i % len(colors)],
+        ok = np.isfinite(heights)  # a model without a result for a task gets no bar
+        if "yerr" in kwargs:
+            kwargs["yerr"] = kwargs["yerr"][:, ok]
+        bars = ax.bar(pos[ok], heights[ok], width * 0.92, label=model, color=colors[i % len(colors)],
                       edgecolor="black", linewidth=0.4, **kwargs)
         if annotate:
-            for bar, h in zip(bars, heights):
-                if np.isfinite(h):
-                    ax.text(bar.get_x() + bar.get_width() / 2, 0.015, f"{h:.2f}", ha="center", va="bottom",
-                            rotation=90, fontsize=7, color="white" if h > 0.2 else "black")
-    ax.set_xticks(x, labels=tasks)
+            rates = [unparsed.get((model, t), 0.0) for t, good in zip(tasks, ok) if good]
+            for bar, h, rate in zip(bars, heights[ok], rates):
+                centre = bar.get_x() + bar.get_width() / 2
+                ax.text(centre, 0.015, f"{h:.2f}", ha="center", va="bottom", rotation=90, fontsize=7,
+                        color="white" if h > 0.2 else "black")
+                if rate > 0:  # never let a low bar hide that the model's answers could not be parsed
+                    ax.text(centre, max(h, 0.12) + 0.02, f"{100 * rate:.0f}% unparsed", ha="center", va="bottom",
+                            rotation=90, fontsize=6.5, color="0.25")
+    n_col = _column(summary, "n")
+    ticks = list(tasks)
+    if n_col is not None:
+        sizes = {}
+        for t, n in zip(tasks_col, n_col):
+            sizes.setdefault(str(t), set()).add(int(n))
+        ticks = [f"{t}\nn = {next(iter(sizes[t]))}" if len(sizes.get(t, ())) == 1 else t for t in tasks]
+    ax.set_xticks(x, labels=ticks)
     ax.set_xlim(-0.6, len(tasks) - 0.4)
     if metric != "hamming_loss" or np.nanmax(list(values.values())) <= 1:
         ax.set_ylim(0, 1.05)

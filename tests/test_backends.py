@@ -1,4 +1,5 @@
 """The backend layer: Predictions, the registry, and the ``vision`` backend on tiny random checkpoints."""
+
 import json
 import os
 import subprocess
@@ -8,8 +9,14 @@ from importlib.metadata import EntryPoint
 import numpy as np
 import pytest
 
-from radioassist.backends import (Backend, Predictions, available_backends, get_backend, get_backend_class,
-                                  register_backend)
+from radioassist.backends import (
+    Backend,
+    Predictions,
+    available_backends,
+    get_backend,
+    get_backend_class,
+    register_backend,
+)
 from radioassist.backends import registry
 from radioassist.backends.testing import BaseTestBackend, make_test_images
 from radioassist.exceptions import BackendError, InputError, ModelError
@@ -23,9 +30,16 @@ def _save_tiny(folder, labels, *, multilabel=False, radioassist=None, processor=
     """Save a tiny random ResNet classifier with ``save_pretrained``."""
     torch.manual_seed(seed)
     config = transformers.ResNetConfig(
-        num_channels=channels, embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic",
-        num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={lab: i for i, lab in enumerate(labels)},
-        problem_type="multi_label_classification" if multilabel else "single_label_classification")
+        num_channels=channels,
+        embedding_size=8,
+        hidden_sizes=[8, 16],
+        depths=[1, 1],
+        layer_type="basic",
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={lab: i for i, lab in enumerate(labels)},
+        problem_type="multi_label_classification" if multilabel else "single_label_classification",
+    )
     if radioassist is not None:
         config.radioassist = radioassist
     model = transformers.ResNetForImageClassification(config)
@@ -35,8 +49,17 @@ def _save_tiny(folder, labels, *, multilabel=False, radioassist=None, processor=
     return folder
 
 
-RA_META = {"task": "B6", "image_size": 32, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "resample": "bilinear",
-           "render_preset": "radio-llava", "pixel_scale_arcsec": 1.8, "beam_arcsec": 5.4, "cutout_size_pix": 150}
+RA_META = {
+    "task": "B6",
+    "image_size": 32,
+    "mean": [0.5, 0.5, 0.5],
+    "std": [0.5, 0.5, 0.5],
+    "resample": "bilinear",
+    "render_preset": "radio-llava",
+    "pixel_scale_arcsec": 1.8,
+    "beam_arcsec": 5.4,
+    "cutout_size_pix": 150,
+}
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +69,21 @@ def tiny_b6(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny_b1(tmp_path_factory):
-    processor = {"image_processor_type": "ViTImageProcessor", "size": {"height": 24, "width": 24}, "resample": 3, "image_mean": [0.4, 0.4, 0.4],
-                 "image_std": [0.3, 0.3, 0.3], "do_rescale": True, "rescale_factor": 1 / 255}
-    return _save_tiny(tmp_path_factory.mktemp("tiny_b1"), ["EXTENDED", "DIFFUSE", "DIFFUSE-LARGE"],
-                      multilabel=True, processor=processor)
+    processor = {
+        "image_processor_type": "ViTImageProcessor",
+        "size": {"height": 24, "width": 24},
+        "resample": 3,
+        "image_mean": [0.4, 0.4, 0.4],
+        "image_std": [0.3, 0.3, 0.3],
+        "do_rescale": True,
+        "rescale_factor": 1 / 255,
+    }
+    return _save_tiny(
+        tmp_path_factory.mktemp("tiny_b1"),
+        ["EXTENDED", "DIFFUSE", "DIFFUSE-LARGE"],
+        multilabel=True,
+        processor=processor,
+    )
 
 
 # ------------------------------------------------------------------------------------------- Predictions
@@ -64,8 +98,13 @@ def test_predictions_columns():
 
 
 def test_predictions_generative_and_multilabel():
-    p = Predictions("B1", [("DIFFUSE", "EXTENDED"), (), None], np.full((3, 3), 0.5),
-                    raw_answers=["diffuse, extended", "none", "???"], n_unparsed=1)
+    p = Predictions(
+        "B1",
+        [("DIFFUSE", "EXTENDED"), (), None],
+        np.full((3, 3), 0.5),
+        raw_answers=["diffuse, extended", "none", "???"],
+        n_unparsed=1,
+    )
     assert p.labels == [("EXTENDED", "DIFFUSE"), ("NONE",), None]
     cols = p.to_columns()
     assert cols["B1_label"].tolist() == ["EXTENDED,DIFFUSE", "NONE", ""]
@@ -73,13 +112,16 @@ def test_predictions_generative_and_multilabel():
     assert p.label_indices.tolist() == [[True, True, False], [False, False, False], [False, False, False]]
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(labels=["FR-I"], probabilities=[[0.5, 0.5], [0.5, 0.5]]), "shape"),
-    (dict(labels=["FR-I", "FR-II"], probabilities=[[0.5, 0.5, 0.0]] * 2), "shape"),
-    (dict(labels=["FR-I", "FR-III"], probabilities=[[0.5, 0.5]] * 2), "FR-III"),
-    (dict(labels=["FR-I", "FR-II"], probabilities=[[1.5, -0.5]] * 2), r"\[0, 1\]"),
-    (dict(labels=["FR-I", "FR-II"], probabilities=[[0.5, 0.5]] * 2, raw_answers=["a"]), "raw_answers"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(labels=["FR-I"], probabilities=[[0.5, 0.5], [0.5, 0.5]]), "shape"),
+        (dict(labels=["FR-I", "FR-II"], probabilities=[[0.5, 0.5, 0.0]] * 2), "shape"),
+        (dict(labels=["FR-I", "FR-III"], probabilities=[[0.5, 0.5]] * 2), "FR-III"),
+        (dict(labels=["FR-I", "FR-II"], probabilities=[[1.5, -0.5]] * 2), r"\[0, 1\]"),
+        (dict(labels=["FR-I", "FR-II"], probabilities=[[0.5, 0.5]] * 2, raw_answers=["a"]), "raw_answers"),
+    ],
+)
 def test_predictions_validation(kwargs, match):
     with pytest.raises(BackendError, match=match):
         Predictions("B6", **kwargs)
@@ -142,11 +184,14 @@ def test_registry_entry_points(tmp_path, monkeypatch):
         "    description = 'from a plug-in'\n"
         "    def predict(self, images, task):\n"
         "        raise NotImplementedError\n"
-        "NotABackend = object\n")
+        "NotABackend = object\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
-    eps = {"plugged": EntryPoint("plugged", "ra_plugin_mod:PluginBackend", registry.ENTRY_POINT_GROUP),
-           "broken": EntryPoint("broken", "ra_plugin_missing_mod:X", registry.ENTRY_POINT_GROUP),
-           "wrong": EntryPoint("wrong", "ra_plugin_mod:NotABackend", registry.ENTRY_POINT_GROUP)}
+    eps = {
+        "plugged": EntryPoint("plugged", "ra_plugin_mod:PluginBackend", registry.ENTRY_POINT_GROUP),
+        "broken": EntryPoint("broken", "ra_plugin_missing_mod:X", registry.ENTRY_POINT_GROUP),
+        "wrong": EntryPoint("wrong", "ra_plugin_mod:NotABackend", registry.ENTRY_POINT_GROUP),
+    }
     monkeypatch.setattr(registry, "_entry_points", eps)
     try:
         assert {"plugged", "broken", "wrong"} <= set(available_backends())
@@ -162,10 +207,12 @@ def test_registry_entry_points(tmp_path, monkeypatch):
 
 
 def test_import_is_light():
-    code = ("import sys, radioassist, radioassist.backends, radioassist.models, radioassist.training; "
-            "radioassist.backends.available_backends(); radioassist.backends.get_backend_class('vision'); "
-            "bad = [m for m in ('torch', 'transformers', 'sklearn') if m in sys.modules]; "
-            "assert not bad, bad")
+    code = (
+        "import sys, radioassist, radioassist.backends, radioassist.models, radioassist.training; "
+        "radioassist.backends.available_backends(); radioassist.backends.get_backend_class('vision'); "
+        "bad = [m for m in ('torch', 'transformers', 'sklearn') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
 
 
@@ -195,13 +242,19 @@ class TestVisionBackendMultilabelContract(BaseTestBackend):
 # ------------------------------------------------------------------------------------------- vision backend
 def test_vision_preprocessing_and_describe(tiny_b6, tiny_b1):
     from radioassist.backends.vision import weights_sha256
+
     backend = get_backend("vision", model=tiny_b6)
     info = backend.describe()
     assert info["model_sha256"] == weights_sha256(tiny_b6) and len(info["model_sha256"]) == 64
     assert info["preprocessing"]["size"] == [32, 32]
     assert info["pixel_scale_arcsec"] == 1.8 and info["cutout_size_pix"] == 150
-    assert backend.input_spec("B6") == {"render_preset": "radio-llava", "pixel_scale_arcsec": 1.8, "beam_arcsec": 5.4,
-                                        "cutout_size_pix": 150, "image_size": [32, 32]}
+    assert backend.input_spec("B6") == {
+        "render_preset": "radio-llava",
+        "pixel_scale_arcsec": 1.8,
+        "beam_arcsec": 5.4,
+        "cutout_size_pix": 150,
+        "image_size": [32, 32],
+    }
     other = get_backend("vision", model=str(tiny_b1)).describe()
     assert other["preprocessing"]["size"] == [24, 24]
     assert other["preprocessing"]["resample"] == "bicubic"
@@ -212,6 +265,7 @@ def test_vision_preprocessing_and_describe(tiny_b6, tiny_b1):
 def test_vision_preprocess_matches_hf_processor(tiny_b1):
     """The batched torch preprocessing agrees with the checkpoint's own transformers image processor."""
     from radioassist.backends.vision import VisionBackend, _preprocess
+
     images = make_test_images(3, 24)
     processor = transformers.AutoImageProcessor.from_pretrained(tiny_b1, local_files_only=True)
     ref = processor(images=list(images), return_tensors="pt")["pixel_values"]
@@ -240,6 +294,7 @@ def test_vision_label_aliases_and_order(tmp_path):
     preds = backend.predict(images, "B6")
     with torch.inference_mode():
         from radioassist.backends.vision import _preprocess
+
         loaded = backend.load()
         raw = torch.softmax(loaded.model(pixel_values=_preprocess(images, loaded.spec)).logits, -1).numpy()
     np.testing.assert_allclose(preds.probabilities, raw[:, ::-1], atol=1e-6)  # model order FR-II, FR-I
@@ -263,6 +318,7 @@ def test_vision_label_mismatch(tmp_path, tiny_b6):
 
 def test_vision_broken_checkpoints(tmp_path, tiny_b6):
     import shutil
+
     with pytest.raises(ModelError, match="does not exist"):
         get_backend("vision", model=tmp_path / "missing").load()
     with pytest.raises(ModelError, match="does not exist"):
@@ -284,7 +340,7 @@ def test_vision_broken_checkpoints(tmp_path, tiny_b6):
     truncated = tmp_path / "truncated"
     shutil.copytree(tiny_b6, truncated)
     content = (tiny_b6 / "model.safetensors").read_bytes()
-    (truncated / "model.safetensors").write_bytes(content[:len(content) // 2])
+    (truncated / "model.safetensors").write_bytes(content[: len(content) // 2])
     with pytest.raises(ModelError, match="could not load"):
         get_backend("vision", model=truncated).load()
     with pytest.raises(ModelError, match="is a file"):
@@ -294,6 +350,7 @@ def test_vision_broken_checkpoints(tmp_path, tiny_b6):
 def test_vision_recorded_hash_detects_modified_weights(tmp_path, tiny_b6):
     import shutil
     from radioassist.backends.vision import weights_sha256
+
     folder = tmp_path / "hashed"
     shutil.copytree(tiny_b6, folder)
     config = json.loads((folder / "config.json").read_text())
@@ -309,6 +366,7 @@ def test_vision_recorded_hash_detects_modified_weights(tmp_path, tiny_b6):
 
 def test_vision_pickle_only_refused_unless_allowed(tmp_path, tiny_b6):
     import shutil
+
     folder = tmp_path / "pickled"
     shutil.copytree(tiny_b6, folder)
     model = transformers.AutoModelForImageClassification.from_pretrained(folder, local_files_only=True)
@@ -343,6 +401,7 @@ def test_vision_dtype_and_bad_input(tiny_b6):
 
 def test_vision_default_model_per_task():
     from radioassist.models import DEFAULT_MODELS, available_models, default_model
+
     backend = get_backend("vision")
     assert backend.describe()["model"] == "default"
     if DEFAULT_MODELS["B6"] not in available_models():

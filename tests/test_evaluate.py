@@ -194,6 +194,14 @@ def test_evaluate_several_tasks_skips_models_that_cannot_answer(folder, tiny_mod
     b3 = b3.subset(b3.splits == "test")
     assert result.report("fake-generative-eval", "B3").macro_f1 == pytest.approx(
         _expected(b3, get_task("B3")).macro_f1)
+    # one data source per task, as the radio-llava benchmark has one datalist per task
+    both = evaluate({"B6": folder, "B3": folder}, models=["fake-generative-eval"], dataset_options=options,
+                    n_bootstrap=0)
+    assert list(both.summary["task"]) == ["B6", "B3"]
+    assert both.summary["macro_f1"][1] == pytest.approx(result.summary["macro_f1"][2])
+    assert both.meta["data"] == {"B6": str(folder), "B3": str(folder)}
+    with pytest.raises(InputError, match="no data for task"):
+        evaluate({"B6": folder}, tasks=["B6", "B3"], models=["fake-generative-eval"])
     with pytest.raises(ModelError, match="no model could answer"), pytest.warns(RadioassistWarning):
         evaluate(folder, tasks="B3", models=[str(tiny_model)], backends="vision",
                  dataset_options={"label_map": "FR-I=YES,FR-II=NO"}, n_bootstrap=0)
@@ -279,3 +287,58 @@ def test_evaluate_backend_instance_and_domain_warning(folder):
         result = evaluate(folder, models=[backend], n_bootstrap=0)
     assert result.models == ["fake-generative-eval"]
     assert result.meta["models"]["fake-generative-eval"]["tasks"]["B6"]["backend"] == "fake-generative-eval"
+
+
+def test_plotting_functions():
+    pytest.importorskip("matplotlib")
+    from radioassist.plotting import plot_confusion_matrix, plot_metric_comparison
+    summary = {"model": ["a", "b", "a"], "task": ["B6", "B6", "B3"], "n": [10, 10, 20],
+               "macro_f1": [0.8, 0.5, 0.9], "macro_f1_low": [0.7, 0.4, 0.85], "macro_f1_high": [0.9, 0.6, 0.95]}
+    fig = plot_metric_comparison(summary, title="t")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["B6\nn = 10", "B3\nn = 20"]
+    assert len(ax.patches) == 3                                   # model b has no B3 result: no bar
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
+    with pytest.raises(InputError, match="needs columns"):
+        plot_metric_comparison({"model": ["a"], "task": ["B6"]})
+    report = classification_report(["FR-I", "FR-II", "FR-II"], ["FR-I", None, "FR-II"], labels="B6")
+    fig = plot_confusion_matrix(report, title="x")
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == ["FR-I", "FR-II", "unparsed"]
+    assert "unparsed 1 (33.3%)" in fig.axes[0].get_title()
+    b1 = classification_report(["EXTENDED", "NONE"], ["EXTENDED", "DIFFUSE"], labels="B1")
+    assert len(plot_confusion_matrix(b1).axes) == 3
+    with pytest.raises(InputError, match="figure of their own"):
+        plot_confusion_matrix(b1, ax=fig.axes[0])
+
+
+def test_result_read_back(folder, tiny_model, tmp_path):
+    result = evaluate(folder, models=[f"vision={tiny_model}", "fake-generative-eval"], n_bootstrap=20,
+                      output_dir=tmp_path / "r")
+    back = EvaluationResult.read(tmp_path / "r")
+    assert back.models == result.models and back.tasks == ["B6"]
+    for key, report in result.reports.items():
+        assert back.reports[key].to_dict() == report.to_dict()
+    assert back.to_markdown(details=True) == result.to_markdown(details=True)
+    with pytest.raises(InputError, match="no summary.ecsv"):
+        EvaluationResult.read(tmp_path)
+
+
+def test_evaluate_tiny_llava_score_and_generate(tmp_path):
+    pytest.importorskip("tokenizers")
+    from radioassist.backends.testing import make_test_images
+    from radioassist.backends.tiny import make_tiny_llava_onevision
+    model = make_tiny_llava_onevision(tmp_path / "tiny-llava")
+    images = make_test_images(6, 32)[..., 0]
+    data = LabelledImages(images, np.array([0, 1, 0, 1, 1, 0]), np.array(["test"] * 6),
+                          [f"img{i}" for i in range(6)], get_task("B6"), source="synthetic")
+    result = evaluate(data, models=[f"llava={model},name=score",
+                                    f"llava={model},mode=generate,max_new_tokens=4,max_reasks=0,name=generate"],
+                      n_bootstrap=0)
+    score, generate = result.summary
+    assert score["n_unparsed"] == 0 and score["n"] == generate["n"] == 6   # closed-set scoring never fails
+    table = result.predictions["B6"]
+    rows = table[table["model"] == "generate"]
+    assert generate["n_unparsed"] == rows["unparsed"].sum()                # whatever the random model says,
+    assert generate["accuracy"] == pytest.approx(rows["correct"].mean())    # unparsed answers count as wrong
+    assert "answer" in table.colnames

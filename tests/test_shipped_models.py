@@ -1,4 +1,5 @@
 """The classifiers shipped in radioassist/models: complete, offline, and as good as their cards say."""
+
 import json
 import warnings
 
@@ -33,6 +34,7 @@ def test_defaults_are_shipped():
 def test_shipped_model_is_complete(name):
     from radioassist.backends import get_backend
     from radioassist.backends.vision import weights_sha256
+
     path = model_path(name)
     for file in ("config.json", "model.safetensors", "preprocessor_config.json", "README.md"):
         assert (path / file).is_file(), file
@@ -48,23 +50,32 @@ def test_shipped_model_is_complete(name):
     described = backend.describe()
     assert described["model_sha256"] == info["weights_sha256"]
     spec = backend.input_spec(info["task"])
-    assert spec["cutout_size_pix"] == info["cutout_size_pix"] and spec["pixel_scale_arcsec"] == pytest.approx(1.8)
+    assert spec["cutout_size_pix"] == info["cutout_size_pix"] and spec["pixel_scale_arcsec"] == pytest.approx(
+        1.8
+    )
 
 
 def _macro_f1(name, data):
     from radioassist.backends import get_backend
     from radioassist.training import classification_metrics
+
     predictions = get_backend("vision", model=model_path(name)).predict(data.rgb(), data.task)
     return classification_metrics(data.targets, predictions.label_indices, data.task.labels)
 
 
 def test_b6_on_frdeep_test_split(shared_data):
     from radioassist.training import load_image_folder
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        data = load_image_folder(shared_data / "frdeep_v2", task="B6", manifest="frdeep_v2_manifest.csv",
-                                 file_column="file_first", label_from_filename=r"_(I|II)\.fits$",
-                                 label_map="I=FR-I,II=FR-II")
+        data = load_image_folder(
+            shared_data / "frdeep_v2",
+            task="B6",
+            manifest="frdeep_v2_manifest.csv",
+            file_column="file_first",
+            label_from_filename=r"_(I|II)\.fits$",
+            label_map="I=FR-I,II=FR-II",
+        )
     test = data.subset(data.splits == "test")
     assert len(test) == 198
     metrics = _macro_f1("first-frdeep-b6", test)
@@ -75,10 +86,16 @@ def test_b6_on_frdeep_test_split(shared_data):
 
 def test_b3_on_rgd_test_split(shared_data):
     from radioassist.training import load_image_folder
+
     info = model_info("first-rgd-b3")
-    data = load_image_folder(shared_data / "first_rgd_png", task="B3", manifest="labels.csv",
-                             label_column="label_name", label_map="Compact=NO,FRI=YES,FRII=YES,Bent=YES",
-                             cutout_size=info["cutout_size_pix"])
+    data = load_image_folder(
+        shared_data / "first_rgd_png",
+        task="B3",
+        manifest="labels.csv",
+        label_column="label_name",
+        label_map="Compact=NO,FRI=YES,FRII=YES,Bent=YES",
+        cutout_size=info["cutout_size_pix"],
+    )
     test = data.subset(data.splits == "test")
     assert len(test) == 138
     metrics = _macro_f1("first-rgd-b3", test)
@@ -89,6 +106,7 @@ def test_b3_on_rgd_test_split(shared_data):
 def test_default_backend_uses_shipped_models():
     from radioassist.backends import get_backend
     from radioassist.backends.testing import make_test_images
+
     backend = get_backend("vision")
     images = make_test_images(3, 150)
     for task in ("B6", "B3"):

@@ -1,4 +1,5 @@
 """Training vision classifiers: data sources, metrics, the training loop, checkpoints and the CLI."""
+
 import json
 import warnings
 
@@ -8,8 +9,14 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from radioassist.exceptions import InputError, RadioassistWarning
-from radioassist.training import (LabelledImages, classification_metrics, load_datalist, load_dataset,
-                                  load_image_folder, parse_label_map)
+from radioassist.training import (
+    LabelledImages,
+    classification_metrics,
+    load_datalist,
+    load_dataset,
+    load_image_folder,
+    parse_label_map,
+)
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -21,18 +28,19 @@ def _blob_image(rng, kind, size=48):
     img = rng.normal(0, 0.02, (size, size))
     cy, cx = size / 2 + rng.uniform(-2, 2, 2)
     if kind == "compact":
-        img += np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * 1.5 ** 2))
+        img += np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * 1.5**2))
     else:
         sep = rng.uniform(7, 11)
         angle = rng.uniform(0, np.pi)
         for sign in (-1, 1):
             y0, x0 = cy + sign * sep * np.sin(angle), cx + sign * sep * np.cos(angle)
-            img += rng.uniform(0.6, 1) * np.exp(-((yy - y0) ** 2 + (xx - x0) ** 2) / (2 * 1.5 ** 2))
+            img += rng.uniform(0.6, 1) * np.exp(-((yy - y0) ** 2 + (xx - x0) ** 2) / (2 * 1.5**2))
     return img
 
 
 def _to_png(img, path):
     from PIL import Image
+
     grey = ((img - img.min()) / (img.max() - img.min()) * 255).astype(np.uint8)
     Image.fromarray(grey).save(path)
 
@@ -66,10 +74,22 @@ def png_folder(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(png_folder, tmp_path_factory):
     from radioassist.training import train_vision_classifier
+
     out = tmp_path_factory.mktemp("model") / "b3"
-    result = train_vision_classifier(png_folder, task="B3", output_dir=out, label_map="Compact=NO,Double=YES",
-                                     image_size=32, epochs=10, patience=10, batch_size=16, progress=False,
-                                     pixel_scale=1.8, beam=5.4, data_description="synthetic blobs (test)")
+    result = train_vision_classifier(
+        png_folder,
+        task="B3",
+        output_dir=out,
+        label_map="Compact=NO,Double=YES",
+        image_size=32,
+        epochs=10,
+        patience=10,
+        batch_size=16,
+        progress=False,
+        pixel_scale=1.8,
+        beam=5.4,
+        data_description="synthetic blobs (test)",
+    )
     return result
 
 
@@ -98,11 +118,19 @@ def test_manifest_regex_and_crop(tmp_path):
     rows = ["file,split,notes"]
     for i in range(6):
         kind = "I" if i % 2 else "II"
-        _to_fits(_blob_image(rng, "compact" if kind == "I" else "double", size=40), tmp_path / f"src{i}_{kind}.fits")
+        _to_fits(
+            _blob_image(rng, "compact" if kind == "I" else "double", size=40),
+            tmp_path / f"src{i}_{kind}.fits",
+        )
         rows.append(f"src{i}_{kind}.fits,{'test' if i < 2 else 'train'},x")
     (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
-    data = load_dataset(tmp_path / "manifest.csv", task="B6", label_from_filename=r"_(I|II)\.fits$",
-                        label_map="I=FR-I,II=FR-II", cutout_size=32)
+    data = load_dataset(
+        tmp_path / "manifest.csv",
+        task="B6",
+        label_from_filename=r"_(I|II)\.fits$",
+        label_map="I=FR-I,II=FR-II",
+        cutout_size=32,
+    )
     assert data.images.shape == (6, 32, 32)
     assert data.splits.tolist() == ["test", "test", "train", "train", "train", "train"]
     assert data.targets.tolist() == [1, 0, 1, 0, 1, 0]
@@ -110,18 +138,32 @@ def test_manifest_regex_and_crop(tmp_path):
     assert data.beam_arcsec == pytest.approx(5.4)
     assert data.cutout_size_pix == 32
     # the regex alone, without a manifest (no splits)
-    data = load_image_folder(tmp_path, task="B6", label_from_filename=r"_(?P<label>I|II)\.fits$",
-                             label_map={"I": "FR-I", "II": "FR-II"})
+    data = load_image_folder(
+        tmp_path,
+        task="B6",
+        label_from_filename=r"_(?P<label>I|II)\.fits$",
+        label_map={"I": "FR-I", "II": "FR-II"},
+    )
     assert len(data) == 6 and set(data.splits) == {""}
     with pytest.raises(InputError, match="matches none"):
         load_image_folder(tmp_path, task="B6", label_from_filename=r"_III\.fits$")
     (tmp_path / "bad.csv").write_text("file,split\nsrc0_II.fits,holdout\n")
     with pytest.raises(InputError, match="unknown split 'holdout'"):
-        load_image_folder(tmp_path, task="B6", manifest="bad.csv", label_from_filename=r"_(I|II)\.fits",
-                          label_map="I=FR-I,II=FR-II")
+        load_image_folder(
+            tmp_path,
+            task="B6",
+            manifest="bad.csv",
+            label_from_filename=r"_(I|II)\.fits",
+            label_map="I=FR-I,II=FR-II",
+        )
     with pytest.raises(InputError, match="larger than an image"):
-        load_dataset(tmp_path / "manifest.csv", task="B6", label_from_filename=r"_(I|II)\.fits$",
-                     label_map="I=FR-I,II=FR-II", cutout_size=64)
+        load_dataset(
+            tmp_path / "manifest.csv",
+            task="B6",
+            label_from_filename=r"_(I|II)\.fits$",
+            label_map="I=FR-I,II=FR-II",
+            cutout_size=64,
+        )
 
 
 def test_datalist_and_blank_images(tmp_path):
@@ -147,6 +189,7 @@ def test_catalog_cutouts(tmp_path):
     from astropy.table import Table
 
     from radioassist.training import load_catalog_cutouts
+
     rng = np.random.default_rng(4)
     mosaic = rng.normal(0, 0.01, (300, 300))
     wcs = WCS(naxis=2)
@@ -159,11 +202,17 @@ def test_catalog_cutouts(tmp_path):
     for x, y, lab in zip(xs, ys, labels):
         offsets = [(0, 0)] if lab == "C" else [(-8, 0), (8, 0)]
         for dx, dy in offsets:
-            mosaic += np.exp(-((xx - x - dx) ** 2 + (yy - y - dy) ** 2) / (2 * 1.5 ** 2))
+            mosaic += np.exp(-((xx - x - dx) ** 2 + (yy - y - dy) ** 2) / (2 * 1.5**2))
     sky = wcs.pixel_to_world(xs, ys)
     table = Table({"ra": sky.ra.deg, "dec": sky.dec.deg, "morph": labels})
-    data = load_catalog_cutouts((mosaic.astype(np.float32), wcs), table, task="B3", label_column="morph",
-                                size=40, label_map="C=NO,D=YES")
+    data = load_catalog_cutouts(
+        (mosaic.astype(np.float32), wcs),
+        table,
+        task="B3",
+        label_column="morph",
+        size=40,
+        label_map="C=NO,D=YES",
+    )
     assert data.images.shape == (5, 40, 40)
     assert data.targets.tolist() == [1, 0, 1, 0, 1]
     assert data.pixel_scale_arcsec == pytest.approx(1.8)
@@ -189,9 +238,12 @@ def test_classification_metrics_match_sklearn():
 def test_augmenter_and_background_clip():
     from radioassist.backends.vision import background_clip
     from radioassist.training.vision import _Augmenter
+
     rng = np.random.default_rng(6)
     x = torch.from_numpy(np.stack([_blob_image(rng, "double") for _ in range(4)])[:, None]).float()
-    x = (x - x.amin((1, 2, 3), keepdim=True)) / (x.amax((1, 2, 3), keepdim=True) - x.amin((1, 2, 3), keepdim=True))
+    x = (x - x.amin((1, 2, 3), keepdim=True)) / (
+        x.amax((1, 2, 3), keepdim=True) - x.amin((1, 2, 3), keepdim=True)
+    )
     a = _Augmenter(torch.Generator().manual_seed(0))(x)
     b = _Augmenter(torch.Generator().manual_seed(0))(x)
     assert a.shape == x.shape and torch.equal(a, b)
@@ -205,8 +257,15 @@ def test_augmenter_and_background_clip():
 # --------------------------------------------------------------------------------------------- training
 def test_training_reaches_high_f1_and_writes_checkpoint(trained, png_folder):
     from radioassist.backends import get_backend
+
     out = trained.output_dir
-    for name in ("config.json", "model.safetensors", "preprocessor_config.json", "README.md", "training_log.json"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+        "README.md",
+        "training_log.json",
+    ):
         assert (out / name).is_file(), name
     assert trained.test_metrics["macro_f1"] >= 0.9
     assert trained.val_metrics["n"] == 20 and trained.test_metrics["n"] == 24 and trained.n_train == 60
@@ -232,26 +291,42 @@ def test_training_reaches_high_f1_and_writes_checkpoint(trained, png_folder):
 
 def test_training_refuses_to_overwrite(trained, png_folder):
     from radioassist.training import train_vision_classifier
+
     with pytest.raises(InputError, match="not empty.*overwrite"):
-        train_vision_classifier(png_folder, task="B3", output_dir=trained.output_dir,
-                                label_map="Compact=NO,Double=YES", epochs=1, progress=False)
+        train_vision_classifier(
+            png_folder,
+            task="B3",
+            output_dir=trained.output_dir,
+            label_map="Compact=NO,Double=YES",
+            epochs=1,
+            progress=False,
+        )
 
 
 def test_training_argument_errors(png_folder, tmp_path):
     from radioassist.exceptions import ModelError
     from radioassist.training import train_vision_classifier
+
     with pytest.raises(InputError, match="epochs"):
         train_vision_classifier(png_folder, task="B3", output_dir=tmp_path / "m", epochs=0)
     with pytest.raises(InputError, match="neither a built-in"):
-        train_vision_classifier(png_folder, task="B3", output_dir=tmp_path / "m", label_map="Compact=NO,Double=YES",
-                                architecture="./no/such/model", epochs=1, progress=False)
+        train_vision_classifier(
+            png_folder,
+            task="B3",
+            output_dir=tmp_path / "m",
+            label_map="Compact=NO,Double=YES",
+            architecture="./no/such/model",
+            epochs=1,
+            progress=False,
+        )
     one_class = tmp_path / "one"
     (one_class / "Double").mkdir(parents=True)
     for i, path in enumerate(sorted((png_folder / "train" / "Double").glob("*.png"))[:6]):
         (one_class / "Double" / path.name).write_bytes(path.read_bytes())
     with pytest.raises(InputError, match="no training image of class"):
-        train_vision_classifier(one_class, task="B3", output_dir=tmp_path / "m2", label_map="Double=YES",
-                                epochs=1, progress=False)
+        train_vision_classifier(
+            one_class, task="B3", output_dir=tmp_path / "m2", label_map="Double=YES", epochs=1, progress=False
+        )
     assert issubclass(ModelError, ValueError)
 
 
@@ -260,10 +335,26 @@ def test_cli_train(png_folder, tmp_path):
     from click.testing import CliRunner
 
     from radioassist.cli._train import train
+
     runner = CliRunner()
     out = tmp_path / "cli_model"
-    args = [str(png_folder), "--task", "B3", "-o", str(out), "--label-map", "Compact=NO,Double=YES",
-            "--epochs", "1", "--image-size", "32", "--batch-size", "32", "--beam", "5.4"]
+    args = [
+        str(png_folder),
+        "--task",
+        "B3",
+        "-o",
+        str(out),
+        "--label-map",
+        "Compact=NO,Double=YES",
+        "--epochs",
+        "1",
+        "--image-size",
+        "32",
+        "--batch-size",
+        "32",
+        "--beam",
+        "5.4",
+    ]
     result = runner.invoke(train, args)
     assert result.exit_code == 0, result.output
     assert "Model written to" in result.output and "Held-out test: macro F1" in result.output
@@ -271,11 +362,22 @@ def test_cli_train(png_folder, tmp_path):
     assert "--label-map Compact=NO,Double=YES" in (out / "README.md").read_text()
     again = runner.invoke(train, args)
     assert again.exit_code == 1 and "Error: output folder" in again.output and "Traceback" not in again.output
-    bad = runner.invoke(train, [str(png_folder), "--task", "B3", "-o", str(tmp_path / "x"), "--label-map", "oops"])
+    bad = runner.invoke(
+        train, [str(png_folder), "--task", "B3", "-o", str(tmp_path / "x"), "--label-map", "oops"]
+    )
     assert bad.exit_code == 1 and "RAW=LABEL" in bad.output
     help_text = runner.invoke(train, ["--help"]).output
-    for option in ("--label-from-filename", "--manifest", "--split-column", "--architecture", "--val-fraction",
-                   "--seed", "--overwrite", "--epochs", "--image-size"):
+    for option in (
+        "--label-from-filename",
+        "--manifest",
+        "--split-column",
+        "--architecture",
+        "--val-fraction",
+        "--seed",
+        "--overwrite",
+        "--epochs",
+        "--image-size",
+    ):
         assert option in help_text
 
 
@@ -283,6 +385,7 @@ def test_cli_listing():
     from click.testing import CliRunner
 
     from radioassist.cli._listing import backends, models, tasks
+
     runner = CliRunner()
     result = runner.invoke(backends)
     assert result.exit_code == 0 and result.output.startswith("vision") or "\nvision " in result.output
@@ -297,9 +400,14 @@ def test_cli_listing():
 def test_frdeep_manifest(shared_data):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        data = load_image_folder(shared_data / "frdeep_v2", task="B6", manifest="frdeep_v2_manifest.csv",
-                                 file_column="file_first", label_from_filename=r"_(I|II)\.fits$",
-                                 label_map="I=FR-I,II=FR-II")
+        data = load_image_folder(
+            shared_data / "frdeep_v2",
+            task="B6",
+            manifest="frdeep_v2_manifest.csv",
+            file_column="file_first",
+            label_from_filename=r"_(I|II)\.fits$",
+            label_map="I=FR-I,II=FR-II",
+        )
     assert data.counts() == {"FR-I": 269, "FR-II": 389}
     assert (data.splits == "train").sum() == 460 and (data.splits == "test").sum() == 198
     assert data.images.shape[1:] == (150, 150) and data.pixel_scale_arcsec == pytest.approx(1.8)

@@ -12,16 +12,26 @@ Examples
 >>> 'vision' in available_backends()
 True
 """
+
 from .base import Backend
 from .predictions import Predictions
 from .registry import ENTRY_POINT_GROUP, available_backends, get_backend, get_backend_class, register_backend
 
-__all__ = ["Backend", "Predictions", "register_backend", "get_backend", "get_backend_class", "available_backends",
-           "ENTRY_POINT_GROUP", "VisionBackend"]
+__all__ = [
+    "Backend",
+    "Predictions",
+    "register_backend",
+    "get_backend",
+    "get_backend_class",
+    "available_backends",
+    "ENTRY_POINT_GROUP",
+    "VisionBackend",
+]
 
 
 def __getattr__(name):
     if name == "VisionBackend":  # imported on demand so the registry stays lazy
         from .vision import VisionBackend
+
         return VisionBackend
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,5 @@
 """The interface every classifier backend implements."""
+
 import abc
 
 import numpy as np
@@ -49,8 +50,10 @@ class Backend(abc.ABC):
         unknown = sorted(set(options) - set(self.option_defaults))
         if unknown:
             known = ", ".join(sorted(self.option_defaults)) or "none"
-            msg = (f"unknown option(s) {', '.join(unknown)} for backend {self.name!r}; "
-                   f"options it accepts besides model/device/dtype/batch_size: {known}")
+            msg = (
+                f"unknown option(s) {', '.join(unknown)} for backend {self.name!r}; "
+                f"options it accepts besides model/device/dtype/batch_size: {known}"
+            )
             raise BackendError(msg)
         self.model = model
         self.device = str(device)
@@ -86,8 +89,12 @@ class Backend(abc.ABC):
         dict
             JSON-serialisable; recorded in the output catalogue's ``meta``.
         """
-        return {"backend": self.name, "model": None if self.model is None else str(self.model),
-                "device": self.device, "dtype": self.dtype}
+        return {
+            "backend": self.name,
+            "model": None if self.model is None else str(self.model),
+            "device": self.device,
+            "dtype": self.dtype,
+        }
 
     def input_spec(self, task):
         """What the model expects of its input cutouts, if it knows: ``None`` otherwise.
@@ -112,8 +119,10 @@ class Backend(abc.ABC):
         task = get_task(task)
         labels = tuple(self.model_labels(task))
         if {lab.upper() for lab in labels} != {lab.upper() for lab in task.labels}:
-            msg = (f"model {self.model!r} of backend {self.name!r} answers {', '.join(labels)}, "
-                   f"which does not fit task {task.id} (labels: {', '.join(task.labels)})")
+            msg = (
+                f"model {self.model!r} of backend {self.name!r} answers {', '.join(labels)}, "
+                f"which does not fit task {task.id} (labels: {', '.join(task.labels)})"
+            )
             raise ModelError(msg)
         return task
 
@@ -121,8 +130,10 @@ class Backend(abc.ABC):
 def _as_rgb(image, index):
     image = np.asarray(image)
     if image.dtype != np.uint8:
-        msg = (f"image {index} has dtype {image.dtype}; backends expect uint8 RGB images: render cutouts "
-               "first with radioassist.render.render")
+        msg = (
+            f"image {index} has dtype {image.dtype}; backends expect uint8 RGB images: render cutouts "
+            "first with radioassist.render.render"
+        )
         raise InputError(msg)
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
@@ -142,8 +153,10 @@ def as_image_list(images):
     """
     if isinstance(images, np.ndarray):
         if images.dtype != np.uint8:
-            msg = (f"images have dtype {images.dtype}; backends expect uint8 RGB images: render cutouts first "
-                   "with radioassist.render.render")
+            msg = (
+                f"images have dtype {images.dtype}; backends expect uint8 RGB images: render cutouts first "
+                "with radioassist.render.render"
+            )
             raise InputError(msg)
         if images.ndim == 4 and images.shape[-1] == 3:
             return images
@@ -153,8 +166,10 @@ def as_image_list(images):
             return np.repeat(images[..., None], 3, axis=-1)
         if images.ndim == 1 and images.size == 0:
             return np.zeros((0, 1, 1, 3), dtype=np.uint8)
-        msg = (f"images must be a (N, H, W, 3) uint8 array or a list of (H, W, 3) arrays, got an array of "
-               f"shape {images.shape}; wrap a single image as image[None]")
+        msg = (
+            f"images must be a (N, H, W, 3) uint8 array or a list of (H, W, 3) arrays, got an array of "
+            f"shape {images.shape}; wrap a single image as image[None]"
+        )
         raise InputError(msg)
     if isinstance(images, (str, bytes)) or hasattr(images, "__fspath__"):
         msg = f"images must be uint8 RGB arrays, not a path ({images!r}); load and render the image first"
@@ -184,5 +199,5 @@ def image_groups(images, batch_size):
         by_shape.setdefault(image.shape, []).append(i)
     for indices in by_shape.values():
         for start in range(0, len(indices), batch_size):
-            chunk = indices[start:start + batch_size]
+            chunk = indices[start : start + batch_size]
             yield np.asarray(chunk), np.stack([images[i] for i in chunk])

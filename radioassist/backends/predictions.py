@@ -1,4 +1,5 @@
 """The result of a classifier backend: one label and per-class probabilities per image."""
+
 import numpy as np
 
 from ..exceptions import BackendError
@@ -50,12 +51,16 @@ class Predictions:
         if probabilities.size == 0 and n == 0:
             probabilities = probabilities.reshape(0, task.n_classes)
         if probabilities.ndim != 2 or probabilities.shape != (n, task.n_classes):
-            msg = (f"probabilities must have shape (n_images, n_classes) = ({n}, {task.n_classes}) for "
-                   f"task {task.id} with {n} labels, got shape {probabilities.shape}")
+            msg = (
+                f"probabilities must have shape (n_images, n_classes) = ({n}, {task.n_classes}) for "
+                f"task {task.id} with {n} labels, got shape {probabilities.shape}"
+            )
             raise BackendError(msg)
         finite = probabilities[np.isfinite(probabilities)]
         if finite.size and (finite.min() < 0 or finite.max() > 1):
-            msg = (f"probabilities must lie in [0, 1], got values from {finite.min():.3g} to {finite.max():.3g}")
+            msg = (
+                f"probabilities must lie in [0, 1], got values from {finite.min():.3g} to {finite.max():.3g}"
+            )
             raise BackendError(msg)
         self.labels = [self._check_label(label, i) for i, label in enumerate(labels)]
         self.probabilities = probabilities
@@ -83,12 +88,17 @@ class Predictions:
                 return (task.none_label,)
             bad = [lab for lab in label if lab not in task.labels]
             if bad:
-                msg = (f"label {label!r} of image {index} has values {bad} that are not labels of task "
-                       f"{task.id} ({', '.join(task.labels)}, or {task.none_label})")
+                msg = (
+                    f"label {label!r} of image {index} has values {bad} that are not labels of task "
+                    f"{task.id} ({', '.join(task.labels)}, or {task.none_label})"
+                )
                 raise BackendError(msg)
             return tuple(lab for lab in task.labels if lab in label)  # canonical order, no duplicates
         if label not in task.labels:
-            msg = f"label {label!r} of image {index} is not a label of task {task.id} ({', '.join(task.labels)})"
+            msg = (
+                f"label {label!r} of image {index} is not a label of task {task.id} "
+                f"({', '.join(task.labels)})"
+            )
             raise BackendError(msg)
         return label
 
@@ -132,12 +142,13 @@ class Predictions:
             raw = [a for part in parts for a in (part.raw_answers or [None] * len(part))]
         else:
             raw = None
-        return cls(first, labels, probabilities, raw_answers=raw,
-                   n_unparsed=sum(part.n_unparsed for part in parts))
+        return cls(
+            first, labels, probabilities, raw_answers=raw, n_unparsed=sum(part.n_unparsed for part in parts)
+        )
 
     @property
     def label_indices(self):
-        """Class index of each single-label answer (-1 when unparsed); multi-hot (N, n_classes) for multi-label."""
+        """Class index per image (-1 when unparsed); multi-hot ``(N, n_classes)`` for multi-label tasks."""
         task = self.task
         if task.multilabel:
             out = np.zeros((len(self), task.n_classes), dtype=bool)

@@ -9,14 +9,14 @@ packages add backends through the ``radioassist.backends`` entry-point group::
 Entry points are discovered on the first lookup and each one is imported only
 when its name is requested.
 """
+
 import importlib
 import threading
 
 from ..exceptions import BackendError
 from .base import Backend
 
-__all__ = ["register_backend", "get_backend", "get_backend_class", "available_backends",
-           "ENTRY_POINT_GROUP"]
+__all__ = ["register_backend", "get_backend", "get_backend_class", "available_backends", "ENTRY_POINT_GROUP"]
 
 ENTRY_POINT_GROUP = "radioassist.backends"
 
@@ -68,8 +68,10 @@ def register_backend(name, *, overwrite=False):
         with _lock:
             existing = _BACKENDS.get(key)
             if existing is not None and existing is not cls and not overwrite:
-                msg = (f"a backend named {key!r} is already registered ({existing.__module__}."
-                       f"{existing.__qualname__}); choose another name or pass overwrite=True")
+                msg = (
+                    f"a backend named {key!r} is already registered ({existing.__module__}."
+                    f"{existing.__qualname__}); choose another name or pass overwrite=True"
+                )
                 raise BackendError(msg)
             cls.name = key
             _BACKENDS[key] = cls
@@ -90,6 +92,7 @@ def _discover_entry_points():
     with _lock:
         if _entry_points is None:
             from importlib.metadata import entry_points
+
             try:
                 found = entry_points(group=ENTRY_POINT_GROUP)
             except Exception:  # a broken distribution must not break radioassist
@@ -131,8 +134,10 @@ def get_backend_class(name):
                 msg = f"backend {key!r} (entry point {entry.value!r}) could not be imported: {exc}"
                 raise BackendError(msg) from exc
             if not (isinstance(cls, type) and issubclass(cls, Backend)):
-                msg = (f"entry point {key!r} = {entry.value!r} of group {ENTRY_POINT_GROUP!r} is not a "
-                       "radioassist.backends.Backend subclass")
+                msg = (
+                    f"entry point {key!r} = {entry.value!r} of group {ENTRY_POINT_GROUP!r} is not a "
+                    "radioassist.backends.Backend subclass"
+                )
                 raise BackendError(msg)
             if _BACKENDS.get(key) is None:
                 cls.name = key

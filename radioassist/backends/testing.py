@@ -17,6 +17,7 @@ fixtures, ``backend_factory`` (a callable taking backend options such as
 
 Generative backends that return free-text answers set ``generative = True``.
 """
+
 import numpy as np
 import pytest
 
@@ -37,7 +38,7 @@ def make_test_images(n, size=48, *, seed=0):
         for _ in range(rng.integers(1, 4)):
             cy, cx = rng.uniform(0.3, 0.7, 2) * size
             sigma = rng.uniform(0.02, 0.12) * size
-            img += rng.uniform(0.3, 1) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sigma ** 2))
+            img += rng.uniform(0.3, 1) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sigma**2))
         img = (img - img.min()) / (img.max() - img.min()) * 255
         images[i] = img.astype(np.uint8)[:, :, None]
     return images
@@ -109,7 +110,9 @@ class BaseTestBackend:
 
     def test_batch_equals_single(self, backend, task, images):
         batched = backend.predict(images, task)
-        singles = Predictions.concatenate([backend.predict(images[i:i + 1], task) for i in range(len(images))])
+        singles = Predictions.concatenate(
+            [backend.predict(images[i : i + 1], task) for i in range(len(images))]
+        )
         assert batched.labels == singles.labels
         np.testing.assert_allclose(batched.probabilities, singles.probabilities, atol=self.atol)
 

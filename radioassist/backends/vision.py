@@ -12,6 +12,7 @@ the training images); other checkpoints are read from their
 ``preprocessor_config.json``.
 Resizing and normalisation are done with torch on whole batches.
 """
+
 import hashlib
 import json
 import re
@@ -80,10 +81,12 @@ def _label_mapping(model_labels, task, source):
             elif _norm(label) in aliases and aliases[_norm(label)] in task.labels:
                 found = task.labels.index(aliases[_norm(label)])
         mapping.append(found)
-    if (len(model_labels) != task.n_classes or None in mapping or len(set(mapping)) != len(mapping)):
-        msg = (f"the labels of model {source} ({', '.join(map(str, model_labels))}) do not match the labels of "
-               f"task {task.id} ({', '.join(task.labels)}); use a model trained for this task or train one "
-               "with `radioassist train`")
+    if len(model_labels) != task.n_classes or None in mapping or len(set(mapping)) != len(mapping):
+        msg = (
+            f"the labels of model {source} ({', '.join(map(str, model_labels))}) do not match the labels of "
+            f"task {task.id} ({', '.join(task.labels)}); use a model trained for this task or train one "
+            "with `radioassist train`"
+        )
         raise ModelError(msg)
     return np.asarray(mapping)
 
@@ -101,8 +104,9 @@ class _LoadedModel:
         self.meta = dict(getattr(config, "radioassist", None) or {})
         id2label = {int(k): v for k, v in (config.id2label or {}).items()}
         self.labels = tuple(id2label[i] for i in sorted(id2label))
-        self.multilabel = (getattr(config, "problem_type", None) == "multi_label_classification"
-                           or bool(self.meta.get("multilabel", False)))
+        self.multilabel = getattr(config, "problem_type", None) == "multi_label_classification" or bool(
+            self.meta.get("multilabel", False)
+        )
         self._mappings = {}
 
     def mapping(self, task):
@@ -110,13 +114,17 @@ class _LoadedModel:
         if key not in self._mappings:
             trained_for = self.meta.get("task")
             if trained_for and str(trained_for).upper() != task.id.upper():
-                msg = (f"model {self.source} was trained for task {trained_for}, not {task.id} "
-                       f"(model labels: {', '.join(self.labels)}; task labels: {', '.join(task.labels)})")
+                msg = (
+                    f"model {self.source} was trained for task {trained_for}, not {task.id} "
+                    f"(model labels: {', '.join(self.labels)}; task labels: {', '.join(task.labels)})"
+                )
                 raise ModelError(msg)
             if self.multilabel != task.multilabel:
                 kind = "multi-label" if self.multilabel else "single-label"
-                msg = (f"model {self.source} is a {kind} classifier but task {task.id} is "
-                       f"{'multi-label' if task.multilabel else 'single-label'}")
+                msg = (
+                    f"model {self.source} is a {kind} classifier but task {task.id} is "
+                    f"{'multi-label' if task.multilabel else 'single-label'}"
+                )
                 raise ModelError(msg)
             self._mappings[key] = _label_mapping(self.labels, task, self.source)
         return self._mappings[key]
@@ -162,10 +170,17 @@ class VisionBackend(Backend):
     (2, 2)
     """
 
-    description = ("image classifiers from transformers (local folder or hub id); "
-                   "default: the small model shipped for the task (B3, B6)")
-    option_defaults = {"allow_pickle": False, "trust_remote_code": False, "revision": None,
-                       "local_files_only": None, "threshold": 0.5}
+    description = (
+        "image classifiers from transformers (local folder or hub id); "
+        "default: the small model shipped for the task (B3, B6)"
+    )
+    option_defaults = {
+        "allow_pickle": False,
+        "trust_remote_code": False,
+        "revision": None,
+        "local_files_only": None,
+        "threshold": 0.5,
+    }
 
     def __init__(self, *, model=None, device="cpu", dtype=None, batch_size=64, **options):
         super().__init__(model=model, device=device, dtype=dtype, batch_size=batch_size, **options)
@@ -188,6 +203,7 @@ class VisionBackend(Backend):
             msg = "the vision backend has no model=; a task is needed to choose the shipped default model"
             raise ModelError(msg)
         from ..models import default_model
+
         return default_model(task)
 
     def load(self, task=None):
@@ -200,10 +216,15 @@ class VisionBackend(Backend):
         key = str(source)
         with self._lock:
             if key not in self._loaded:
-                self._loaded[key] = _load_checkpoint(source, device=self.device, dtype=self.dtype,
-                                                     **{k: self.options[k] for k in
-                                                        ("allow_pickle", "trust_remote_code", "revision",
-                                                         "local_files_only")})
+                self._loaded[key] = _load_checkpoint(
+                    source,
+                    device=self.device,
+                    dtype=self.dtype,
+                    **{
+                        k: self.options[k]
+                        for k in ("allow_pickle", "trust_remote_code", "revision", "local_files_only")
+                    },
+                )
             self._last = self._loaded[key]
             return self._loaded[key]
 
@@ -218,8 +239,11 @@ class VisionBackend(Backend):
     def input_spec(self, task):
         loaded = self.load(task)
         meta = loaded.meta
-        spec = {key: meta[key] for key in ("render_preset", "pixel_scale_arcsec", "beam_arcsec", "cutout_size_pix")
-                if meta.get(key) is not None}
+        spec = {
+            key: meta[key]
+            for key in ("render_preset", "pixel_scale_arcsec", "beam_arcsec", "cutout_size_pix")
+            if meta.get(key) is not None
+        }
         spec["image_size"] = list(loaded.spec["size"])
         return spec
 
@@ -248,8 +272,10 @@ class VisionBackend(Backend):
         probabilities[:, mapping] = model_probs
         if task.multilabel:
             threshold = float(self.options["threshold"])
-            labels = [tuple(task.labels[j] for j in np.flatnonzero(row > threshold)) or (task.none_label,)
-                      for row in probabilities]
+            labels = [
+                tuple(task.labels[j] for j in np.flatnonzero(row > threshold)) or (task.none_label,)
+                for row in probabilities
+            ]
         else:
             labels = [task.labels[j] for j in np.argmax(probabilities, axis=1)]
         return Predictions(task, labels, probabilities)
@@ -271,28 +297,34 @@ class VisionBackend(Backend):
             loaded = self._last
         if loaded is None:
             from ..models import DEFAULT_MODELS
+
             info.update(model="default", default_models=dict(DEFAULT_MODELS))
             return info
         import torch
         import transformers
+
         meta = loaded.meta
-        info.update({
-            "model": str(loaded.source),
-            "model_sha256": loaded.sha256,
-            "model_revision": getattr(loaded.config, "_commit_hash", None),
-            "architecture": (loaded.config.architectures or [type(loaded.model).__name__])[0],
-            "model_task": meta.get("task"),
-            "labels": list(loaded.labels),
-            "multilabel": loaded.multilabel,
-            "dtype": str(loaded.model.dtype).replace("torch.", ""),
-            "preprocessing": {k: (list(v) if isinstance(v, tuple) else v) for k, v in loaded.spec.items()},
-            "render_preset": meta.get("render_preset"),
-            "pixel_scale_arcsec": meta.get("pixel_scale_arcsec"),
-            "beam_arcsec": meta.get("beam_arcsec"),
-            "cutout_size_pix": meta.get("cutout_size_pix"),
-            "torch_version": torch.__version__,
-            "transformers_version": transformers.__version__,
-        })
+        info.update(
+            {
+                "model": str(loaded.source),
+                "model_sha256": loaded.sha256,
+                "model_revision": getattr(loaded.config, "_commit_hash", None),
+                "architecture": (loaded.config.architectures or [type(loaded.model).__name__])[0],
+                "model_task": meta.get("task"),
+                "labels": list(loaded.labels),
+                "multilabel": loaded.multilabel,
+                "dtype": str(loaded.model.dtype).replace("torch.", ""),
+                "preprocessing": {
+                    k: (list(v) if isinstance(v, tuple) else v) for k, v in loaded.spec.items()
+                },
+                "render_preset": meta.get("render_preset"),
+                "pixel_scale_arcsec": meta.get("pixel_scale_arcsec"),
+                "beam_arcsec": meta.get("beam_arcsec"),
+                "cutout_size_pix": meta.get("cutout_size_pix"),
+                "torch_version": torch.__version__,
+                "transformers_version": transformers.__version__,
+            }
+        )
         if loaded.multilabel:
             info["threshold"] = float(self.options["threshold"])
         return info
@@ -300,13 +332,18 @@ class VisionBackend(Backend):
 
 # ---------------------------------------------------------------------- helpers
 def _looks_like_path(text):
-    return (text.startswith(("/", "./", "../", "~", "\\")) or text.count("/") > 1 or text.endswith("/")
-            or re.match(r"^[A-Za-z]:[\\/]", text) is not None)
+    return (
+        text.startswith(("/", "./", "../", "~", "\\"))
+        or text.count("/") > 1
+        or text.endswith("/")
+        or re.match(r"^[A-Za-z]:[\\/]", text) is not None
+    )
 
 
 def _load_checkpoint(source, *, device, dtype, allow_pickle, trust_remote_code, revision, local_files_only):
     """Load a checkpoint folder or hub id as a `_LoadedModel` (weights checked before unpickling anything)."""
     from .._optional_deps import require
+
     torch = require("torch", purpose="the vision backend")
     transformers = require("transformers", purpose="the vision backend")
 
@@ -327,12 +364,17 @@ def _load_checkpoint(source, *, device, dtype, allow_pickle, trust_remote_code, 
         has_safe = any((path / name).is_file() for name in _SAFE_WEIGHTS)
         has_pickle = any((path / name).is_file() for name in _PICKLE_WEIGHTS)
         if not has_safe and not has_pickle:
-            msg = (f"model folder {text} has no weight file (model.safetensors or pytorch_model.bin); "
-                   "the checkpoint is incomplete")
+            msg = (
+                f"model folder {text} has no weight file (model.safetensors or pytorch_model.bin); "
+                "the checkpoint is incomplete"
+            )
             raise ModelError(msg)
         if not has_safe and not allow_pickle:
-            msg = (f"model folder {text} only has pickle weights (pytorch_model.bin), which can run arbitrary code "
-                   "when loaded. Convert them to safetensors, or pass allow_pickle=True if you trust the file")
+            msg = (
+                f"model folder {text} only has pickle weights (pytorch_model.bin), which can run arbitrary "
+                "code "
+                "when loaded. Convert them to safetensors, or pass allow_pickle=True if you trust the file"
+            )
             raise ModelError(msg)
         use_safetensors = True if has_safe else False
         sha256 = weights_sha256(path)
@@ -341,8 +383,12 @@ def _load_checkpoint(source, *, device, dtype, allow_pickle, trust_remote_code, 
         use_safetensors = None if allow_pickle else True
 
     torch_dtype = getattr(torch, dtype) if dtype else None
-    kwargs = dict(use_safetensors=use_safetensors, trust_remote_code=bool(trust_remote_code),
-                  local_files_only=True if local else bool(local_files_only), output_loading_info=True)
+    kwargs = dict(
+        use_safetensors=use_safetensors,
+        trust_remote_code=bool(trust_remote_code),
+        local_files_only=True if local else bool(local_files_only),
+        output_loading_info=True,
+    )
     if revision is not None:
         kwargs["revision"] = revision
     if torch_dtype is not None:
@@ -352,7 +398,8 @@ def _load_checkpoint(source, *, device, dtype, allow_pickle, trust_remote_code, 
     hf_logging.disable_progress_bar()
     try:
         model, info = transformers.AutoModelForImageClassification.from_pretrained(
-            str(path) if local else text, **kwargs)
+            str(path) if local else text, **kwargs
+        )
     except ModelError:
         raise
     except Exception as exc:  # OSError, ValueError, SafetensorError, RuntimeError, ...
@@ -365,9 +412,11 @@ def _load_checkpoint(source, *, device, dtype, allow_pickle, trust_remote_code, 
     missing = sorted(info.get("missing_keys") or [])
     mismatched = list(info.get("mismatched_keys") or [])
     if missing or mismatched:
-        msg = (f"model {text} lacks trained weights for {len(missing) + len(mismatched)} tensors "
-               f"(e.g. {(missing + [str(m) for m in mismatched])[:3]}); the weight file is incomplete or "
-               "the checkpoint is a backbone without a classification head")
+        msg = (
+            f"model {text} lacks trained weights for {len(missing) + len(mismatched)} tensors "
+            f"(e.g. {(missing + [str(m) for m in mismatched])[:3]}); the weight file is incomplete or "
+            "the checkpoint is a backbone without a classification head"
+        )
         raise ModelError(msg)
     model.eval()
     try:
@@ -378,8 +427,9 @@ def _load_checkpoint(source, *, device, dtype, allow_pickle, trust_remote_code, 
     config = model.config
     if not local:
         sha256 = _hub_sha256(text, revision)
-    spec = _preprocessing_spec(config, path if local else text, local=local, revision=revision,
-                               local_files_only=local_files_only)
+    spec = _preprocessing_spec(
+        config, path if local else text, local=local, revision=revision, local_files_only=local_files_only
+    )
     log.debug("loaded %s (%s, sha256 %s) with preprocessing %s", text, type(model).__name__, sha256, spec)
     return _LoadedModel(source=source, model=model, config=config, spec=spec, sha256=sha256, local=local)
 
@@ -393,14 +443,17 @@ def _check_recorded_hash(path, sha256):
         raise ModelError(msg) from exc
     expected = (config.get("radioassist") or {}).get("weights_sha256")
     if expected and sha256 != expected:
-        msg = (f"the weights of model {path} are corrupted or were modified: SHA-256 {sha256} differs from "
-               f"{expected} recorded in its config.json")
+        msg = (
+            f"the weights of model {path} are corrupted or were modified: SHA-256 {sha256} differs from "
+            f"{expected} recorded in its config.json"
+        )
         raise ModelError(msg)
 
 
 def _hub_sha256(repo_id, revision):
     try:
         from huggingface_hub import try_to_load_from_cache
+
         cached = try_to_load_from_cache(repo_id, "model.safetensors", revision=revision)
         if isinstance(cached, str):
             return weights_sha256(Path(cached).parent)
@@ -417,8 +470,14 @@ def _read_processor_config(source, *, local, revision, local_files_only):
     else:
         try:
             from transformers.utils import cached_file
-            file = cached_file(source, "preprocessor_config.json", revision=revision,
-                               local_files_only=bool(local_files_only), _raise_exceptions_for_missing_entries=False)
+
+            file = cached_file(
+                source,
+                "preprocessor_config.json",
+                revision=revision,
+                local_files_only=bool(local_files_only),
+                _raise_exceptions_for_missing_entries=False,
+            )
         except Exception:
             file = None
         if not file:
@@ -452,19 +511,32 @@ def _preprocessing_spec(config, source, *, local, revision, local_files_only):
     meta = getattr(config, "radioassist", None) or {}
     if meta.get("image_size"):
         size = _size_pair(meta["image_size"])
-        spec = {"size": size, "crop": None, "resample": meta.get("resample", "bilinear"),
-                "rescale": 1 / 255, "mean": list(meta.get("mean", [0.5] * channels)),
-                "std": list(meta.get("std", [0.5] * channels)), "num_channels": channels,
-                "background_clip_sigma": meta.get("background_clip_sigma")}
+        spec = {
+            "size": size,
+            "crop": None,
+            "resample": meta.get("resample", "bilinear"),
+            "rescale": 1 / 255,
+            "mean": list(meta.get("mean", [0.5] * channels)),
+            "std": list(meta.get("std", [0.5] * channels)),
+            "num_channels": channels,
+            "background_clip_sigma": meta.get("background_clip_sigma"),
+        }
     else:
-        proc = _read_processor_config(source, local=local, revision=revision, local_files_only=local_files_only)
+        proc = _read_processor_config(
+            source, local=local, revision=revision, local_files_only=local_files_only
+        )
         if proc is None:
             size = _size_pair(getattr(config, "image_size", None)) or (224, 224)
-            warnings.warn(f"model {source} has no preprocessor_config.json: resizing to {size[0]}x{size[1]} "
-                          "with mean=std=0.5; check that this matches how it was trained", RadioassistWarning)
+            warnings.warn(
+                f"model {source} has no preprocessor_config.json: resizing to {size[0]}x{size[1]} "
+                "with mean=std=0.5; check that this matches how it was trained",
+                RadioassistWarning,
+            )
             proc = {}
         else:
-            size = _size_pair(proc.get("size")) or _size_pair(getattr(config, "image_size", None)) or (224, 224)
+            size = (
+                _size_pair(proc.get("size")) or _size_pair(getattr(config, "image_size", None)) or (224, 224)
+            )
         crop = None
         if proc.get("crop_pct") and proc.get("crop_pct") < 1 and size[0] < 384:
             crop = size
@@ -480,9 +552,16 @@ def _preprocessing_spec(config, source, *, local, revision, local_files_only):
         std = [float(s) for s in np.atleast_1d(std)]
         if channels == 1:
             mean, std = [float(np.mean(mean))], [float(np.mean(std))]
-        spec = {"size": size, "crop": crop, "resample": _PIL_RESAMPLE.get(proc.get("resample", 2), "bilinear"),
-                "rescale": float(proc.get("rescale_factor", 1 / 255)) if do_rescale else 1.0,
-                "mean": mean, "std": std, "num_channels": channels, "background_clip_sigma": None}
+        spec = {
+            "size": size,
+            "crop": crop,
+            "resample": _PIL_RESAMPLE.get(proc.get("resample", 2), "bilinear"),
+            "rescale": float(proc.get("rescale_factor", 1 / 255)) if do_rescale else 1.0,
+            "mean": mean,
+            "std": std,
+            "num_channels": channels,
+            "background_clip_sigma": None,
+        }
     if len(spec["mean"]) not in (1, channels) or len(spec["std"]) not in (1, channels):
         msg = f"model {source}: image mean/std {spec['mean']}/{spec['std']} do not fit {channels} channels"
         raise ModelError(msg)
@@ -516,6 +595,7 @@ def background_clip(x, nsigma, *, full_scale=1.0):
     `torch.Tensor`
     """
     import torch
+
     n = x.shape[0]
     grey = x.mean(dim=1) if x.shape[1] > 1 else x[:, 0]
     flat = grey.flatten(1)
@@ -557,7 +637,7 @@ def _preprocess(batch, spec, *, device="cpu", dtype=None):
     if crop is not None:
         h, w = x.shape[-2:]
         top, left = max((h - crop[0]) // 2, 0), max((w - crop[1]) // 2, 0)
-        x = x[..., top:top + crop[0], left:left + crop[1]]
+        x = x[..., top : top + crop[0], left : left + crop[1]]
     mean = torch.tensor(spec["mean"], dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
     std = torch.tensor(spec["std"], dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
     x = (x - mean) / std

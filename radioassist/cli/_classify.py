@@ -1,4 +1,5 @@
-"""``radioassist classify``: label every source of a mosaic."""
+"""``radioassist classify``: label every source of a mosaic, or of a survey of mosaics."""
+import json
 from pathlib import Path
 
 import click
@@ -8,74 +9,157 @@ from ._common import handle_errors, parse_size, progress_enabled
 __all__ = ["classify_command"]
 
 
+def _backend_options(pairs, allow_pickle, trust_remote_code):
+    """``--option KEY=VALUE`` pairs (values read as JSON when they parse, else as text) and the safety flags."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = str(pair).partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE (e.g. base_url=http://localhost:8000/v1)",
+                                     param_hint="--option")
+        if "key" in key.lower() and key.lower() != "api_key_env":
+            raise click.BadParameter(f"{key!r}: secrets are never passed on the command line; put the API key in "
+                                     "an environment variable and name it with --option api_key_env=NAME",
+                                     param_hint="--option")
+        try:
+            options[key] = json.loads(value)
+        except ValueError:
+            options[key] = value
+    if allow_pickle:
+        options["allow_pickle"] = True
+    if trust_remote_code:
+        options["trust_remote_code"] = True
+    return options
+
+
 @click.command("classify")
-@click.argument("mosaic", type=click.Path(dir_okay=False))
+@click.argument("mosaics", nargs=-1, required=True, type=click.Path(dir_okay=False), metavar="MOSAIC...")
 @click.option("-c", "--catalog", type=click.Path(), default=None,
-              help="Source catalogue (VOTable, FITS, ECSV, CSV) or DS9/CRTF region file. "
-                   "Default: find sources in the mosaic with photutils.")
+              help="Source catalogue (VOTable, FITS, ECSV, CSV) or DS9/CRTF region file.  "
+                   "Default: find sources in the mosaic with photutils (one mosaic only).")
 @click.option("-t", "--task", default="B6", show_default=True,
               help="Task to ask: B1-B6 or a registered task (see 'radioassist tasks').")
 @click.option("-b", "--backend", default="vision", show_default=True,
               help="Classifier backend (see 'radioassist backends').")
 @click.option("-m", "--model", default=None,
-              help="Model folder or hub id. Default: the model shipped with radioassist for the task.")
+              help="Model folder or hub id.  Default: the model shipped with radioassist for the task.")
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="Backend option (repeatable), e.g. --option base_url=http://localhost:8000/v1 for the openai "
+                   "backend; values are read as JSON when they parse.  Default: none.  API keys are read from "
+                   "the environment only (--option api_key_env=NAME).")
+@click.option("--allow-pickle", is_flag=True,
+              help="Accept pickle weight files (pytorch_model.bin), which can run code when loaded.  "
+                   "Default: off (safetensors only).")
+@click.option("--trust-remote-code", is_flag=True,
+              help="Run model code shipped with a hub model.  Default: off.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Output catalogue; format from the extension (.vot, .xml, .fits, .ecsv, .csv). "
-                   "Default: <mosaic>_<task>.ecsv next to the mosaic.")
+              help="Output catalogue; format from the extension (.vot, .xml, .fits, .ecsv, .csv).  "
+                   "Default: <mosaic>_<task>.ecsv next to the mosaic (required with several mosaics).")
 @click.option("--regions", type=click.Path(dir_okay=False), default=None,
-              help="Also write a DS9 region file with sources coloured by label.")
+              help="Also write a DS9 region file with sources coloured by label.  Default: none.")
 @click.option("--gallery", type=click.Path(dir_okay=False), default=None,
-              help="Also write a PNG gallery of cutouts with their labels.")
+              help="Also write a PNG gallery of cutouts with their labels.  Default: none.")
 @click.option("--gallery-max", default=64, show_default=True, help="Most cutouts shown in the gallery.")
 @click.option("--size", default=None,
-              help="Cutout side in pixels (e.g. 128) or as an angle (e.g. 270arcsec). "
-                   "Default: the field of view the model was trained on.")
-@click.option("--batch-size", default=512, show_default=True, help="Sources per batch.")
+              help="Cutout side in pixels (e.g. 128) or as an angle (e.g. 270arcsec).  "
+                   "Default: the field of view the model was trained on, else 64 pixels.")
+@click.option("--batch-size", default=512, show_default=True, type=int, help="Sources per batch.")
+@click.option("--chunk-size", default=None, type=int,
+              help="Most sources per partition (the unit of parallel work and of saved partial results), "
+                   "rounded up to whole batches.  Default: 4 x the batch size.")
 @click.option("--device", default="cpu", show_default=True, help="Torch device: cpu, cuda, cuda:1, mps.")
-@click.option("--hdu", default=None, help="HDU of the mosaic holding the image (index or name). Default: the first image.")
-@click.option("--plane", default=None, type=int, help="Plane of a cube's non-degenerate FREQ/STOKES axis.")
-@click.option("--ra-col", default=None, help="Catalogue RA (or longitude) column. Default: detected.")
-@click.option("--dec-col", default=None, help="Catalogue Dec (or latitude) column. Default: detected.")
-@click.option("--size-col", default=None, help="Catalogue source-size column. Default: detected.")
+@click.option("--hdu", default=None,
+              help="HDU of each mosaic holding the image (index or name).  Default: the first image.")
+@click.option("--plane", default=None, type=int,
+              help="Plane of a cube's non-degenerate FREQ/STOKES axis.  Default: none (2-D images).")
+@click.option("--ra-col", default=None, help="Catalogue RA (or longitude) column.  Default: detected.")
+@click.option("--dec-col", default=None, help="Catalogue Dec (or latitude) column.  Default: detected.")
+@click.option("--size-col", default=None, help="Catalogue source-size column.  Default: detected.")
 @click.option("--snr", default=5.0, show_default=True, help="Detection threshold when no catalogue is given.")
-@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+@click.option("--workers", default=None, type=int,
+              help="Run on a local dask cluster with this many worker processes.  Default: this process only.")
+@click.option("--scheduler", default=None,
+              help="Run on the dask cluster whose scheduler is at this address (e.g. tcp://host:8786).  "
+                   "Default: none.")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted run from the partial results saved next to the output "
+                   "(<output>.partial/).  Default: off.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace existing output files (and discard partial results of an earlier run).  Default: off.")
 @handle_errors
-def classify_command(mosaic, catalog, task, backend, model, output, regions, gallery, gallery_max, size,
-                     batch_size, device, hdu, plane, ra_col, dec_col, size_col, snr, overwrite):
-    """Classify every source of MOSAIC and write the labelled catalogue.
+def classify_command(mosaics, catalog, task, backend, model, options, allow_pickle, trust_remote_code, output,
+                     regions, gallery, gallery_max, size, batch_size, chunk_size, device, hdu, plane, ra_col,
+                     dec_col, size_col, snr, workers, scheduler, resume, overwrite):
+    """Classify every source of MOSAIC (or of several mosaics) and write the labelled catalogue.
 
     Cuts each catalogue source out of the mosaic, renders it as the model
     expects, asks the classifier the task's question and writes the catalogue
     with <task>_label, one <task>_prob_<label> column per class and a
     <task>_flag column (empty when classified, otherwise why not).
+
+    With several mosaics (the tiles of a survey) each source is classified in
+    the one tile where it lies farthest from the edge and from blank areas
+    (column <task>_tile); sources in no tile are flagged no_tile.  Results are
+    saved as they come in <output>.partial/, so that --resume continues a run
+    that was interrupted; the folder is removed once the output is written.
     """
-    from ..image import load_image
-    from ..output import check_writable, write_regions, write_table
+    from ..output import check_writable, write_regions, write_table, _format_for
     from ..pipeline import classify
+    from ..resume import PartialResults, partial_path
     from ..tasks import get_task
 
     task_obj = get_task(task)
-    mosaic_path = Path(mosaic)
+    paths = [Path(m) for m in mosaics]
     if output is None:
-        output = mosaic_path.with_name(f"{mosaic_path.stem}_{task_obj.id}.ecsv")
+        if len(paths) > 1:
+            raise click.UsageError("with several mosaics, name the output catalogue with -o/--output")
+        output = paths[0].with_name(f"{paths[0].stem}_{task_obj.id}.ecsv")
+    output = Path(output)
     # check every output before any work, so that a finished run is never lost on a bad path
+    _format_for(output)
     for path in (output, regions, gallery):
         if path is not None:
             check_writable(path, overwrite=overwrite)
+    for path in paths:
+        if not path.exists():
+            raise click.FileError(str(path), hint="image file not found")
+    if catalog is not None and not Path(catalog).exists():
+        raise click.FileError(str(catalog), hint="catalogue file not found")
+    if batch_size < 1:
+        raise click.BadParameter(f"must be a positive integer, got {batch_size}", param_hint="--batch-size")
+    if chunk_size is not None and chunk_size < 1:
+        raise click.BadParameter(f"must be a positive integer, got {chunk_size}", param_hint="--chunk-size")
+    if workers is not None and workers < 1:
+        raise click.BadParameter(f"must be a positive integer, got {workers}", param_hint="--workers")
+    if workers is not None and scheduler is not None:
+        raise click.UsageError("give --scheduler (an existing dask cluster) or --workers (a local one), not both")
+    backend_options = _backend_options(options, allow_pickle, trust_remote_code)
+    partial = partial_path(output)
+    if partial.exists() and not resume:
+        if not overwrite:
+            raise click.ClickException(
+                f"partial results of an interrupted run exist in {partial}: pass --resume to continue it, or "
+                "--overwrite to discard them and start again")
+        PartialResults(partial).remove()
     hdu_value = int(hdu) if hdu is not None and str(hdu).lstrip("-").isdigit() else hdu
-    image = load_image(mosaic_path, hdu=hdu_value, plane=plane)
     catalog_options = {k: v for k, v in (("ra", ra_col), ("dec", dec_col), ("size", size_col)) if v}
     timings = {}
+    image = [str(p) for p in paths] if len(paths) > 1 else str(paths[0])
     table = classify(image, catalog, task=task_obj, backend=backend, model=model, size=parse_size(size),
-                     batch_size=batch_size, device=device, catalog_options=catalog_options,
-                     detect_options={"snr": snr}, progress=progress_enabled(), timings=timings)
+                     batch_size=batch_size, chunk_size=chunk_size, device=device, backend_options=backend_options,
+                     catalog_options=catalog_options, detect_options={"snr": snr}, hdu=hdu_value, plane=plane,
+                     scheduler=scheduler, workers=workers, checkpoint=partial, resume=resume,
+                     progress=progress_enabled(), timings=timings)
     write_table(table, output, overwrite=overwrite)
+    PartialResults(partial).remove()  # the output is safely written: the partial results are no longer needed
     click.echo(f"Wrote {len(table)} sources with {task_obj.id} labels to {output}")
     if regions:
         write_regions(table, regions, task=task_obj, overwrite=overwrite)
         click.echo(f"Wrote DS9 regions to {regions}")
     if gallery:
-        _write_gallery(image, table, task_obj, gallery, limit=gallery_max, overwrite=overwrite)
+        _write_gallery(paths, table, task_obj, gallery, limit=gallery_max, overwrite=overwrite, hdu=hdu_value,
+                       plane=plane)
         click.echo(f"Wrote gallery to {gallery}")
     _summary(table, task_obj, timings)
 
@@ -94,11 +178,12 @@ def _summary(table, task, timings):
         click.echo(f"{len(table)} sources in {total:.1f} s ({len(table) / total:.0f} sources/s)")
 
 
-def _write_gallery(image, table, task, path, *, limit, overwrite):
+def _write_gallery(paths, table, task, path, *, limit, overwrite, hdu=None, plane=None):
     import numpy as np
 
     from ..cutouts import extract_cutouts
     from ..gallery import make_gallery
+    from ..image import load_image
     from ..output import check_writable
     from ..render import render
 
@@ -110,13 +195,27 @@ def _write_gallery(image, table, task, path, *, limit, overwrite):
     size = table.meta.get("radioassist", {}).get("cutout_size", "64")
     try:
         size = int(size)
-    except ValueError:
+    except (TypeError, ValueError):
         size = 64
-    stack = extract_cutouts(image, table["skycoord"][rows], size=size)
-    images = render(stack, preset="radio-llava")
+    tile_col = f"{task.id}_tile"
+    if tile_col in table.colnames:
+        tiles = np.asarray(table[tile_col], dtype=str)
+        names = {p.name: p for p in paths}
+        names.update({str(p.resolve()): p for p in paths})
+    else:
+        tiles = np.full(len(table), "", dtype=str)
+    images = [None] * len(rows)
+    for tile in sorted(set(tiles[rows])):
+        sel = np.flatnonzero(tiles[rows] == tile)
+        source = paths[0] if not tile else names.get(tile, paths[0])
+        with load_image(source, hdu=hdu, plane=plane) as image:
+            stack = extract_cutouts(image, table["skycoord"][rows[sel]], size=size)
+            rendered = render(stack, preset="radio-llava")
+        for k, i in enumerate(sel):
+            images[i] = rendered[k]
     labels = [str(table[f"{task.id}_label"][i]) for i in rows]
     probs = []
     for i, lab in zip(rows, labels):
         col = f"{task.id}_prob_{lab.split(',')[0]}"
         probs.append(float(table[col][i]) if col in table.colnames else float("nan"))
-    make_gallery(images, labels=labels, probabilities=probs, path=path)
+    make_gallery(np.stack(images), labels=labels, probabilities=probs, path=path)

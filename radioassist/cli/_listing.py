@@ -1,4 +1,5 @@
 """``radioassist backends``, ``radioassist tasks`` and ``radioassist models``: what is available."""
+
 import click
 
 from ._common import handle_errors
@@ -55,5 +56,7 @@ def models():
         f1 = info.get("test_macro_f1") or info.get("val_macro_f1")
         score = f", macro F1 {f1:.3f}" if isinstance(f1, (int, float)) else ""
         default = " (default)" if name in defaults else ""
-        click.echo(f"{name:<{width}}  task {info.get('task', '?')}{default}: {', '.join(info.get('labels', []))}"
-                   f"{score}")
+        click.echo(
+            f"{name:<{width}}  task {info.get('task', '?')}{default}: {', '.join(info.get('labels', []))}"
+            f"{score}"
+        )

@@ -5,6 +5,7 @@ checkpoint trained with ``radioassist train`` on real survey images, with a
 model card (``README.md``: training data, licence, pixel scale, beam,
 preprocessing, metrics and the exact training command).  They work offline.
 """
+
 import json
 from pathlib import Path
 
@@ -17,10 +18,7 @@ __all__ = ["MODELS_DIR", "DEFAULT_MODELS", "default_model", "available_models", 
 MODELS_DIR = Path(__file__).resolve().parent
 
 #: Task id -> name of the shipped checkpoint used when no model is given.
-DEFAULT_MODELS = {
-    "B6": "first-frdeep-b6",
-    "B3": "first-rgd-b3",
-}
+DEFAULT_MODELS = {"B6": "first-frdeep-b6", "B3": "first-rgd-b3"}
 
 
 def available_models():
@@ -69,13 +67,18 @@ def default_model(task):
     task = get_task(task)
     name = DEFAULT_MODELS.get(task.id)
     if name is None:
-        msg = (f"no default model is shipped for task {task.id} ({task.name}); tasks with a default: "
-               f"{', '.join(sorted(DEFAULT_MODELS))}. Pass model= (a checkpoint folder or hub id) or train one "
-               "with `radioassist train`")
+        msg = (
+            f"no default model is shipped for task {task.id} ({task.name}); tasks with a default: "
+            f"{', '.join(sorted(DEFAULT_MODELS))}. Pass model= (a checkpoint folder or hub id) or train one "
+            "with `radioassist train`"
+        )
         raise ModelError(msg)
     path = MODELS_DIR / name
     if not (path / "config.json").is_file():
-        msg = f"the default model for task {task.id} is missing from the installation ({path}); reinstall radioassist"
+        msg = (
+            f"the default model for task {task.id} is missing from the installation ({path}); "
+            "reinstall radioassist"
+        )
         raise ModelError(msg)
     return path
 
@@ -86,6 +89,8 @@ def model_info(name):
     with open(path / "config.json", encoding="utf-8") as fh:
         config = json.load(fh)
     info = dict(config.get("radioassist", {}))
-    info.setdefault("labels", [config.get("id2label", {}).get(str(i)) for i in range(len(config.get("id2label", {})))])
+    info.setdefault(
+        "labels", [config.get("id2label", {}).get(str(i)) for i in range(len(config.get("id2label", {})))]
+    )
     info["path"] = str(path)
     return info

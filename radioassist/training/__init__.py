@@ -6,10 +6,33 @@ fine-tunes a transformers checkpoint) and writes a checkpoint folder that the
 datalist, a folder of FITS/PNG files or a mosaic with a labelled catalogue.
 torch and transformers are imported only when training starts.
 """
-from .datasets import (LabelledImages, load_catalog_cutouts, load_datalist, load_dataset, load_image_folder,
-                       parse_label_map)
-from .vision import ARCHITECTURES, TrainingResult, classification_metrics, evaluate_checkpoint, train_vision_classifier
 
-__all__ = ["train_vision_classifier", "TrainingResult", "classification_metrics", "evaluate_checkpoint",
-           "ARCHITECTURES", "LabelledImages", "load_dataset", "load_datalist", "load_image_folder",
-           "load_catalog_cutouts", "parse_label_map"]
+from .datasets import (
+    LabelledImages,
+    load_catalog_cutouts,
+    load_datalist,
+    load_dataset,
+    load_image_folder,
+    parse_label_map,
+)
+from .vision import (
+    ARCHITECTURES,
+    TrainingResult,
+    classification_metrics,
+    evaluate_checkpoint,
+    train_vision_classifier,
+)
+
+__all__ = [
+    "train_vision_classifier",
+    "TrainingResult",
+    "classification_metrics",
+    "evaluate_checkpoint",
+    "ARCHITECTURES",
+    "LabelledImages",
+    "load_dataset",
+    "load_datalist",
+    "load_image_folder",
+    "load_catalog_cutouts",
+    "parse_label_map",
+]

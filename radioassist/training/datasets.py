@@ -14,6 +14,7 @@ FITS images are rendered with the ``radio-llava`` preset (min-max scaling to
 0..255, `radioassist.render.render`); 8-bit PNG/JPEG images are read as grey
 and min-max scaled the same way (a no-op for an image that spans 0..255).
 """
+
 import csv
 import json
 import re
@@ -27,15 +28,32 @@ from ..exceptions import InputError, RadioassistWarning
 from ..logger import log
 from ..tasks import get_task
 
-__all__ = ["LabelledImages", "load_dataset", "load_datalist", "load_image_folder", "load_catalog_cutouts",
-           "parse_label_map", "render_grey", "IMAGE_SUFFIXES"]
+__all__ = [
+    "LabelledImages",
+    "load_dataset",
+    "load_datalist",
+    "load_image_folder",
+    "load_catalog_cutouts",
+    "parse_label_map",
+    "render_grey",
+    "IMAGE_SUFFIXES",
+]
 
 #: File suffixes read as images.
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz")
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 IMAGE_SUFFIXES = FITS_SUFFIXES + PICTURE_SUFFIXES
-_SPLITS = {"train": "train", "training": "train", "valid": "valid", "val": "valid", "validation": "valid",
-           "dev": "valid", "test": "test", "testing": "test", "": ""}
+_SPLITS = {
+    "train": "train",
+    "training": "train",
+    "valid": "valid",
+    "val": "valid",
+    "validation": "valid",
+    "dev": "valid",
+    "test": "test",
+    "testing": "test",
+    "": "",
+}
 _FILE_COLUMNS = ("file", "path", "filename", "filepath", "file_path", "image", "image_path", "fits")
 _LABEL_COLUMNS = ("label_name", "label", "class", "class_name", "category", "target")
 
@@ -85,9 +103,19 @@ class LabelledImages:
         """A new `LabelledImages` with the images selected by a boolean mask or index array."""
         selection = np.asarray(selection)
         index = np.flatnonzero(selection) if selection.dtype == bool else selection
-        return LabelledImages(self.images[index], self.targets[index], self.splits[index],
-                              [self.files[i] for i in index], self.task, self.source, self.pixel_scale_arcsec,
-                              self.beam_arcsec, self.cutout_size_pix, self.render_preset, list(self.notes))
+        return LabelledImages(
+            self.images[index],
+            self.targets[index],
+            self.splits[index],
+            [self.files[i] for i in index],
+            self.task,
+            self.source,
+            self.pixel_scale_arcsec,
+            self.beam_arcsec,
+            self.cutout_size_pix,
+            self.render_preset,
+            list(self.notes),
+        )
 
     def counts(self):
         """Number of images per label."""
@@ -116,7 +144,9 @@ def parse_label_map(text):
         if not item.strip():
             continue
         if "=" not in item:
-            msg = f"label map entries look like RAW=LABEL separated by commas, got {item.strip()!r} in {text!r}"
+            msg = (
+                f"label map entries look like RAW=LABEL separated by commas, got {item.strip()!r} in {text!r}"
+            )
             raise InputError(msg)
         raw, label = item.split("=", 1)
         mapping[raw.strip()] = label.strip()
@@ -166,9 +196,12 @@ class _Labeller:
     def check(self, where):
         if self.unknown:
             found = ", ".join(f"{k!r} ({n})" for k, n in sorted(self.unknown.items()))
-            msg = (f"labels in {where} that are not labels of task {self.task.id} ({', '.join(self.task.labels)}): "
-                   f"{found}; map them with a label map, e.g. --label-map "
-                   f"{next(iter(self.unknown))}={self.task.labels[0]}")
+            msg = (
+                f"labels in {where} that are not labels of task {self.task.id} "
+                f"({', '.join(self.task.labels)}): "
+                f"{found}; map them with a label map, e.g. --label-map "
+                f"{next(iter(self.unknown))}={self.task.labels[0]}"
+            )
             raise InputError(msg)
 
 
@@ -199,12 +232,13 @@ def _center_crop(array, size):
         msg = f"crop size {size} is larger than an image of {h}x{w} pixels"
         raise InputError(msg)
     top, left = (h - size) // 2, (w - size) // 2
-    return array[top:top + size, left:left + size]
+    return array[top : top + size, left : left + size]
 
 
 def render_grey(array):
     """Render a 2-D float image as 8-bit grey with the ``radio-llava`` preset (None when blank)."""
     from ..render import blank_mask, render
+
     array = np.asarray(array)
     if blank_mask(array[None])[0]:
         return None
@@ -215,6 +249,7 @@ def _read_one(path, crop):
     """Rendered uint8 grey image of a FITS or picture file, plus (pixel scale, beam) when known."""
     if _is_fits(path):
         from ..image import load_image
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=Warning)
             image = load_image(path)
@@ -226,6 +261,7 @@ def _read_one(path, crop):
                 image.close()
         return render_grey(_center_crop(data, crop)), scale, beam
     from PIL import Image
+
     with Image.open(path) as pic:
         grey = np.asarray(pic.convert("L"), dtype=np.float32)
     return render_grey(_center_crop(grey, crop)), None, None
@@ -234,6 +270,7 @@ def _read_one(path, crop):
 def _resize_uint8(image, size):
     import torch
     import torch.nn.functional as F
+
     x = torch.from_numpy(image.astype(np.float32))[None, None]
     x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
     return x[0, 0].clamp(0, 255).round().to(torch.uint8).numpy()
@@ -246,6 +283,7 @@ def _assemble(task, entries, *, crop, source, pixel_scale, beam, progress, label
     iterator = entries
     if progress:
         from tqdm.auto import tqdm
+
         iterator = tqdm(entries, desc="reading images", unit="img", leave=False)
     for path, target, split in iterator:
         try:
@@ -267,8 +305,10 @@ def _assemble(task, entries, *, crop, source, pixel_scale, beam, progress, label
         if bmaj is not None:
             beams.append(bmaj)
     if skipped:
-        warnings.warn(f"skipped {len(skipped)} blank image(s) (all zero or constant), e.g. {skipped[0]}",
-                      RadioassistWarning)
+        warnings.warn(
+            f"skipped {len(skipped)} blank image(s) (all zero or constant), e.g. {skipped[0]}",
+            RadioassistWarning,
+        )
     if not images:
         msg = f"no usable image found in {labeller_where}"
         raise InputError(msg)
@@ -287,23 +327,40 @@ def _assemble(task, entries, *, crop, source, pixel_scale, beam, progress, label
     if pixel_scale is None and scales:
         pixel_scale = float(np.median(scales))
         if np.ptp(scales) > 0.01 * pixel_scale:
-            warnings.warn(f"the images of {labeller_where} have different pixel scales "
-                          f"({min(scales):.3g}-{max(scales):.3g} arcsec)", RadioassistWarning)
+            warnings.warn(
+                f"the images of {labeller_where} have different pixel scales "
+                f"({min(scales):.3g}-{max(scales):.3g} arcsec)",
+                RadioassistWarning,
+            )
     if beam is None and beams:
         beam = float(np.median(beams))
     dtype = bool if task.multilabel else np.int64
-    data = LabelledImages(stack, np.asarray(targets, dtype=dtype), np.asarray(splits, dtype="<U5"), files, task,
-                          source=source, pixel_scale_arcsec=pixel_scale, beam_arcsec=beam,
-                          cutout_size_pix=crop if crop is not None else int(common[0]))
+    data = LabelledImages(
+        stack,
+        np.asarray(targets, dtype=dtype),
+        np.asarray(splits, dtype="<U5"),
+        files,
+        task,
+        source=source,
+        pixel_scale_arcsec=pixel_scale,
+        beam_arcsec=beam,
+        cutout_size_pix=crop if crop is not None else int(common[0]),
+    )
     if skipped:
         data.notes.append(f"{len(skipped)} blank image(s) skipped")
-    log.info("read %d images (%s) from %s", len(data), ", ".join(f"{k}: {v}" for k, v in data.counts().items()),
-             labeller_where)
+    log.info(
+        "read %d images (%s) from %s",
+        len(data),
+        ", ".join(f"{k}: {v}" for k, v in data.counts().items()),
+        labeller_where,
+    )
     return data
 
 
 # ------------------------------------------------------------------------------------------ sources
-def load_datalist(path, *, task, label_map=None, cutout_size=None, pixel_scale=None, beam=None, progress=False):
+def load_datalist(
+    path, *, task, label_map=None, cutout_size=None, pixel_scale=None, beam=None, progress=False
+):
     """Read a radio-llava benchmark datalist (JSON) of labelled images.
 
     Parameters
@@ -353,8 +410,16 @@ def load_datalist(path, *, task, label_map=None, cutout_size=None, pixel_scale=N
     if missing:
         msg = f"{len(missing)} image file(s) of datalist {path} do not exist, e.g. {missing[0]}"
         raise InputError(msg)
-    return _assemble(task, entries, crop=cutout_size, source=f"datalist {path.name}", pixel_scale=pixel_scale,
-                     beam=beam, progress=progress, labeller_where=str(path))
+    return _assemble(
+        task,
+        entries,
+        crop=cutout_size,
+        source=f"datalist {path.name}",
+        pixel_scale=pixel_scale,
+        beam=beam,
+        progress=progress,
+        labeller_where=str(path),
+    )
 
 
 def _read_manifest(manifest):
@@ -385,9 +450,21 @@ def _pick_column(columns, wanted, candidates, what, manifest):
     return None
 
 
-def load_image_folder(path, *, task, manifest=None, label_from_filename=None, label_map=None, file_column=None,
-                      label_column=None, split_column=None, cutout_size=None, pixel_scale=None, beam=None,
-                      progress=False):
+def load_image_folder(
+    path,
+    *,
+    task,
+    manifest=None,
+    label_from_filename=None,
+    label_map=None,
+    file_column=None,
+    label_column=None,
+    split_column=None,
+    cutout_size=None,
+    pixel_scale=None,
+    beam=None,
+    progress=False,
+):
     """Read a folder of labelled FITS/PNG images.
 
     Labels come from (first that applies): a CSV ``manifest``; a regular
@@ -455,17 +532,24 @@ def load_image_folder(path, *, task, manifest=None, label_from_filename=None, la
         if fcol is None:
             for column in columns:
                 value = rows[0][column] or ""
-                if _is_image_file(value) and ((root / value).is_file() or (manifest.parent / value).is_file()):
+                if _is_image_file(value) and (
+                    (root / value).is_file() or (manifest.parent / value).is_file()
+                ):
                     fcol = column
                     break
         if fcol is None:
             msg = f"cannot tell which column of {manifest} holds the image files; pass the file column"
             raise InputError(msg)
-        lcol = None if (regex is not None and label_column is None) else _pick_column(
-            columns, label_column, _LABEL_COLUMNS, "labels", manifest)
+        lcol = (
+            None
+            if (regex is not None and label_column is None)
+            else _pick_column(columns, label_column, _LABEL_COLUMNS, "labels", manifest)
+        )
         if lcol is None and regex is None:
-            msg = (f"cannot tell which column of {manifest} holds the labels (columns: {', '.join(columns)}); "
-                   "pass the label column or a regular expression for labels from file names")
+            msg = (
+                f"cannot tell which column of {manifest} holds the labels (columns: {', '.join(columns)}); "
+                "pass the label column or a regular expression for labels from file names"
+            )
             raise InputError(msg)
         scol = _pick_column(columns, split_column, ("split", "subset", "set"), "splits", manifest)
         for row in rows:
@@ -508,28 +592,53 @@ def load_image_folder(path, *, task, manifest=None, label_from_filename=None, la
                             entries.append((file, target, split))
         where = str(root)
         if not entries and not labeller.unknown:
-            msg = (f"no labelled image found in {root}: expected one sub-folder per class (CLASS/ or "
-                   "train/CLASS/...), a CSV manifest, or a regular expression for labels from file names")
+            msg = (
+                f"no labelled image found in {root}: expected one sub-folder per class (CLASS/ or "
+                "train/CLASS/...), a CSV manifest, or a regular expression for labels from file names"
+            )
             raise InputError(msg)
     labeller.check(where)
     if unmatched:
         if not entries:
-            msg = (f"the regular expression {label_from_filename!r} matches none of the {len(unmatched)} file "
-                   f"names in {where} (e.g. {unmatched[0]!r})")
+            msg = (
+                f"the regular expression {label_from_filename!r} matches none of the {len(unmatched)} file "
+                f"names in {where} (e.g. {unmatched[0]!r})"
+            )
             raise InputError(msg)
-        warnings.warn(f"{len(unmatched)} file name(s) in {where} do not match {label_from_filename!r} and were "
-                      f"skipped (e.g. {unmatched[0]!r})", RadioassistWarning)
+        warnings.warn(
+            f"{len(unmatched)} file name(s) in {where} do not match {label_from_filename!r} and were "
+            f"skipped (e.g. {unmatched[0]!r})",
+            RadioassistWarning,
+        )
     missing = [str(f) for f, _, _ in entries if not Path(f).is_file()]
     if missing:
         msg = f"{len(missing)} image file(s) listed in {where} do not exist, e.g. {missing[0]}"
         raise InputError(msg)
     source = f"{root.name}/" + (f" (manifest {Path(manifest).name})" if manifest is not None else "")
-    return _assemble(task, entries, crop=cutout_size, source=source, pixel_scale=pixel_scale, beam=beam,
-                     progress=progress, labeller_where=where)
+    return _assemble(
+        task,
+        entries,
+        crop=cutout_size,
+        source=source,
+        pixel_scale=pixel_scale,
+        beam=beam,
+        progress=progress,
+        labeller_where=where,
+    )
 
 
-def load_catalog_cutouts(image, catalog, *, task, label_column, size=150, label_map=None, split_column=None,
-                         resample_to=None, progress=False):
+def load_catalog_cutouts(
+    image,
+    catalog,
+    *,
+    task,
+    label_column,
+    size=150,
+    label_map=None,
+    split_column=None,
+    resample_to=None,
+    progress=False,
+):
     """Labelled cutouts of a mosaic around the sources of a catalogue.
 
     Parameters
@@ -557,6 +666,7 @@ def load_catalog_cutouts(image, catalog, *, task, label_column, size=150, label_
 
     from ..catalog import read_catalog
     from ..cutouts import extract_cutouts
+
     task = get_task(task)
     where = "the catalogue table" if isinstance(catalog, Table) else str(catalog)
     table = read_catalog(catalog)
@@ -575,8 +685,10 @@ def load_catalog_cutouts(image, catalog, *, task, label_column, size=150, label_
     if not keep.any():
         msg = f"no source of {where} has both a usable position and a label"
         raise InputError(msg)
-    stack = extract_cutouts(image, table["skycoord"][keep], size=size, resample_to=resample_to, progress=progress)
-    splits_all = ([_split_name(v, where) for v in table[split_column]] if split_column else [""] * len(table))
+    stack = extract_cutouts(
+        image, table["skycoord"][keep], size=size, resample_to=resample_to, progress=progress
+    )
+    splits_all = [_split_name(v, where) for v in table[split_column]] if split_column else [""] * len(table)
     targets = [t for t, k in zip(targets, keep) if k]
     splits_all = [s for s, k in zip(splits_all, keep) if k]
     rows = np.flatnonzero(keep)
@@ -593,8 +705,10 @@ def load_catalog_cutouts(image, catalog, *, task, label_column, size=150, label_
         files.append(f"{where} row {rows[i]}")
     n_dropped = len(stack) - len(images)
     if n_dropped:
-        warnings.warn(f"{n_dropped} source(s) of {where} have no usable cutout (outside the image or blank)",
-                      RadioassistWarning)
+        warnings.warn(
+            f"{n_dropped} source(s) of {where} have no usable cutout (outside the image or blank)",
+            RadioassistWarning,
+        )
     if not images:
         msg = f"no usable cutout for the sources of {where}"
         raise InputError(msg)
@@ -602,14 +716,35 @@ def load_catalog_cutouts(image, catalog, *, task, label_column, size=150, label_
     scale = float(np.median(np.atleast_1d(scale.to_value("arcsec"))))
     beam = None if stack.beam is None else float(stack.beam.major.to_value("arcsec"))
     dtype = bool if task.multilabel else np.int64
-    return LabelledImages(np.stack(images), np.asarray(kept_targets, dtype=dtype), np.asarray(splits, dtype="<U5"),
-                          files, task, source=f"cutouts of {stack.parent or 'a mosaic'} at the sources of {where}",
-                          pixel_scale_arcsec=scale, beam_arcsec=beam, cutout_size_pix=int(stack.size))
+    return LabelledImages(
+        np.stack(images),
+        np.asarray(kept_targets, dtype=dtype),
+        np.asarray(splits, dtype="<U5"),
+        files,
+        task,
+        source=f"cutouts of {stack.parent or 'a mosaic'} at the sources of {where}",
+        pixel_scale_arcsec=scale,
+        beam_arcsec=beam,
+        cutout_size_pix=int(stack.size),
+    )
 
 
-def load_dataset(data, *, task, manifest=None, label_from_filename=None, label_map=None, file_column=None,
-                 label_column=None, split_column=None, catalog=None, cutout_size=None, pixel_scale=None, beam=None,
-                 progress=False):
+def load_dataset(
+    data,
+    *,
+    task,
+    manifest=None,
+    label_from_filename=None,
+    label_map=None,
+    file_column=None,
+    label_column=None,
+    split_column=None,
+    catalog=None,
+    cutout_size=None,
+    pixel_scale=None,
+    beam=None,
+    progress=False,
+):
     """Read labelled images from any supported source (see the module docstring).
 
     ``data`` is a `LabelledImages` (returned as is), a datalist ``.json``, a CSV
@@ -625,22 +760,46 @@ def load_dataset(data, *, task, manifest=None, label_from_filename=None, label_m
         if label_column is None:
             msg = "training from a mosaic and a catalogue needs the catalogue's label column"
             raise InputError(msg)
-        return load_catalog_cutouts(path, catalog, task=task, label_column=label_column,
-                                    size=cutout_size or 150, label_map=label_map, split_column=split_column,
-                                    progress=progress)
+        return load_catalog_cutouts(
+            path,
+            catalog,
+            task=task,
+            label_column=label_column,
+            size=cutout_size or 150,
+            label_map=label_map,
+            split_column=split_column,
+            progress=progress,
+        )
     if not path.exists():
         msg = f"training data {path} does not exist"
         raise InputError(msg)
     if path.is_file() and path.suffix.lower() == ".json":
-        return load_datalist(path, task=task, label_map=label_map, cutout_size=cutout_size,
-                             pixel_scale=pixel_scale, beam=beam, progress=progress)
+        return load_datalist(
+            path,
+            task=task,
+            label_map=label_map,
+            cutout_size=cutout_size,
+            pixel_scale=pixel_scale,
+            beam=beam,
+            progress=progress,
+        )
     if path.is_file() and path.suffix.lower() == ".csv":
         manifest, path = path, path.parent
     if path.is_dir():
-        return load_image_folder(path, task=task, manifest=manifest, label_from_filename=label_from_filename,
-                                 label_map=label_map, file_column=file_column, label_column=label_column,
-                                 split_column=split_column, cutout_size=cutout_size, pixel_scale=pixel_scale,
-                                 beam=beam, progress=progress)
+        return load_image_folder(
+            path,
+            task=task,
+            manifest=manifest,
+            label_from_filename=label_from_filename,
+            label_map=label_map,
+            file_column=file_column,
+            label_column=label_column,
+            split_column=split_column,
+            cutout_size=cutout_size,
+            pixel_scale=pixel_scale,
+            beam=beam,
+            progress=progress,
+        )
     if _is_fits(path):
         msg = f"{path} is a single image: to train on a mosaic, give its labelled catalogue too (catalog=)"
         raise InputError(msg)

@@ -10,6 +10,7 @@ checkpoint folder that the ``vision`` backend loads: safetensors weights,
 pixel scale, beam, cutout size, metrics, weight hash), a
 ``preprocessor_config.json`` and a model card ``README.md``.
 """
+
 import copy
 import json
 import math
@@ -27,15 +28,26 @@ from ..tasks import get_task
 from ..version import __version__
 from .datasets import LabelledImages, load_dataset
 
-__all__ = ["train_vision_classifier", "TrainingResult", "classification_metrics", "ARCHITECTURES",
-           "evaluate_checkpoint"]
+__all__ = [
+    "train_vision_classifier",
+    "TrainingResult",
+    "classification_metrics",
+    "ARCHITECTURES",
+    "evaluate_checkpoint",
+]
 
 #: Built-in architectures: small ResNets built from a config and trained from scratch.
 ARCHITECTURES = {
     "resnet-tiny": dict(embedding_size=16, hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1]),
     "resnet-small": dict(embedding_size=32, hidden_sizes=[32, 64, 128, 256], depths=[1, 1, 1, 1]),
 }
-_FILES_WRITTEN = ("config.json", "model.safetensors", "preprocessor_config.json", "README.md", "training_log.json")
+_FILES_WRITTEN = (
+    "config.json",
+    "model.safetensors",
+    "preprocessor_config.json",
+    "README.md",
+    "training_log.json",
+)
 
 
 @dataclass
@@ -110,16 +122,24 @@ def classification_metrics(y_true, y_pred, labels):
         accuracy = float(np.trace(confusion) / confusion.sum()) if confusion.sum() else float("nan")
         for j, label in enumerate(labels):
             tp = int(confusion[j, j])
-            per_class[label] = _prf(tp, int(confusion[:, j].sum()) - tp, int(confusion[j].sum()) - tp,
-                                    int(confusion[j].sum()))
+            per_class[label] = _prf(
+                tp, int(confusion[:, j].sum()) - tp, int(confusion[j].sum()) - tp, int(confusion[j].sum())
+            )
         confusion = confusion.tolist()
     f1 = np.array([per_class[label]["f1"] for label in labels])
     support = np.array([per_class[label]["support"] for label in labels])
     present = support > 0
     macro = float(np.mean(f1[present])) if present.any() else float("nan")
     weighted = float(np.sum(f1 * support) / support.sum()) if support.sum() else float("nan")
-    return {"n": int(len(y_true)), "accuracy": accuracy, "macro_f1": macro, "weighted_f1": weighted,
-            "per_class": per_class, "confusion_matrix": confusion, "labels": labels}
+    return {
+        "n": int(len(y_true)),
+        "accuracy": accuracy,
+        "macro_f1": macro,
+        "weighted_f1": weighted,
+        "per_class": per_class,
+        "confusion_matrix": confusion,
+        "labels": labels,
+    }
 
 
 def _prf(tp, fp, fn, support):
@@ -140,30 +160,55 @@ def _build_model(architecture, task, *, image_size, seed):
     problem_type = "multi_label_classification" if task.multilabel else "single_label_classification"
     torch.manual_seed(seed)
     if architecture in ARCHITECTURES:
-        config = transformers.ResNetConfig(num_channels=3, layer_type="basic", hidden_act="relu",
-                                           num_labels=task.n_classes, id2label=id2label, label2id=label2id,
-                                           problem_type=problem_type, **ARCHITECTURES[architecture])
+        config = transformers.ResNetConfig(
+            num_channels=3,
+            layer_type="basic",
+            hidden_act="relu",
+            num_labels=task.n_classes,
+            id2label=id2label,
+            label2id=label2id,
+            problem_type=problem_type,
+            **ARCHITECTURES[architecture],
+        )
         model = transformers.ResNetForImageClassification(config)
         size = int(image_size or 64)
-        spec = {"size": (size, size), "crop": None, "resample": "bilinear", "rescale": 1 / 255,
-                "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "num_channels": 3}
+        spec = {
+            "size": (size, size),
+            "crop": None,
+            "resample": "bilinear",
+            "rescale": 1 / 255,
+            "mean": [0.5, 0.5, 0.5],
+            "std": [0.5, 0.5, 0.5],
+            "num_channels": 3,
+        }
         return model, spec, False
     from ..backends.vision import _looks_like_path, _preprocessing_spec
+
     source = str(architecture)
     local = Path(source).expanduser().exists()
     if not local and _looks_like_path(source):
-        msg = (f"architecture {source!r} is neither a built-in one ({', '.join(ARCHITECTURES)}) nor an existing "
-               "checkpoint folder")
+        msg = (
+            f"architecture {source!r} is neither a built-in one ({', '.join(ARCHITECTURES)}) nor an existing "
+            "checkpoint folder"
+        )
         raise InputError(msg)
     try:
         model = transformers.AutoModelForImageClassification.from_pretrained(
-            source, num_labels=task.n_classes, id2label=id2label, label2id=label2id, problem_type=problem_type,
-            ignore_mismatched_sizes=True, use_safetensors=True, local_files_only=local)
+            source,
+            num_labels=task.n_classes,
+            id2label=id2label,
+            label2id=label2id,
+            problem_type=problem_type,
+            ignore_mismatched_sizes=True,
+            use_safetensors=True,
+            local_files_only=local,
+        )
     except Exception as exc:
         msg = f"cannot load {source!r} to fine-tune: {type(exc).__name__}: {' '.join(str(exc).split())[:400]}"
         raise ModelError(msg) from exc
-    spec = _preprocessing_spec(model.config, Path(source) if local else source, local=local, revision=None,
-                               local_files_only=local)
+    spec = _preprocessing_spec(
+        model.config, Path(source) if local else source, local=local, revision=None, local_files_only=local
+    )
     if image_size:
         spec["size"], spec["crop"] = (int(image_size), int(image_size)), None
     return model, spec, True
@@ -181,9 +226,22 @@ class _Augmenter:
     and a min-max rescaling, as a rendering would do.
     """
 
-    def __init__(self, generator, *, clip_sigma=3.0, zoom=0.2, shift=0.04, p_noise=0.5, noise=0.03,
-                 clip_jitter=1.0, p_gamma=0.5, gamma=0.2):
+    def __init__(
+        self,
+        generator,
+        *,
+        clip_sigma=3.0,
+        any_angle=True,
+        zoom=0.2,
+        shift=0.04,
+        p_noise=0.5,
+        noise=0.03,
+        clip_jitter=1.0,
+        p_gamma=0.5,
+        gamma=0.2,
+    ):
         self.g = generator
+        self.any_angle = any_angle
         self.clip_sigma = clip_sigma
         self.zoom, self.shift = zoom, shift
         self.p_noise, self.noise = p_noise, noise
@@ -192,6 +250,7 @@ class _Augmenter:
 
     def _uniform(self, n, low, high):
         import torch
+
         return low + (high - low) * torch.rand(n, generator=self.g)
 
     def __call__(self, x):
@@ -199,20 +258,28 @@ class _Augmenter:
         import torch.nn.functional as F
 
         from ..backends.vision import background_clip
+
         n = x.shape[0]
-        angle = self._uniform(n, 0, 2 * math.pi)
+        if self.any_angle:
+            angle = self._uniform(n, 0, 2 * math.pi)
+        else:  # multiples of 90 degrees: exact, no interpolation
+            angle = torch.randint(0, 4, (n,), generator=self.g).float() * (math.pi / 2)
         flip = torch.where(torch.rand(n, generator=self.g) < 0.5, -1.0, 1.0)
         scale = torch.exp(self._uniform(n, -math.log(1 + self.zoom), math.log(1 + self.zoom)))
         tx, ty = self._uniform(n, -self.shift, self.shift) * 2, self._uniform(n, -self.shift, self.shift) * 2
         cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-        theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
+        theta = torch.stack(
+            [torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1
+        )
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)
         x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
         noisy = (torch.rand(n, generator=self.g) < self.p_noise).float()
         sigma = self._uniform(n, 0, self.noise) * noisy
         x = x + sigma.view(n, 1, 1, 1) * torch.randn(x.shape, generator=self.g)
         if self.clip_sigma is not None:
-            k = self._uniform(n, self.clip_sigma - self.clip_jitter, self.clip_sigma + self.clip_jitter).clamp_min(0.5)
+            k = self._uniform(
+                n, self.clip_sigma - self.clip_jitter, self.clip_sigma + self.clip_jitter
+            ).clamp_min(0.5)
             x = background_clip(_minmax(x), k)
         else:
             x = _minmax(x)
@@ -236,6 +303,7 @@ def _to_model_input(x, spec, *, clip=True):
     import torch.nn.functional as F
 
     from ..backends.vision import background_clip
+
     if clip and spec.get("background_clip_sigma") is not None:
         x = background_clip(x, spec["background_clip_sigma"])
     size = spec["size"]
@@ -251,7 +319,7 @@ def _to_model_input(x, spec, *, clip=True):
     if crop is not None:
         h, w = x.shape[-2:]
         top, left = max((h - crop[0]) // 2, 0), max((w - crop[1]) // 2, 0)
-        x = x[..., top:top + crop[0], left:left + crop[1]]
+        x = x[..., top : top + crop[0], left : left + crop[1]]
     x = x * (255 * spec["rescale"])
     x = x.expand(-1, spec["num_channels"], -1, -1)
     mean = torch.tensor(spec["mean"], dtype=x.dtype).view(1, -1, 1, 1)
@@ -268,12 +336,19 @@ def _split(data, *, val_fraction, seed):
     train = np.flatnonzero((splits == "train") | (splits == ""))
     if len(valid) == 0:
         if not 0 < val_fraction < 1:
-            msg = f"val_fraction must be between 0 and 1 when the data has no validation split, got {val_fraction}"
+            msg = (
+                f"val_fraction must be between 0 and 1 when the data has no validation split, "
+                f"got {val_fraction}"
+            )
             raise InputError(msg)
         rng = np.random.default_rng(seed)
-        strata = (data.targets[train] if not data.task.multilabel
-                  else np.array([int("".join("1" if v else "0" for v in row) or "0", 2)
-                                 for row in data.targets[train]]))
+        strata = (
+            data.targets[train]
+            if not data.task.multilabel
+            else np.array(
+                [int("".join("1" if v else "0" for v in row) or "0", 2) for row in data.targets[train]]
+            )
+        )
         chosen = []
         for value in np.unique(strata):
             members = train[strata == value]
@@ -286,18 +361,48 @@ def _split(data, *, val_fraction, seed):
         valid = np.sort(np.asarray(chosen, dtype=int))
         train = np.setdiff1d(train, valid)
     if len(train) == 0 or len(valid) == 0:
-        msg = f"not enough images to train and validate ({len(train)} for training, {len(valid)} for validation)"
+        msg = (
+            f"not enough images to train and validate ({len(train)} for training, "
+            f"{len(valid)} for validation)"
+        )
         raise InputError(msg)
     return train, valid, test
 
 
 # --------------------------------------------------------------------------------------------- training
-def train_vision_classifier(data, *, task, output_dir, architecture="resnet-tiny", image_size=None, epochs=40,
-                            batch_size=64, learning_rate=None, weight_decay=0.05, val_fraction=0.15, seed=0,
-                            patience=20, augment=True, background_clip=3.0, robust_validation=True, device="cpu", progress=True, overwrite=False,
-                            manifest=None, label_from_filename=None, label_map=None, file_column=None,
-                            label_column=None, split_column=None, catalog=None, cutout_size=None,
-                            pixel_scale=None, beam=None, data_description=None, command=None):
+def train_vision_classifier(
+    data,
+    *,
+    task,
+    output_dir,
+    architecture="resnet-tiny",
+    image_size=None,
+    epochs=40,
+    batch_size=64,
+    learning_rate=None,
+    weight_decay=0.05,
+    val_fraction=0.15,
+    seed=0,
+    patience=20,
+    augment=True,
+    background_clip=3.0,
+    robust_validation=True,
+    device="cpu",
+    progress=True,
+    overwrite=False,
+    manifest=None,
+    label_from_filename=None,
+    label_map=None,
+    file_column=None,
+    label_column=None,
+    split_column=None,
+    catalog=None,
+    cutout_size=None,
+    pixel_scale=None,
+    beam=None,
+    data_description=None,
+    command=None,
+):
     """Train an image classifier for a task and save it as a checkpoint the ``vision`` backend loads.
 
     Parameters
@@ -369,6 +474,7 @@ def train_vision_classifier(data, *, task, output_dir, architecture="resnet-tiny
     `TrainingResult`
     """
     from .._optional_deps import require
+
     torch = require("torch", purpose="training classifiers")
     require("transformers", purpose="training classifiers")
     task = get_task(task)
@@ -383,10 +489,21 @@ def train_vision_classifier(data, *, task, output_dir, architecture="resnet-tiny
     _prepare_output(output_dir, overwrite=overwrite)
     t_start = time.perf_counter()
 
-    data = load_dataset(data, task=task, manifest=manifest, label_from_filename=label_from_filename,
-                        label_map=label_map, file_column=file_column, label_column=label_column,
-                        split_column=split_column, catalog=catalog, cutout_size=cutout_size,
-                        pixel_scale=pixel_scale, beam=beam, progress=progress)
+    data = load_dataset(
+        data,
+        task=task,
+        manifest=manifest,
+        label_from_filename=label_from_filename,
+        label_map=label_map,
+        file_column=file_column,
+        label_column=label_column,
+        split_column=split_column,
+        catalog=catalog,
+        cutout_size=cutout_size,
+        pixel_scale=pixel_scale,
+        beam=beam,
+        progress=progress,
+    )
     if data.task != task:
         msg = f"the labelled images are for task {data.task.id}, not {task.id}"
         raise InputError(msg)
@@ -400,8 +517,13 @@ def train_vision_classifier(data, *, task, output_dir, architecture="resnet-tiny
     if missing and not task.multilabel:
         msg = f"no training image of class(es) {', '.join(missing)} for task {task.id}; counts: {counts}"
         raise InputError(msg)
-    log.info("training on %d images (%s), validating on %d, testing on %d", len(train_idx),
-             ", ".join(f"{k}: {v}" for k, v in counts.items()), len(val_idx), len(test_idx))
+    log.info(
+        "training on %d images (%s), validating on %d, testing on %d",
+        len(train_idx),
+        ", ".join(f"{k}: {v}" for k, v in counts.items()),
+        len(val_idx),
+        len(test_idx),
+    )
 
     model, spec, pretrained = _build_model(architecture, task, image_size=image_size, seed=seed)
     model.to(device)
@@ -412,8 +534,11 @@ def train_vision_classifier(data, *, task, output_dir, architecture="resnet-tiny
 
     images = torch.from_numpy(data.images).unsqueeze(1)  # uint8 (N, 1, S, S)
     targets = torch.from_numpy(np.asarray(data.targets))
-    val_variants = _validation_variants(images[val_idx].float() / 255, seed) if robust_validation else \
-        {"plain": images[val_idx].float() / 255}
+    val_variants = (
+        _validation_variants(images[val_idx].float() / 255, seed)
+        if robust_validation
+        else {"plain": images[val_idx].float() / 255}
+    )
     val_inputs = {name: _to_model_input(x, spec) for name, x in val_variants.items()}
     val_targets = targets[val_idx]
     loss_fn = _loss(task, targets[train_idx], device)
@@ -437,6 +562,7 @@ def train_vision_classifier(data, *, task, output_dir, architecture="resnet-tiny
     bar = None
     if progress:
         from tqdm.auto import tqdm
+
         bar = tqdm(total=epochs, desc=f"training {task.id}", unit="epoch")
     epoch = 0
     for epoch in range(1, epochs + 1):
@@ -444,7 +570,7 @@ def train_vision_classifier(data, *, task, output_dir, architecture="resnet-tiny
         order = train_idx[torch.randperm(len(train_idx), generator=generator).numpy()]
         running, seen = 0.0, 0
         for start in range(0, len(order), batch_size):
-            batch = order[start:start + batch_size]
+            batch = order[start : start + batch_size]
             if len(batch) < 2 and len(order) > 1:
                 continue  # batch norm needs more than one image
             x = images[batch].float() / 255
@@ -478,15 +604,27 @@ def train_vision_classifier(data, *, task, output_dir, architecture="resnet-tiny
             best_state = copy.deepcopy(ema.module.state_dict())
         else:
             stale += 1
-        log.debug("epoch %d: train loss %.4f, val loss %.4f, val macro F1 %.4f", epoch, history[-1]["train_loss"],
-                  val_loss, val_f1)
+        log.debug(
+            "epoch %d: train loss %.4f, val loss %.4f, val macro F1 %.4f",
+            epoch,
+            history[-1]["train_loss"],
+            val_loss,
+            val_f1,
+        )
         if bar is not None:
-            bar.set_postfix(loss=f"{history[-1]['train_loss']:.3f}", val_f1=f"{val_f1:.3f}",
-                            best=f"{best[0]:.3f}@{best_epoch}")
+            bar.set_postfix(
+                loss=f"{history[-1]['train_loss']:.3f}",
+                val_f1=f"{val_f1:.3f}",
+                best=f"{best[0]:.3f}@{best_epoch}",
+            )
             bar.update(1)
         if stale >= patience:
-            log.info("early stop after epoch %d (best validation macro F1 %.4f at epoch %d)", epoch, best[0],
-                     best_epoch)
+            log.info(
+                "early stop after epoch %d (best validation macro F1 %.4f at epoch %d)",
+                epoch,
+                best[0],
+                best_epoch,
+            )
             break
     if bar is not None:
         bar.close()
@@ -494,47 +632,110 @@ def train_vision_classifier(data, *, task, output_dir, architecture="resnet-tiny
     seconds = time.perf_counter() - t_start
 
     meta = {
-        "task": task.id, "labels": list(task.labels), "multilabel": task.multilabel,
-        "render_preset": data.render_preset, "image_size": list(spec["size"]), "mean": spec["mean"],
-        "std": spec["std"], "resample": spec["resample"],
-        "background_clip_sigma": spec["background_clip_sigma"], "pixel_scale_arcsec": data.pixel_scale_arcsec,
-        "beam_arcsec": data.beam_arcsec, "cutout_size_pix": data.cutout_size_pix,
+        "task": task.id,
+        "labels": list(task.labels),
+        "multilabel": task.multilabel,
+        "render_preset": data.render_preset,
+        "image_size": list(spec["size"]),
+        "mean": spec["mean"],
+        "std": spec["std"],
+        "resample": spec["resample"],
+        "background_clip_sigma": spec["background_clip_sigma"],
+        "pixel_scale_arcsec": data.pixel_scale_arcsec,
+        "beam_arcsec": data.beam_arcsec,
+        "cutout_size_pix": data.cutout_size_pix,
         "training_data": data_description or data.source,
-        "architecture": str(architecture), "radioassist_version": __version__,
+        "architecture": str(architecture),
+        "radioassist_version": __version__,
     }
     _save(model, spec, meta, output_dir)
     val_metrics = evaluate_checkpoint(output_dir, data.subset(val_idx), device=device)
-    test_metrics = evaluate_checkpoint(output_dir, data.subset(test_idx), device=device) if len(test_idx) else None
+    test_metrics = (
+        evaluate_checkpoint(output_dir, data.subset(test_idx), device=device) if len(test_idx) else None
+    )
     model_bytes = (output_dir / "model.safetensors").stat().st_size
     n_params = sum(p.numel() for p in model.parameters())
     if command is None:
-        command = "python: " + _python_call(architecture=architecture, image_size=image_size, epochs=epochs,
-                                            batch_size=batch_size, learning_rate=learning_rate, seed=seed,
-                                            val_fraction=val_fraction, patience=patience, augment=augment,
-                                            cutout_size=cutout_size, label_map=label_map,
-                                            label_from_filename=label_from_filename, manifest=manifest,
-                                            task=task.id)
-    summary = {"best_epoch": best_epoch, "epochs_run": epoch, "seconds": round(seconds, 1),
-               "n_train": int(len(train_idx)), "n_val": int(len(val_idx)), "n_test": int(len(test_idx)),
-               "train_counts": counts, "n_parameters": int(n_params), "model_bytes": int(model_bytes),
-               "learning_rate": lr, "weight_decay": weight_decay, "batch_size": batch_size, "augment": augment,
-               "robust_validation": robust_validation,
-               "seed": seed, "command": command}
-    meta.update(val_macro_f1=round(val_metrics["macro_f1"], 4),
-                test_macro_f1=None if test_metrics is None else round(test_metrics["macro_f1"], 4))
+        command = "python: " + _python_call(
+            architecture=architecture,
+            image_size=image_size,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            seed=seed,
+            val_fraction=val_fraction,
+            patience=patience,
+            augment=augment,
+            cutout_size=cutout_size,
+            label_map=label_map,
+            label_from_filename=label_from_filename,
+            manifest=manifest,
+            task=task.id,
+        )
+    summary = {
+        "best_epoch": best_epoch,
+        "epochs_run": epoch,
+        "seconds": round(seconds, 1),
+        "n_train": int(len(train_idx)),
+        "n_val": int(len(val_idx)),
+        "n_test": int(len(test_idx)),
+        "train_counts": counts,
+        "n_parameters": int(n_params),
+        "model_bytes": int(model_bytes),
+        "learning_rate": lr,
+        "weight_decay": weight_decay,
+        "batch_size": batch_size,
+        "augment": augment,
+        "robust_validation": robust_validation,
+        "seed": seed,
+        "command": command,
+    }
+    meta.update(
+        val_macro_f1=round(val_metrics["macro_f1"], 4),
+        test_macro_f1=None if test_metrics is None else round(test_metrics["macro_f1"], 4),
+    )
     _update_config(output_dir, meta)
     with open(output_dir / "training_log.json", "w", encoding="utf-8") as fh:
-        json.dump({"summary": summary, "validation": val_metrics, "test": test_metrics, "history": history,
-                   "data_notes": data.notes}, fh, indent=1)
-    _write_card(output_dir, task=task, meta=meta, summary=summary, val_metrics=val_metrics,
-                test_metrics=test_metrics, data=data)
-    log.info("saved %s: best epoch %d, validation macro F1 %.3f%s", output_dir, best_epoch,
-             val_metrics["macro_f1"],
-             "" if test_metrics is None else f", test macro F1 {test_metrics['macro_f1']:.3f}")
-    return TrainingResult(output_dir=output_dir, best_epoch=best_epoch, epochs_run=epoch, val_metrics=val_metrics,
-                          test_metrics=test_metrics, history=history, n_train=int(len(train_idx)),
-                          n_val=int(len(val_idx)), n_test=int(len(test_idx)), seconds=seconds,
-                          model_bytes=int(model_bytes))
+        json.dump(
+            {
+                "summary": summary,
+                "validation": val_metrics,
+                "test": test_metrics,
+                "history": history,
+                "data_notes": data.notes,
+            },
+            fh,
+            indent=1,
+        )
+    _write_card(
+        output_dir,
+        task=task,
+        meta=meta,
+        summary=summary,
+        val_metrics=val_metrics,
+        test_metrics=test_metrics,
+        data=data,
+    )
+    log.info(
+        "saved %s: best epoch %d, validation macro F1 %.3f%s",
+        output_dir,
+        best_epoch,
+        val_metrics["macro_f1"],
+        "" if test_metrics is None else f", test macro F1 {test_metrics['macro_f1']:.3f}",
+    )
+    return TrainingResult(
+        output_dir=output_dir,
+        best_epoch=best_epoch,
+        epochs_run=epoch,
+        val_metrics=val_metrics,
+        test_metrics=test_metrics,
+        history=history,
+        n_train=int(len(train_idx)),
+        n_val=int(len(val_idx)),
+        n_test=int(len(test_idx)),
+        seconds=seconds,
+        model_bytes=int(model_bytes),
+    )
 
 
 def _counts(data, index):
@@ -546,6 +747,7 @@ def _counts(data, index):
 def _loss(task, train_targets, device):
     """Class-balanced cross-entropy (single-label) or BCE with positive weights (multi-label)."""
     import torch
+
     if task.multilabel:
         pos = train_targets.float().sum(0)
         neg = len(train_targets) - pos
@@ -565,6 +767,7 @@ def _validation_variants(x, seed):
     import torch
 
     from ..backends.vision import background_clip
+
     generator = torch.Generator().manual_seed(seed + 1)
     noisy = _minmax(x + 0.02 * torch.randn(x.shape, generator=generator))
     return {"plain": x, "clipped": background_clip(x, 3.0), "noisy": noisy}
@@ -572,11 +775,14 @@ def _validation_variants(x, seed):
 
 def _validate(model, inputs, targets, loss_fn, task, device, batch_size):
     import torch
+
     model.eval()
     logits = []
     with torch.inference_mode():
         for start in range(0, len(inputs), max(batch_size, 256)):
-            logits.append(model(pixel_values=inputs[start:start + max(batch_size, 256)].to(device)).logits.float())
+            logits.append(
+                model(pixel_values=inputs[start : start + max(batch_size, 256)].to(device)).logits.float()
+            )
         logits = torch.cat(logits).cpu()
         loss = float(loss_fn(logits, targets.float() if task.multilabel else targets))
     if task.multilabel:
@@ -601,6 +807,7 @@ def evaluate_checkpoint(model, data, *, device="cpu", batch_size=256):
         See :func:`classification_metrics`.
     """
     from ..backends.vision import VisionBackend
+
     backend = VisionBackend(model=model, device=device, batch_size=batch_size)
     predictions = backend.predict(data.rgb(), data.task)
     return classification_metrics(np.asarray(data.targets), predictions.label_indices, data.task.labels)
@@ -614,11 +821,17 @@ def _prepare_output(output_dir, *, overwrite):
     if output_dir.is_dir() and any(output_dir.iterdir()):
         existing = [p for p in output_dir.iterdir()]
         if not overwrite:
-            msg = f"output folder {output_dir} is not empty; pass overwrite=True (--overwrite) to replace the model"
+            msg = (
+                f"output folder {output_dir} is not empty; pass overwrite=True (--overwrite) to "
+                "replace the model"
+            )
             raise InputError(msg)
         for path in existing:  # remove only checkpoint files, never anything else the folder may hold
-            if path.is_file() and (path.name in _FILES_WRITTEN or path.suffix in (".safetensors", ".bin")
-                                   or path.name.endswith(".index.json")):
+            if path.is_file() and (
+                path.name in _FILES_WRITTEN
+                or path.suffix in (".safetensors", ".bin")
+                or path.name.endswith(".index.json")
+            ):
                 path.unlink()
     output_dir.mkdir(parents=True, exist_ok=True)
 
@@ -626,6 +839,7 @@ def _prepare_output(output_dir, *, overwrite):
 def _save(model, spec, meta, output_dir):
     import transformers
     from ..backends.vision import weights_sha256
+
     model = model.to("cpu")
     model.config.radioassist = dict(meta)
     hf_logging = transformers.utils.logging
@@ -641,10 +855,16 @@ def _save(model, spec, meta, output_dir):
         raise ModelError(msg)
     size = list(spec["size"])
     processor = {
-        "image_processor_type": "ViTImageProcessor", "do_resize": True,
-        "size": {"height": size[0], "width": size[1]}, "resample": 3 if spec["resample"] == "bicubic" else 2,
-        "do_rescale": True, "rescale_factor": spec["rescale"], "do_normalize": True,
-        "image_mean": spec["mean"], "image_std": spec["std"], "do_convert_rgb": True,
+        "image_processor_type": "ViTImageProcessor",
+        "do_resize": True,
+        "size": {"height": size[0], "width": size[1]},
+        "resample": 3 if spec["resample"] == "bicubic" else 2,
+        "do_rescale": True,
+        "rescale_factor": spec["rescale"],
+        "do_normalize": True,
+        "image_mean": spec["mean"],
+        "image_std": spec["std"],
+        "do_convert_rgb": True,
     }
     with open(output_dir / "preprocessor_config.json", "w", encoding="utf-8") as fh:
         json.dump(processor, fh, indent=2)
@@ -674,18 +894,30 @@ def _fmt(value):
 def _metrics_block(title, metrics, labels):
     if metrics is None:
         return []
-    lines = [f"### {title} ({metrics['n']} images)", "",
-             f"- **macro F1: {_fmt(metrics['macro_f1'])}**", f"- accuracy: {_fmt(metrics['accuracy'])}",
-             f"- weighted F1: {_fmt(metrics['weighted_f1'])}", "",
-             "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    lines = [
+        f"### {title} ({metrics['n']} images)",
+        "",
+        f"- **macro F1: {_fmt(metrics['macro_f1'])}**",
+        f"- accuracy: {_fmt(metrics['accuracy'])}",
+        f"- weighted F1: {_fmt(metrics['weighted_f1'])}",
+        "",
+        "| class | precision | recall | F1 | support |",
+        "|---|---|---|---|---|",
+    ]
     for label in labels:
         c = metrics["per_class"][label]
-        lines.append(f"| {label} | {_fmt(c['precision'])} | {_fmt(c['recall'])} | {_fmt(c['f1'])} | "
-                     f"{c['support']} |")
+        lines.append(
+            f"| {label} | {_fmt(c['precision'])} | {_fmt(c['recall'])} | {_fmt(c['f1'])} | "
+            f"{c['support']} |"
+        )
     lines.append("")
     if metrics["confusion_matrix"] and not isinstance(metrics["confusion_matrix"][0][0], list):
-        lines += ["Confusion matrix (rows: true class, columns: predicted):", "",
-                  "| true \\ predicted | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+        lines += [
+            "Confusion matrix (rows: true class, columns: predicted):",
+            "",
+            "| true \\ predicted | " + " | ".join(labels) + " |",
+            "|---" * (len(labels) + 1) + "|",
+        ]
         for label, row in zip(labels, metrics["confusion_matrix"]):
             lines.append(f"| {label} | " + " | ".join(str(v) for v in row) + " |")
         lines.append("")
@@ -699,6 +931,7 @@ def _write_card(output_dir, *, task, meta, summary, val_metrics, test_metrics, d
     fov = f" = {scale * npix / 60:.2f} arcmin" if scale and npix else ""
     size = meta["image_size"]
     headline = test_metrics if test_metrics is not None else val_metrics
+    counts = ", ".join(f"{k}: {v}" for k, v in summary["train_counts"].items())
     lines = [
         "---",
         "library_name: transformers",
@@ -721,12 +954,19 @@ def _write_card(output_dir, *, task, meta, summary, val_metrics, test_metrics, d
         "",
         f"- cutouts of {npix} x {npix} pixels at {scale if scale else 'unknown'} arcsec/pixel{fov}, "
         f"centred on the source; restoring beam {beam if beam else 'unknown'} arcsec FWHM",
-        f"- rendered with the `{meta['render_preset']}` preset (non-finite -> 0, min-max to 0..255, uint8, grey "
+        f"- rendered with the `{meta['render_preset']}` preset (non-finite -> 0, min-max to 0..255, "
+        "uint8, grey "
         "replicated to RGB)",
         "- model-side preprocessing (done by the radioassist `vision` backend): "
-        + (f"background clip (pixels below median + {meta['background_clip_sigma']:g} sigma of the image set to 0, "
-           "the rest stretched to the full range), " if meta.get("background_clip_sigma") is not None else "")
-        + f"resize to {size[0]} x {size[1]} ({meta['resample']}, antialiased), scale to [0, 1], normalise with "
+        + (
+            f"background clip (pixels below median + {meta['background_clip_sigma']:g} sigma of the "
+            "image set to 0, "
+            "the rest stretched to the full range), "
+            if meta.get("background_clip_sigma") is not None
+            else ""
+        )
+        + f"resize to {size[0]} x {size[1]} ({meta['resample']}, antialiased), scale to [0, 1], "
+        "normalise with "
         f"mean {meta['mean']} and std {meta['std']}",
         "- other pixel scales: resample cutouts to this field of view first (`radioassist classify` does it)",
         "",
@@ -734,21 +974,31 @@ def _write_card(output_dir, *, task, meta, summary, val_metrics, test_metrics, d
         "",
         f"{meta['training_data']}",
         "",
-        f"Images used: {summary['n_train']} for training ({', '.join(f'{k}: {v}' for k, v in summary['train_counts'].items())}), "
+        f"Images used: {summary['n_train']} for training ({counts}), "
         f"{summary['n_val']} for validation (early stopping), {summary['n_test']} held out for testing.",
         "",
         "## Training",
         "",
         f"- architecture: `{meta['architecture']}` ({summary['n_parameters']:,} parameters, "
         f"{summary['model_bytes'] / 1e6:.2f} MB safetensors)",
-        f"- AdamW (peak learning rate {summary['learning_rate']:g}, weight decay {summary['weight_decay']:g}), "
+        f"- AdamW (peak learning rate {summary['learning_rate']:g}, "
+        f"weight decay {summary['weight_decay']:g}), "
         f"cosine schedule, batch {summary['batch_size']}, class-balanced loss, seed {summary['seed']}",
-        "- augmentation: " + ("random rotation (any angle) and flip, +-4% shift, +-20% zoom, Gaussian noise, "
-                              "background clip level jittered by +-1 sigma, contrast (gamma) jitter"
-                              if summary["augment"] else "none"),
+        "- augmentation: "
+        + (
+            "random rotation (any angle) and flip, +-4% shift, +-20% zoom, Gaussian noise, "
+            "background clip level jittered by +-1 sigma, contrast (gamma) jitter"
+            if summary["augment"]
+            else "none"
+        ),
         f"- best epoch {summary['best_epoch']} of {summary['epochs_run']} (early stopping on "
-        + ("the mean validation macro F1 over the images as rendered, sigma-clipped at 3 sigma and with noise"
-           if summary["robust_validation"] else "validation macro F1") + "), "
+        + (
+            "the mean validation macro F1 over the images as rendered, sigma-clipped at 3 sigma "
+            "and with noise"
+            if summary["robust_validation"]
+            else "validation macro F1"
+        )
+        + "), "
         f"{summary['seconds']:.0f} s",
         f"- radioassist {meta['radioassist_version']}",
         "",
@@ -768,7 +1018,8 @@ def _write_card(output_dir, *, task, meta, summary, val_metrics, test_metrics, d
     lines += [
         "## Limitations",
         "",
-        "A small network trained on a few hundred images of one survey: expect lower scores on other surveys, "
+        "A small network trained on a few hundred images of one survey: expect lower scores on other "
+        "surveys, "
         "resolutions, or sources much larger or smaller than the field above. Check it on labelled data of "
         "your own survey (`radioassist evaluate`) before relying on it.",
         "",

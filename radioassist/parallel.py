@@ -1,0 +1,187 @@
+"""Run the classification pipeline on dask.distributed: a partition per tile or catalogue chunk.
+
+:func:`radioassist.classify` uses this module when given ``scheduler=`` (the
+address of a running dask scheduler, or a `distributed.Client`) or
+``workers=`` (start a `distributed.LocalCluster` of that many single-threaded
+worker processes).  Partitions are submitted with ``Client.submit`` and
+collected with ``as_completed``: no scheduler of our own.  Each worker builds
+the classifier backend once and keeps it (:func:`worker_backend`), so a
+model is loaded once per worker, not once per partition.
+
+dask and distributed are optional: ``pip install 'radioassist[dask]'``.
+"""
+import contextlib
+import json
+import logging
+import socket
+import threading
+
+from .exceptions import InputError
+from .logger import log
+
+__all__ = ["dask_client", "worker_backend", "clear_backend_cache", "run_partitions"]
+
+# (worker id, backend key) -> backend instance
+_BACKENDS = {}
+_LOCK = threading.Lock()
+#: seconds to wait for a remote scheduler
+CONNECT_TIMEOUT = 20
+
+
+@contextlib.contextmanager
+def dask_client(scheduler=None, workers=None, *, processes=True, threads_per_worker=1, timeout=None):
+    """A dask.distributed client for a run: an existing one, a remote scheduler, or a local cluster.
+
+    Parameters
+    ----------
+    scheduler : str or `distributed.Client`, optional
+        Address of a running scheduler (``tcp://host:8786``) or a client (used as is).
+    workers : int, optional
+        Start a `distributed.LocalCluster` with this many workers (closed on exit).
+    processes : bool, optional
+        Local cluster workers as processes (default) or threads.
+    threads_per_worker : int, optional
+        Threads per local worker (default 1: a worker runs one partition at a time).
+    timeout : float, optional
+        Seconds to wait for a remote scheduler (default `CONNECT_TIMEOUT`).
+
+    Yields
+    ------
+    `distributed.Client`
+    """
+    from ._optional_deps import require
+    distributed = require("distributed", purpose="parallel classification (scheduler=/workers=)")
+    if scheduler is not None and workers is not None:
+        msg = "give scheduler= (--scheduler, an existing dask cluster) or workers= (--workers, a local one), not both"
+        raise InputError(msg)
+    if isinstance(scheduler, distributed.Client):
+        yield scheduler
+        return
+    if scheduler is not None:
+        address = str(scheduler).strip()
+        timeout = CONNECT_TIMEOUT if timeout is None else timeout
+        try:
+            _probe(address, timeout)
+            client = distributed.Client(address, timeout=CONNECT_TIMEOUT if timeout is None else timeout,
+                                        set_as_default=False)
+        except (OSError, TimeoutError, ValueError, KeyError) as exc:
+            msg = (f"cannot connect to the dask scheduler at {address!r} ({type(exc).__name__}: "
+                   f"{' '.join(str(exc).split())[:200]}); start one with `dask scheduler` and `dask worker ADDRESS`, "
+                   "or use --workers N (workers=N) for a local cluster")
+            raise InputError(msg) from None
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        msg = f"workers must be a positive integer, got {workers!r}"
+        raise InputError(msg)
+    cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=int(threads_per_worker),
+                                       processes=processes, dashboard_address=None,
+                                       silence_logs=logging.ERROR)
+    client = distributed.Client(cluster, set_as_default=False)
+    log.info("started a local dask cluster with %d %s", workers, "processes" if processes else "threads")
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+def _probe(address, timeout):
+    """Fail fast (without a half-built Client) when nothing listens at a tcp/tls address."""
+    from distributed.comm import parse_address, parse_host_port
+    scheme, location = parse_address(address)
+    if scheme not in ("tcp", "tls"):
+        return
+    host, port = parse_host_port(location)
+    if port is None:
+        raise ValueError(f"missing port number in address {address!r}")
+    with socket.create_connection((host, port), timeout=timeout):
+        pass
+
+
+def _backend_key(spec):
+    name, options = spec
+    return name, json.dumps(options, sort_keys=True, default=repr)
+
+
+def _worker_id():
+    try:
+        from distributed import get_worker
+        return get_worker().id
+    except (ImportError, ValueError):
+        return None
+
+
+def worker_backend(spec):
+    """The backend for ``spec``, built once per dask worker (or once per process outside dask).
+
+    Parameters
+    ----------
+    spec : tuple or `~radioassist.backends.Backend`
+        ``(name, options)`` as given to `~radioassist.backends.get_backend`, or a
+        backend instance (returned as is).
+
+    Returns
+    -------
+    `~radioassist.backends.Backend`
+    """
+    if not isinstance(spec, tuple):
+        return spec
+    key = (_worker_id(),) + _backend_key(spec)
+    with _LOCK:
+        backend = _BACKENDS.get(key)
+        if backend is None:
+            from .backends import get_backend
+            name, options = spec
+            backend = get_backend(name, **options)
+            _BACKENDS[key] = backend
+            log.debug("worker %s: built backend %s", key[0], name)
+    return backend
+
+
+def clear_backend_cache():
+    """Forget the backends kept by :func:`worker_backend` in this process (frees their models)."""
+    with _LOCK:
+        _BACKENDS.clear()
+
+
+def run_partitions(client, func, items, *, key_prefix="radioassist-partition"):
+    """Submit ``func(*args)`` for every ``(pid, args)`` of ``items``; yield ``(pid, result)`` as they finish.
+
+    A failing partition cancels the others and raises its error.
+
+    Parameters
+    ----------
+    client : `distributed.Client`
+    func : callable
+        A module-level function (importable on the workers).
+    items : iterable of (str, tuple)
+        Partition id and the arguments of ``func``.
+    key_prefix : str, optional
+        Prefix of the dask task keys (a token of the run is added).
+    """
+    from distributed import as_completed
+    import uuid
+
+    token = uuid.uuid4().hex[:12]
+    futures = {}
+    for pid, args in items:
+        future = client.submit(func, *args, key=f"{key_prefix}-{token}-{pid}", pure=False)
+        futures[future] = pid
+    if not futures:
+        return
+    done = set()
+    try:
+        for future in as_completed(futures):
+            pid = futures[future]
+            result = future.result()  # re-raises the partition's own exception
+            done.add(future)
+            future.release()
+            yield pid, result
+    finally:
+        pending = [f for f in futures if f not in done]
+        if pending:
+            client.cancel(pending)
