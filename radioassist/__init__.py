@@ -15,3 +15,5 @@ from .simulate import SimulatedSky, simulate_sky  # noqa: F401
 from .tasks import Task, available_tasks, get_task, register_task  # noqa: F401
 from .backends import Predictions, available_backends, get_backend, register_backend  # noqa: F401
 from .pipeline import classify  # noqa: F401
+from .evaluate import EvaluationResult, evaluate  # noqa: F401
+from .metrics import classification_report  # noqa: F401

@@ -92,7 +92,10 @@ def dask_client(scheduler=None, workers=None, *, processes=True, threads_per_wor
 def _probe(address, timeout):
     """Fail fast (without a half-built Client) when nothing listens at a tcp/tls address."""
     from distributed.comm import parse_address, parse_host_port
+    from distributed.comm.registry import backends
     scheme, location = parse_address(address)
+    if scheme not in backends:
+        raise ValueError(f"unknown address scheme {scheme!r} (known: {', '.join(sorted(backends))})")
     if scheme not in ("tcp", "tls"):
         return
     host, port = parse_host_port(location)

@@ -33,8 +33,9 @@ def _register():
     from ._classify import classify_command
     from ._cutout import cutout_command
     from ._demo import demo
+    from ._evaluate import evaluate_command
     from ._simulate import simulate
-    commands = [classify_command, cutout_command, simulate, demo]
+    commands = [classify_command, cutout_command, simulate, demo, evaluate_command]
     for command in commands:
         main.add_command(command)
 
