@@ -178,7 +178,7 @@ def run_partitions(client, func, items, *, key_prefix="radioassist-partition"):
         return
     done = set()
     try:
-        for future in as_completed(futures):
+        for future in as_completed(futures, loop=client.loop):
             pid = futures[future]
             result = future.result()  # re-raises the partition's own exception
             done.add(future)

@@ -167,13 +167,14 @@ def _describe_mismatch(saved, params):
         if key in _INFORMATIVE:
             continue
         a, b = saved.get(key), params.get(key)
-        if a != b:
-            if isinstance(a, dict) and isinstance(b, dict):
-                inner = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
-                diffs.append(f"{key}.{inner[0] if inner else '?'}: {_short(a.get(inner[0]) if inner else a)} "
-                             f"then, {_short(b.get(inner[0]) if inner else b)} now")
-            else:
-                diffs.append(f"{key}: {_short(a)} then, {_short(b)} now")
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            for inner in sorted(set(a) | set(b)):
+                if a.get(inner) != b.get(inner):
+                    diffs.append(f"{key}.{inner}: {_short(a.get(inner))} then, {_short(b.get(inner))} now")
+        else:
+            diffs.append(f"{key}: {_short(a)} then, {_short(b)} now")
     return diffs
 
 

@@ -34,8 +34,11 @@ def _register():
     from ._cutout import cutout_command
     from ._demo import demo
     from ._evaluate import evaluate_command
+    from ._finetune import finetune_command
+    from ._make_dataset import make_dataset_command
     from ._simulate import simulate
-    commands = [classify_command, cutout_command, simulate, demo, evaluate_command]
+    commands = [classify_command, cutout_command, simulate, demo, evaluate_command, make_dataset_command,
+                finetune_command]
     for command in commands:
         main.add_command(command)
 

@@ -69,7 +69,7 @@ def make_dataset_command(source, output_dir, tasks, catalog, label_columns, tags
 
     Example (simulated sky, task B3):
 
-        radioassist simulate sky.fits --catalog truth.ecsv
+        radioassist simulate -o sky.fits --truth truth.ecsv
 
         radioassist make-dataset sky.fits --catalog truth.ecsv -t B3 -o b3-data --size 64
     """

@@ -36,8 +36,8 @@ Loss
     answer positions are computed.
 
 Precision
-    float32 on CPU; on CUDA the frozen weights are loaded in bfloat16 and the
-    forward pass runs under bfloat16 autocast; LoRA weights and a trained
+    float32 on CPU; on CUDA (or with ``dtype='bfloat16'``) the frozen weights
+    are loaded in bfloat16 and the forward pass runs under bfloat16 autocast; LoRA weights and a trained
     projector copy are kept in float32.  Full fine-tuning trains the weights
     in the loading dtype (bfloat16 on GPU: pass ``dtype='float32'`` for float32
     master weights if memory allows).  float16 training is not supported.
@@ -643,6 +643,14 @@ def _model_card(info):
         included = "included" if dataset.get("with_definitions") else "not included"
         lines.append(f"Prompt version {dataset.get('prompt_version')!r}, class definitions {included}: ask "
                      "with the same `prompt_version=`/`with_definitions=`.")
+        folder = Path(data["path"]).parent if data.get("path") else None
+        if folder is not None and dataset.get("tasks"):
+            task = dataset["tasks"][0]
+            spec = (f"llava={config['base_model']},adapter={info['output_dir']}" if config["method"] == "lora"
+                    else f"llava={info['output_dir']}")
+            lines += ["", "Evaluate on the held-out images of its dataset:", "", "```",
+                      f"radioassist evaluate {folder / f'datalist_{task}.json'} -t {task} --split valid "
+                      f"-m '{spec}' -o evaluation", "```"]
     lines += ["", "## Base model", "", f"- model: `{config['base_model']}`",
               f"- weights SHA-256: `{info.get('base_model_sha256') or 'not computed'}`", "",
               "## Training data", "", f"- conversations: `{data.get('path') or 'in-memory records'}` "
@@ -685,8 +693,8 @@ def _model_card(info):
 
 def _call_string(data, output_dir, config):
     args = [repr(str(data) if not isinstance(data, (list, tuple)) else "<records>"), repr(str(output_dir))]
-    keys = ("base_model", "method", "learning_rate", "epochs", "max_steps", "batch_size",
-            "gradient_accumulation", "seed")
+    args.append(f"model={config['base_model']!r}")
+    keys = ("method", "learning_rate", "epochs", "max_steps", "batch_size", "gradient_accumulation", "seed")
     args += [f"{k}={config[k]!r}" for k in keys]
     return f"finetune_llava({', '.join(args)})"
 
@@ -946,11 +954,11 @@ def finetune_llava(data, output_dir, *, model, valid_data=None, method="lora", l
     params = [p for _, p in trainable]
     optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=float(weight_decay))
     sched = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(total_steps, warmup, scheduler))
-    autocast_on = str(device).startswith("cuda") and dtype_name == "bfloat16"
+    autocast_on = dtype_name == "bfloat16"  # float32 trainable weights next to bfloat16 frozen ones
 
     def autocast():
         if autocast_on:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+            return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
         import contextlib
         return contextlib.nullcontext()
 

@@ -92,7 +92,7 @@ _SAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 _SPLIT_NAMES = {"train": "train", "training": "train", "valid": "valid", "val": "valid",
                 "validation": "valid", "dev": "valid", "test": "test", "testing": "test", "": "", "nan": "",
                 "none": ""}
-_EMPTY = ("", "NAN", "NONE_GIVEN", "--", "N/A", "NULL")
+_EMPTY = ("", "NAN", "--", "N/A", "NULL")
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -749,8 +749,12 @@ def make_dataset(source, output_dir, *, tasks, catalog=None, label_columns=None,
             tags_column=tags_column, label_map=label_map, id_column=id_column, split_column=split_column,
             caption_column=caption_column, size=size, resample_to=resample_to, fits=fits, progress=progress)
     else:
-        path = Path(source) if not hasattr(source, "data") else None
-        if path is None or not path.exists():
+        if not isinstance(source, (str, Path)):
+            msg = (f"a {type(source).__name__} source is an image: give its labelled catalogue too "
+                   "(catalog=), or give a folder of images, a CSV manifest or a datalist .json")
+            raise InputError(msg)
+        path = Path(source)
+        if not path.exists():
             msg = (f"source {source!r} does not exist; give a folder of images, a CSV manifest, a datalist "
                    ".json, or a mosaic with catalog=")
             raise InputError(msg)

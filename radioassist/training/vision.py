@@ -272,7 +272,7 @@ class _Augmenter:
             [torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1
         )
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         noisy = (torch.rand(n, generator=self.g) < self.p_noise).float()
         sigma = self._uniform(n, 0, self.noise) * noisy
         x = x + sigma.view(n, 1, 1, 1) * torch.randn(x.shape, generator=self.g)
