@@ -13,13 +13,14 @@ dask and distributed are optional: ``pip install 'radioassist[dask]'``.
 import contextlib
 import json
 import logging
+import os
 import socket
 import threading
 
 from .exceptions import InputError
 from .logger import log
 
-__all__ = ["dask_client", "worker_backend", "clear_backend_cache", "run_partitions"]
+__all__ = ["dask_client", "worker_backend", "preload_backend", "clear_backend_cache", "run_partitions"]
 
 # (worker id, backend key) -> backend instance
 _BACKENDS = {}
@@ -105,9 +106,13 @@ def _probe(address, timeout):
         pass
 
 
+def _json_default(value):
+    return os.fspath(value) if isinstance(value, os.PathLike) else repr(value)
+
+
 def _backend_key(spec):
     name, options = spec
-    return name, json.dumps(options, sort_keys=True, default=repr)
+    return str(name).strip().lower(), json.dumps(options, sort_keys=True, default=_json_default)
 
 
 def _worker_id():
@@ -143,6 +148,39 @@ def worker_backend(spec):
             _BACKENDS[key] = backend
             log.debug("worker %s: built backend %s", key[0], name)
     return backend
+
+
+def _preload(spec, task):
+    backend = worker_backend(spec)
+    if task is not None:
+        from .pipeline import _model_spec
+        _model_spec(backend, task)  # backends that load lazily load their model here
+    return _worker_id()
+
+
+def preload_backend(client, spec, *, task=None):
+    """Build the backend (and load its model for ``task``) on every worker of ``client`` now.
+
+    A run loads the model on a worker with its first partition anyway; call this
+    before timing a run, or to find a broken model before submitting a survey.
+
+    Parameters
+    ----------
+    client : `distributed.Client`
+    spec : tuple
+        ``(name, options)`` as for :func:`worker_backend`.
+    task : `~radioassist.tasks.Task` or str, optional
+        Load the model the backend uses for this task.
+
+    Returns
+    -------
+    list of str
+        The ids of the workers that are ready.
+    """
+    workers = list(client.scheduler_info()["workers"])
+    futures = [client.submit(_preload, spec, task, workers=[address], allow_other_workers=False, pure=False)
+               for address in workers]
+    return client.gather(futures)
 
 
 def clear_backend_cache():

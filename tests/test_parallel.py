@@ -295,6 +295,16 @@ def test_backend_and_model_loaded_once_per_worker(survey, tiny_model, cluster, m
     assert counts and set(counts.values()) == {1} and None not in counts
     clear_backend_cache()
 
+    # preload_backend: every worker ready before the run, nothing loaded again during it
+    from radioassist.parallel import preload_backend
+    loads.clear()
+    ready = preload_backend(cluster, ("vision", dict(model=tiny_model, device="cpu")), task="B6")
+    assert sorted(ready) == sorted(w.id for w in cluster.cluster.workers.values()) and len(loads) == 2
+    with pytest.warns(Warning):
+        classify(survey["paths"], cat, model=tiny_model, size=SIZE, batch_size=4, chunk_size=4, scheduler=cluster)
+    assert len(loads) == 2
+    clear_backend_cache()
+
 
 def test_cli_several_mosaics_on_a_scheduler(survey, tiny_model, cluster, tmp_path):
     cat_path = tmp_path / "survey.ecsv"
