@@ -19,6 +19,7 @@ Usage: python benchmarks/bench_scale.py [--tiles 8] [--tile-size 1024] [--per-ti
 import argparse
 import os
 import resource
+import shutil
 import tempfile
 import time
 import warnings
@@ -97,13 +98,22 @@ def _peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _rss_mb():
+    """Current resident memory of this process (VmRSS)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return float(line.split()[1]) / 1024.0
+    return float("nan")
+
+
 def _cpu_seconds():
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
 def run_on_cluster(n_workers, paths, catalog, kwargs, warmup):
-    """(seconds, table, [peak RSS MB per worker], worker CPU seconds) on a fresh local cluster of worker processes."""
+    """(seconds, table, [(RSS after loading, peak RSS) MB per worker], worker CPU s) on a fresh local cluster."""
     from distributed import Client, LocalCluster
 
     from radioassist.pipeline import classify
@@ -117,14 +127,15 @@ def run_on_cluster(n_workers, paths, catalog, kwargs, warmup):
             from radioassist.tasks import get_task
             # start-up is not what is measured: load the model on every worker, run once
             preload_backend(client, ("vision", dict(model=kwargs["model"], device="cpu")), task=get_task(kwargs["task"]))
+            loaded = client.run(_rss_mb)
             classify(warmup[0], warmup[1], scheduler=client, **kwargs)
             cpu0 = sum(client.run(_cpu_seconds).values())
             t0 = time.perf_counter()
             table = classify(paths, catalog, scheduler=client, **kwargs)
             seconds = time.perf_counter() - t0
             cpu = sum(client.run(_cpu_seconds).values()) - cpu0
-        peaks = sorted(client.run(_peak_rss_mb).values())
-    return seconds, table, peaks, cpu
+        peaks = client.run(_peak_rss_mb)
+    return seconds, table, sorted((loaded[w], peaks[w]) for w in peaks), cpu
 
 
 def main():
@@ -135,7 +146,8 @@ def main():
     parser.add_argument("--memory-tiles", type=int, nargs="+", default=[4, 8, 16],
                         help="survey sizes for the memory test (default 4 8 16)")
     parser.add_argument("--batch-size", type=int, default=256, help="pipeline batch size (default 256)")
-    parser.add_argument("--task", default="B6")
+    parser.add_argument("--task", default="B6", help="task (default B6)")
+    parser.add_argument("--keep", action="store_true", help="keep the simulated survey (default: delete it)")
     args = parser.parse_args()
 
     import torch
@@ -196,14 +208,19 @@ def main():
     print(f"cores: {os.cpu_count()}; load average before the timed runs: {load[0]:.2f} (other jobs compete for "
           "the cores when it exceeds 0)")
     print()
-    print("=== peak resident memory per worker (ru_maxrss, 2 workers) ===")
+    print("=== resident memory per worker, 2 workers: after loading the model -> peak of the whole run (VmHWM) ===")
     for n in args.memory_tiles:
-        print(f"{n:3d} tiles ({surveys[n][2]:6d} sources): " + ", ".join(f"{m:7.1f} MB" for m in memory[n]))
+        print(f"{n:3d} tiles ({surveys[n][2]:6d} sources): "
+              + ", ".join(f"{a:6.0f} -> {b:6.0f} MB" for a, b in memory[n]))
     lo, hi = min(args.memory_tiles), max(args.memory_tiles)
-    ratio = max(memory[hi]) / max(memory[lo])
+    ratio = max(b for _, b in memory[hi]) / max(b for _, b in memory[lo])
     print(f"max over workers, {hi} tiles / {lo} tiles: x{ratio:.3f} "
           f"({'flat' if ratio < 1.15 else 'GROWS with the number of tiles'})")
-    print(f"this (client) process peak: {_peak_rss_mb():.0f} MB; files in {tmp}")
+    print(f"this (client) process peak: {_peak_rss_mb():.0f} MB")
+    if not args.keep:
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        print(f"files kept in {tmp}")
 
 
 if __name__ == "__main__":

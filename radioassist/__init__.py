@@ -14,6 +14,6 @@ from .render import blank_mask, render, write_png  # noqa: F401
 from .simulate import SimulatedSky, simulate_sky  # noqa: F401
 from .tasks import Task, available_tasks, get_task, register_task  # noqa: F401
 from .backends import Predictions, available_backends, get_backend, register_backend  # noqa: F401
-from .pipeline import classify  # noqa: F401
+from .pipeline import classify, classify_survey  # noqa: F401
 from .evaluate import EvaluationResult, evaluate  # noqa: F401
 from .metrics import classification_report  # noqa: F401

@@ -46,6 +46,8 @@ def check_writable(path, *, overwrite=False):
     if path.exists() and not overwrite:
         raise InputError(f"{path} already exists: pass overwrite=True (--overwrite) to replace it")
     parent = path.parent if str(path.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise InputError(f"cannot write {path}: {parent} is a file, not a folder")
     if not parent.is_dir():
         raise InputError(f"cannot write {path}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK):

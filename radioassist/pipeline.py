@@ -71,6 +71,10 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
         The question to ask (``'B1'`` ... ``'B6'`` or a registered user task).
     backend : str or backend instance
         A registered backend name (see ``radioassist backends``) or an instance.
+        With ``scheduler``/``workers`` an instance of a registered backend is
+        rebuilt on each worker from its settings (model, device, dtype,
+        batch size, options); other instances are sent to the workers as they
+        are, which needs them to be picklable.
     model : str or path, optional
         Model folder or hub id for the backend; None uses the shipped default for the task.
     size : int or `~astropy.units.Quantity`, optional
@@ -183,7 +187,7 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
     else:
         backend_obj = get_backend(backend)
         backend_name = getattr(backend_obj, "name", None) or type(backend_obj).__name__
-        backend_spec = backend_obj
+        backend_spec = _rebuild_spec(backend_obj) if parallel else backend_obj
     spec = None
     if not parallel:  # load the model now: a bad model fails before any work
         spec = _model_spec(backend_obj, task)
@@ -210,8 +214,8 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
         from .resume import PartialResults, catalog_fingerprint, model_fingerprint
         params = {
             "task": task.id, "labels": list(task.labels),
-            "model": model_fingerprint(backend_spec[0] if isinstance(backend_spec, tuple) else backend_obj,
-                                       model, task=task, options=options or None),
+            "model": (model_fingerprint(backend, model, task=task, options=options or None)
+                      if isinstance(backend, str) else model_fingerprint(backend_obj, task=task)),
             "size": None if size is None else str(size), "size_rule": {k: str(v) for k, v in size_kwargs.items()},
             "preset": preset, "catalog": catalog_fingerprint(table),
             "tiles": [_tile_identity(tile, fp) for tile, fp in zip(tiles, footprints)],
@@ -388,10 +392,11 @@ class _Tile:
 
 
 def _tile_labels(tiles):
-    labels = [tile.label for tile in tiles]
-    if len(set(labels)) == len(labels):
-        return labels
-    return [tile.path or f"{tile.label}[{i}]" for i, tile in enumerate(tiles)]
+    """Unique names of the tiles: file names, else paths, else names with the tile's index."""
+    for labels in ([tile.label for tile in tiles], [tile.path or tile.label for tile in tiles]):
+        if len(set(labels)) == len(labels):
+            return labels
+    return [f"{tile.label}[{i}]" for i, tile in enumerate(tiles)]
 
 
 def _tile_identity(tile, fp):
@@ -597,10 +602,10 @@ def _check_size(size, size_factor):
     if size is None:
         return None
     if isinstance(size, str):
-        from .cli._common import parse_size  # the same rules as --size
+        text = size.strip()
         try:
-            size = parse_size(size)
-        except Exception:
+            size = int(text) if text.lstrip("+-").isdigit() else u.Quantity(text)
+        except (TypeError, ValueError):
             msg = f"size must be a number of pixels (128) or an angle ('90arcsec'), got {size!r}"
             raise InputError(msg) from None
     if isinstance(size, u.Quantity) and size.unit.physical_type == "angle":
@@ -656,6 +661,28 @@ def _describe(backend, task):
             return dict(backend.describe())
     except Exception as exc:  # provenance must never break a finished run
         return {"describe_error": str(exc)}
+
+
+def _rebuild_spec(backend):
+    """``(name, options)`` that rebuild a registered backend instance on a worker, else the instance itself.
+
+    Backend instances hold locks and loaded models that cannot be sent to other
+    processes; a registered backend is rebuilt from its settings instead (each
+    worker loads the model once).
+    """
+    from .backends import get_backend_class
+    from .exceptions import BackendError
+    name = getattr(backend, "name", None)
+    try:
+        registered = name is not None and get_backend_class(name) is type(backend)
+    except BackendError:
+        registered = False
+    if not registered or not hasattr(backend, "options"):
+        return backend
+    options = dict(backend.options)
+    options.update(model=backend.model, device=backend.device, dtype=getattr(backend, "dtype", None),
+                   batch_size=getattr(backend, "batch_size", 64))
+    return name, options
 
 
 def _parallel_note(scheduler, workers):

@@ -233,10 +233,18 @@ class PartialResults:
                 msg = (f"partial results of an interrupted run exist in {self.folder}: pass --resume (resume=True) "
                        "to continue it, or delete that folder (or pass --overwrite) to start again")
                 raise InputError(msg)
-            if not self.folder.is_dir() or not run_file.is_file():
-                msg = (f"{self.folder} is not a radioassist partial-results folder (no {_RUN_FILE}); "
-                       "move it away or delete it")
+            if not self.folder.is_dir():
+                msg = f"{self.folder} is a file, not a radioassist partial-results folder; move it away or delete it"
                 raise InputError(msg)
+            if not run_file.is_file():
+                if any(p.name.startswith("part-") for p in self.folder.iterdir()):
+                    msg = (f"{self.folder} is not a radioassist partial-results folder (no {_RUN_FILE}); "
+                           "move it away or delete it")
+                    raise InputError(msg)
+                # killed between creating the folder and writing run.json: nothing to resume
+                for stray in self.folder.glob(".*.tmp"):
+                    stray.unlink(missing_ok=True)
+                return self._start(params)
             try:
                 saved = json.loads(run_file.read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
@@ -267,8 +275,11 @@ class PartialResults:
             msg = f"cannot create the partial-results folder {self.folder}: {exc}"
             raise InputError(msg) from None
         self.created = True
+        return self._start(params)
+
+    def _start(self, params):
         text = json.dumps(params, indent=1, sort_keys=True).encode("utf-8")
-        _atomic_write_bytes(run_file, lambda fh: fh.write(text))
+        _atomic_write_bytes(self.folder / _RUN_FILE, lambda fh: fh.write(text))
         self.params = params
         return self
 

@@ -191,8 +191,8 @@ def _footprint(img, max_cells):
     coverage = finite.reshape(my, k, mx, k).all(axis=(1, 3))
     n_samples = finite.size
     if not coverage.any() and not finite.any():
-        msg = (f"{img.label} holds no data: all {n_samples} pixels sampled on a {len(rows)}x{len(cols)} grid across "
-               "the image are NaN (blank). Check that this is the right file and HDU (--hdu/hdu=) or drop it")
+        msg = (f"{img.label} holds no data: all {n_samples} pixels sampled on a {len(rows)}x{len(cols)} grid "
+               "across the image are NaN (blank). Check that this is the right file and HDU (--hdu/hdu=) or drop it")
         raise ImageError(msg)
     if coverage.all():
         blank_distance = None
@@ -238,9 +238,9 @@ def _sky_disc(wcs, shape):
     centre = vectors[-1]
     cos = np.clip(vectors[ok] @ centre, -1, 1)
     # the boundary samples are 1/16 of a side apart: pad by the largest step between them
-    step = np.sqrt(((np.diff(vectors[:-1], axis=0)[np.isfinite(np.diff(vectors[:-1], axis=0)).all(axis=1)]) ** 2)
-                   .sum(axis=1))
-    pad = float(step.max()) if step.size else 0.0
+    steps = np.diff(vectors[:-1], axis=0)
+    steps = steps[np.isfinite(steps).all(axis=1)]
+    pad = float(np.sqrt((steps ** 2).sum(axis=1)).max()) if len(steps) else 0.0
     return centre, float(np.arccos(cos.min())) + pad + 1e-6
 
 

@@ -349,3 +349,20 @@ def test_local_process_cluster(survey, tiny_model):
     parallel = classify(survey["paths"], cat, model=tiny_model, size=SIZE, batch_size=8, chunk_size=8, workers=2)
     for col, values in _columns(serial).items():
         np.testing.assert_array_equal(values, np.asarray(parallel[col]), err_msg=col)
+
+
+def test_backend_instance_rebuilt_on_the_workers(survey, tiny_model, cluster):
+    from radioassist.backends import get_backend
+    from radioassist.pipeline import _rebuild_spec
+    backend = get_backend("vision", model=tiny_model, batch_size=16)
+    name, options = _rebuild_spec(backend)
+    assert name == "vision" and options["model"] == tiny_model and options["batch_size"] == 16
+    assert options["allow_pickle"] is False and options["trust_remote_code"] is False
+    cat = survey["catalog"][:20]
+    serial = classify(survey["paths"][0], cat, backend=backend, size=SIZE, batch_size=8)
+    parallel = classify(survey["paths"][0], cat, backend=backend, size=SIZE, batch_size=8, chunk_size=8,
+                        scheduler=cluster)
+    np.testing.assert_array_equal(np.asarray(serial["B6_prob_FR-I"]), np.asarray(parallel["B6_prob_FR-I"]))
+    unregistered = CountingBackend()
+    unregistered.name = "not-registered-anywhere"
+    assert _rebuild_spec(unregistered) is unregistered  # sent as it is

@@ -161,6 +161,12 @@ def test_crashed_run_resumes_to_the_reference(files, tmp_path, monkeypatch):
                        reference[[c for c in reference.colnames if c != "skycoord"]])
     assert table.meta["radioassist"]["rows_resumed"] == 32
     assert folder.exists()  # the API leaves removing it to the caller, once the output is saved
+    # killed after the last partition but before the output was written: nothing left to classify
+    again = classify(files["mosaic"], files["catalog"], checkpoint=folder, resume=True, **kwargs)
+    assert sum(_logged(log)) == N_SOURCES - 32
+    assert again.meta["radioassist"]["rows_resumed"] == N_SOURCES
+    np.testing.assert_array_equal(np.asarray(again["B6_prob_FR-II"]), np.asarray(reference["B6_prob_FR-II"]))
+    assert again.meta["radioassist"]["model"] == table.meta["radioassist"]["model"]
     PartialResults(folder).remove()
     assert not folder.exists()
 
@@ -206,6 +212,18 @@ def test_unreadable_part_is_recomputed_and_stray_temporary_files_ignored(files, 
     reference = classify(files["mosaic"], files["catalog"], backend="test-slow", size=32, batch_size=8)
     np.testing.assert_array_equal(np.asarray(table["B6_prob_FR-I"]), np.asarray(reference["B6_prob_FR-I"]))
     assert not list(folder.glob(".*.tmp"))
+
+
+def test_folder_killed_before_run_json_is_started_again(files, tmp_path):
+    folder = tmp_path / "p"
+    folder.mkdir()
+    (folder / ".run.json.tmp").write_text("{")  # killed while writing run.json
+    table = classify(files["mosaic"], files["catalog"], backend="test-slow", size=32, checkpoint=folder,
+                     resume=True)
+    assert len(table) == N_SOURCES and (folder / "run.json").is_file() and not (folder / ".run.json.tmp").exists()
+    (folder / "run.json").unlink()  # parts but no run.json: not ours to guess
+    with pytest.raises(InputError, match="not a radioassist partial-results folder"):
+        classify(files["mosaic"], files["catalog"], backend="test-slow", size=32, checkpoint=folder, resume=True)
 
 
 def test_failure_before_any_result_leaves_no_partial_folder(files, tmp_path, monkeypatch):

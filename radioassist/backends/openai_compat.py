@@ -377,6 +377,14 @@ class OpenAIBackend(Backend):
             headers["Authorization"] = "Bearer " + key.strip()
         return headers
 
+    def _redact(self, text):
+        """Remove the API key from text that came back from a server (some echo the request headers)."""
+        key = (os.environ.get(str(self.options["api_key_env"])) or "").strip()
+        text = str(text)
+        if key and len(key) >= 4:
+            text = text.replace(key, "***")
+        return text
+
     def _post(self, body):
         """POST a chat-completions request with retries; returns the decoded JSON or raises `_RequestError`."""
         opts = self.options
@@ -399,7 +407,7 @@ class OpenAIBackend(Backend):
                     text = exc.read().decode("utf-8", "replace")
                 except Exception:
                     text = ""
-                text = " ".join(text.split())[:300]
+                text = self._redact(" ".join(self._redact(text).split())[:300])
                 last = f"HTTP {status}: {text or exc.reason}"
                 if status != 429 and status < 500:
                     raise _RequestError(last, status=status, body=text) from None
@@ -407,7 +415,7 @@ class OpenAIBackend(Backend):
             except (urllib.error.URLError, http.client.HTTPException, ConnectionError, socket.timeout,
                     TimeoutError, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
-                last = f"{type(exc).__name__}: {reason}"
+                last = self._redact(f"{type(exc).__name__}: {reason}")
             if attempt == retries:
                 break
             delay = float(opts["backoff"]) * (2 ** attempt)
@@ -518,7 +526,7 @@ class OpenAIBackend(Backend):
             labels, probs = vs.parsed_predictions(task, [parsed])
             return labels[0], probs[0], vs.join_attempts(attempts), None
         except _RequestError as exc:
-            error = str(exc)
+            error = self._redact(str(exc))
             raw = _ERROR_PREFIX + error
             if attempts:
                 raw = vs.join_attempts(attempts) + " | " + raw

@@ -262,6 +262,7 @@ class VisionBackend(Backend):
         with torch.inference_mode():
             for indices, batch in image_groups(images, self.batch_size):
                 pixel_values = _preprocess(batch, loaded.spec, device=self.device, dtype=loaded.model.dtype)
+                pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
                 logits = loaded.model(pixel_values=pixel_values).logits.float()
                 if loaded.multilabel:
                     probs = torch.sigmoid(logits)
@@ -420,7 +421,8 @@ def _load_checkpoint(source, *, device, dtype, allow_pickle, trust_remote_code, 
         raise ModelError(msg)
     model.eval()
     try:
-        model.to(device)
+        # channels-last tensors make the convolutions of small CNNs ~1.5x faster on CPU (oneDNN)
+        model.to(device=device, memory_format=torch.channels_last)
     except Exception as exc:
         msg = f"cannot move model {text} to device {device!r}: {exc}"
         raise ModelError(msg) from exc

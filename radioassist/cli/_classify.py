@@ -9,6 +9,19 @@ from ._common import handle_errors, parse_size, progress_enabled
 __all__ = ["classify_command"]
 
 
+def _size_option(text):
+    """``--size``: pixels or an angle; a zero or negative number is named as such."""
+    if text is not None:
+        try:
+            value = float(text)
+        except ValueError:
+            value = None
+        if value is not None and not value > 0:
+            raise click.BadParameter(f"must be a positive number of pixels (e.g. 128) or an angle (e.g. 270arcsec), "
+                                     f"got {text}", param_hint="--size")
+    return parse_size(text)
+
+
 def _backend_options(pairs, allow_pickle, trust_remote_code):
     """``--option KEY=VALUE`` pairs (values read as JSON when they parse, else as text) and the safety flags."""
     options = {}
@@ -146,7 +159,7 @@ def classify_command(mosaics, catalog, task, backend, model, options, allow_pick
     catalog_options = {k: v for k, v in (("ra", ra_col), ("dec", dec_col), ("size", size_col)) if v}
     timings = {}
     image = [str(p) for p in paths] if len(paths) > 1 else str(paths[0])
-    table = classify(image, catalog, task=task_obj, backend=backend, model=model, size=parse_size(size),
+    table = classify(image, catalog, task=task_obj, backend=backend, model=model, size=_size_option(size),
                      batch_size=batch_size, chunk_size=chunk_size, device=device, backend_options=backend_options,
                      catalog_options=catalog_options, detect_options={"snr": snr}, hdu=hdu_value, plane=plane,
                      scheduler=scheduler, workers=workers, checkpoint=partial, resume=resume,

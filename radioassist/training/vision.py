@@ -39,6 +39,7 @@ __all__ = [
 #: Built-in architectures: small ResNets built from a config and trained from scratch.
 ARCHITECTURES = {
     "resnet-tiny": dict(embedding_size=16, hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1]),
+    "resnet-mid": dict(embedding_size=24, hidden_sizes=[24, 48, 96, 192], depths=[1, 1, 1, 1]),
     "resnet-small": dict(embedding_size=32, hidden_sizes=[32, 64, 128, 256], depths=[1, 1, 1, 1]),
 }
 _FILES_WRITTEN = (
@@ -814,7 +815,8 @@ def evaluate_checkpoint(model, data, *, device="cpu", batch_size=256):
 
 
 # --------------------------------------------------------------------------------------------- saving
-def _prepare_output(output_dir, *, overwrite):
+def _prepare_output(output_dir, *, overwrite, clear=False):
+    """Check that ``output_dir`` may be written; with ``clear``, remove an old checkpoint from it."""
     if output_dir.exists() and not output_dir.is_dir():
         msg = f"output {output_dir} exists and is not a folder"
         raise InputError(msg)
@@ -826,6 +828,8 @@ def _prepare_output(output_dir, *, overwrite):
                 "replace the model"
             )
             raise InputError(msg)
+        if not clear:
+            return
         for path in existing:  # remove only checkpoint files, never anything else the folder may hold
             if path.is_file() and (
                 path.name in _FILES_WRITTEN
@@ -833,12 +837,16 @@ def _prepare_output(output_dir, *, overwrite):
                 or path.name.endswith(".index.json")
             ):
                 path.unlink()
-    output_dir.mkdir(parents=True, exist_ok=True)
+    if clear:
+        output_dir.mkdir(parents=True, exist_ok=True)
 
 
 def _save(model, spec, meta, output_dir):
     import transformers
+
     from ..backends.vision import weights_sha256
+
+    _prepare_output(output_dir, overwrite=True, clear=True)
 
     model = model.to("cpu")
     model.config.radioassist = dict(meta)
