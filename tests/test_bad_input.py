@@ -391,7 +391,7 @@ CASES = [
     Case("corrupted weights", corrupted_weights, r"could not load image-classification model", api=ModelError),
     Case("pickle-only weights", pickle_only_weights, r"only has pickle weights .*allow_pickle", api=ModelError),
     Case("output folder missing", output_folder_missing, r"folder .*such does not exist"),
-    Case("output parent is a file", output_parent_is_a_file, r"folder .*afile does not exist"),
+    Case("output parent is a file", output_parent_is_a_file, r"afile is a file, not a folder"),
     Case("output exists", output_exists, r"labels\.ecsv already exists: pass .*--overwrite"),
     Case("unknown output extension", output_unknown_extension, r"cannot tell the output format of .*labels\.txt"),
     Case("region file folder missing", regions_folder_missing, r"cannot write .*r\.reg: folder"),

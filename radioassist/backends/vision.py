@@ -607,9 +607,10 @@ def background_clip(x, nsigma, *, full_scale=1.0):
     sigma = (sample - median[:, None]).abs().median(dim=1).values * 1.4826
     nsigma = torch.as_tensor(nsigma, dtype=x.dtype, device=x.device)
     level = (median + nsigma * sigma).view(n, 1, 1, 1)
-    x = (x - level).clamp_min(0)
+    x = (x - level).clamp_min_(0)
     peak = x.amax(dim=(1, 2, 3), keepdim=True)
-    return torch.where(peak > 0, x * (full_scale / peak.clamp_min(1e-12)), x)
+    scale = torch.where(peak > 0, full_scale / peak.clamp_min(1e-12), torch.ones_like(peak))
+    return x.mul_(scale)
 
 
 def _preprocess(batch, spec, *, device="cpu", dtype=None):
@@ -617,12 +618,16 @@ def _preprocess(batch, spec, *, device="cpu", dtype=None):
     import torch
     import torch.nn.functional as F
 
-    x = torch.from_numpy(np.ascontiguousarray(batch)).to(device)
-    x = x.permute(0, 3, 1, 2)
-    if spec["num_channels"] == 1:
-        x = x.float().mean(dim=1, keepdim=True)
+    raw = torch.from_numpy(np.ascontiguousarray(batch)).to(device)
+    channels = spec["num_channels"]
+    # rendered radio cutouts are grey (three identical channels): work on one channel, expand at the end
+    grey = bool(torch.equal(raw[..., 0], raw[..., 1]) and torch.equal(raw[..., 0], raw[..., 2]))
+    if grey:
+        x = raw[..., 0].unsqueeze(1).float()
+    elif channels == 1:
+        x = raw.permute(0, 3, 1, 2).float().mean(dim=1, keepdim=True)
     else:
-        x = x.float()
+        x = raw.permute(0, 3, 1, 2).float()
     x = x * spec["rescale"]
     if spec.get("background_clip_sigma") is not None:
         x = background_clip(x, spec["background_clip_sigma"], full_scale=255.0 * spec["rescale"])
@@ -640,6 +645,8 @@ def _preprocess(batch, spec, *, device="cpu", dtype=None):
         h, w = x.shape[-2:]
         top, left = max((h - crop[0]) // 2, 0), max((w - crop[1]) // 2, 0)
         x = x[..., top : top + crop[0], left : left + crop[1]]
+    if x.shape[1] != channels:
+        x = x.expand(-1, channels, -1, -1)
     mean = torch.tensor(spec["mean"], dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
     std = torch.tensor(spec["std"], dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
     x = (x - mean) / std

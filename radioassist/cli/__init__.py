@@ -36,9 +36,11 @@ def _register():
     from ._evaluate import evaluate_command
     from ._finetune import finetune_command
     from ._make_dataset import make_dataset_command
+    from ._listing import backends, models, tasks
     from ._simulate import simulate
-    commands = [classify_command, cutout_command, simulate, demo, evaluate_command, make_dataset_command,
-                finetune_command]
+    from ._train import train
+    commands = [classify_command, cutout_command, simulate, demo, train, evaluate_command,
+                make_dataset_command, finetune_command, backends, tasks, models]
     for command in commands:
         main.add_command(command)
 

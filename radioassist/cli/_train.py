@@ -125,7 +125,8 @@ def _command_line(ctx):
     "--architecture",
     default="resnet-tiny",
     show_default=True,
-    help="'resnet-tiny' or 'resnet-small' (trained from scratch), or a checkpoint folder / hub id "
+    help="'resnet-tiny', 'resnet-mid' or 'resnet-small' (trained from scratch), or a checkpoint "
+    "folder / hub id "
     "to fine-tune.",
 )
 @click.option(
@@ -154,7 +155,7 @@ def _command_line(ctx):
     type=click.FloatRange(min=0, min_open=True),
     default=None,
     show_default=True,
-    help="Peak AdamW learning rate (default: 3e-3 from scratch, 5e-5 when fine-tuning).",
+    help="Peak AdamW learning rate (default: 2e-3 from scratch, 5e-5 when fine-tuning).",
 )
 @click.option(
     "--val-fraction",
@@ -170,7 +171,7 @@ def _command_line(ctx):
     "--augment/--no-augment",
     default=True,
     show_default=True,
-    help="Random rotations, flips, shifts, zoom, clipping/noise and contrast jitter.",
+    help="Random 90-degree rotations, flips, shifts, zoom, noise, clip level and contrast jitter.",
 )
 @click.option("--device", default="cpu", show_default=True, help="Torch device (cpu, cuda, cuda:1, mps).")
 @click.option(

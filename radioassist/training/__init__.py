@@ -15,6 +15,17 @@ from .datasets import (
     load_image_folder,
     parse_label_map,
 )
+from .finetune import FinetuneResult, finetune_llava
+from .formats import (
+    conversation_record,
+    read_conversations,
+    read_datalist,
+    validate_conversations,
+    validate_datalist,
+    write_conversations,
+    write_datalist,
+)
+from .make_dataset import DatasetResult, make_dataset
 from .vision import (
     ARCHITECTURES,
     TrainingResult,
@@ -24,6 +35,17 @@ from .vision import (
 )
 
 __all__ = [
+    "finetune_llava",
+    "FinetuneResult",
+    "make_dataset",
+    "DatasetResult",
+    "read_datalist",
+    "write_datalist",
+    "validate_datalist",
+    "read_conversations",
+    "write_conversations",
+    "validate_conversations",
+    "conversation_record",
     "train_vision_classifier",
     "TrainingResult",
     "classification_metrics",

@@ -219,8 +219,9 @@ def _build_model(architecture, task, *, image_size, seed):
 class _Augmenter:
     """Random geometric and photometric transforms of a batch of grey images in [0, 1], shape (n, 1, S, S).
 
-    Geometry: any rotation angle and a flip (radio sources have no preferred
-    orientation), a small shift and a zoom.  Photometry: extra Gaussian noise
+    Geometry: a rotation by a multiple of 90 degrees (or by any angle with
+    ``any_angle``) and a flip (radio sources have no preferred orientation),
+    a small shift and a zoom.  Photometry: extra Gaussian noise
     (a fainter version of the source), a background clip at a random level
     around the model's own (``clip_sigma``; see
     `radioassist.backends.vision.background_clip`), a contrast (gamma) jitter
@@ -232,14 +233,14 @@ class _Augmenter:
         generator,
         *,
         clip_sigma=3.0,
-        any_angle=True,
+        any_angle=False,
         zoom=0.2,
         shift=0.04,
-        p_noise=0.5,
-        noise=0.03,
+        p_noise=0.3,
+        noise=0.02,
         clip_jitter=1.0,
         p_gamma=0.5,
-        gamma=0.2,
+        gamma=0.15,
     ):
         self.g = generator
         self.any_angle = any_angle
@@ -417,9 +418,10 @@ def train_vision_classifier(
     output_dir : str or path-like
         Checkpoint folder to write.
     architecture : str, optional
-        ``'resnet-tiny'`` (default; ~0.3 M parameters, 1.2 MB) or
-        ``'resnet-small'`` (~1.2 M), built from a config and trained from
-        scratch; or a local checkpoint folder / hub id of any
+        ``'resnet-tiny'`` (default; 0.31 M parameters, 1.2 MB),
+        ``'resnet-mid'`` (0.69 M, 2.8 MB; the shipped models) or
+        ``'resnet-small'`` (1.2 M, 4.9 MB), built from a config and trained
+        from scratch; or a local checkpoint folder / hub id of any
         ``AutoModelForImageClassification`` to fine-tune (safetensors only).
     image_size : int, optional
         Side of the model input in pixels: 64 for the built-in architectures,
@@ -429,7 +431,7 @@ def train_vision_classifier(
     batch_size : int, optional
         Images per optimisation step.
     learning_rate : float, optional
-        AdamW peak learning rate: 3e-3 from scratch, 5e-5 when fine-tuning.
+        AdamW peak learning rate: 2e-3 from scratch, 5e-5 when fine-tuning.
     weight_decay : float, optional
         AdamW weight decay.
     val_fraction : float, optional
@@ -528,7 +530,7 @@ def train_vision_classifier(
 
     model, spec, pretrained = _build_model(architecture, task, image_size=image_size, seed=seed)
     model.to(device)
-    lr = learning_rate if learning_rate is not None else (5e-5 if pretrained else 3e-3)
+    lr = learning_rate if learning_rate is not None else (5e-5 if pretrained else 2e-3)
     generator = torch.Generator().manual_seed(seed)
     spec["background_clip_sigma"] = None if background_clip is None else float(background_clip)
     augmenter = _Augmenter(generator, clip_sigma=spec["background_clip_sigma"]) if augment else None
@@ -861,6 +863,8 @@ def _save(model, spec, meta, output_dir):
     if not (output_dir / "model.safetensors").is_file():  # pragma: no cover - transformers >= 5 always does
         msg = f"transformers did not write safetensors weights into {output_dir}"
         raise ModelError(msg)
+    for weights in output_dir.glob("*.safetensors"):
+        weights.chmod(0o644)  # transformers writes them private (0600); a checkpoint is meant to be shared
     size = list(spec["size"])
     processor = {
         "image_processor_type": "ViTImageProcessor",
@@ -976,7 +980,8 @@ def _write_card(output_dir, *, task, meta, summary, val_metrics, test_metrics, d
         + f"resize to {size[0]} x {size[1]} ({meta['resample']}, antialiased), scale to [0, 1], "
         "normalise with "
         f"mean {meta['mean']} and std {meta['std']}",
-        "- other pixel scales: resample cutouts to this field of view first (`radioassist classify` does it)",
+        "- other pixel scales: cut the same field of view (`radioassist classify` does it from the model's "
+        "pixel scale and cutout size); the backend resizes every image to the model input",
         "",
         "## Training data",
         "",
@@ -994,7 +999,7 @@ def _write_card(output_dir, *, task, meta, summary, val_metrics, test_metrics, d
         f"cosine schedule, batch {summary['batch_size']}, class-balanced loss, seed {summary['seed']}",
         "- augmentation: "
         + (
-            "random rotation (any angle) and flip, +-4% shift, +-20% zoom, Gaussian noise, "
+            "random 90-degree rotation and flip, +-4% shift, +-20% zoom, Gaussian noise, "
             "background clip level jittered by +-1 sigma, contrast (gamma) jitter"
             if summary["augment"]
             else "none"
