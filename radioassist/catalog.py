@@ -104,6 +104,10 @@ def read_catalog(source, *, ra=None, dec=None, size=None, size_unit=None, frame=
     >>> cat.meta['radioassist_catalog']['ra_column']
     'RA'
     """
+    if (isinstance(source, Table) and "radioassist_catalog" in source.meta and "skycoord" in source.colnames
+            and "position_ok" in source.colnames and len(source)
+            and all(v is None for v in (ra, dec, size, size_unit, frame, wcs, format))):
+        return source.copy(copy_data=False)  # already read: positions and sizes are known
     if size is True:
         size_required = True
         size = None
