@@ -117,3 +117,14 @@ def test_no_catalogue_detects_sources(fr_sky):
     assert len(table) > 30
     assert "B3_label" in table.colnames
     assert table.meta["radioassist"]["catalog"].startswith("photutils")
+
+
+def test_demo_command(tmp_path):
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(main, ["demo", "-o", str(out), "--size", "768", "--n-sources", "30"])
+    assert result.exit_code == 0, result.output
+    assert "Accuracy against the simulation's truth" in result.output
+    for name in ("mosaic.fits", "truth.ecsv", "classified.ecsv", "classified.reg", "gallery.png"):
+        assert (out / name).stat().st_size > 0, name
+    again = CliRunner().invoke(main, ["demo", "-o", str(out), "--size", "768", "--n-sources", "30"])
+    assert again.exit_code != 0 and "overwrite" in again.output

@@ -53,7 +53,7 @@ def demo(output_dir, task, n_sources, image_size, seed, overwrite):
     table = classify(sky.image, catalog, task=task_obj, progress=progress_enabled(), timings=timings)
     write_table(table, paths["classified.ecsv"], overwrite=overwrite)
     write_regions(table, paths["classified.reg"], task=task_obj, overwrite=overwrite)
-    _write_gallery(sky.image, table, task_obj, paths["gallery.png"], limit=32, overwrite=overwrite)
+    _write_gallery([paths["mosaic.fits"]], table, task_obj, paths["gallery.png"], limit=32, overwrite=overwrite)
     if truth_col in table.colnames:
         truth = np.asarray(table[truth_col], dtype=str)
         pred = np.asarray(table[f"{task_obj.id}_label"], dtype=str)
