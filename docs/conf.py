@@ -67,5 +67,28 @@ def _write_task_reference(app):
     (out / "tasks.rst").write_text("\n".join(lines) + "\n")
 
 
+def _write_model_cards(app):
+    """Generate docs/generated/models.rst: one section per shipped model, with its model card."""
+    from pathlib import Path
+
+    from radioassist import models
+
+    out = Path(app.srcdir) / "generated"
+    out.mkdir(exist_ok=True)
+    lines = []
+    for task, name in models.DEFAULT_MODELS.items():
+        card = models.MODELS_DIR / name / "README.md"
+        title = f"{name} (default for task {task})"
+        lines += [title, "-" * len(title), ""]
+        if card.is_file():
+            lines += [".. code-block:: markdown", ""]
+            lines += ["    " + line if line.strip() else "" for line in card.read_text().splitlines()]
+        else:
+            lines += ["(model card missing from this installation)"]
+        lines += [""]
+    (out / "models.rst").write_text("\n".join(lines) + "\n")
+
+
 def setup(app):
     app.connect("builder-inited", _write_task_reference)
+    app.connect("builder-inited", _write_model_cards)
