@@ -17,3 +17,12 @@ from .backends import Predictions, available_backends, get_backend, register_bac
 from .pipeline import classify, classify_survey  # noqa: F401
 from .evaluate import EvaluationResult, evaluate  # noqa: F401
 from .metrics import classification_report  # noqa: F401
+
+__all__ = [
+    "__version__", "load_image", "RadioImage", "Beam", "read_catalog", "extract_cutouts", "CutoutStack",
+    "render", "blank_mask", "write_png", "simulate_sky", "SimulatedSky", "Task", "get_task", "register_task",
+    "available_tasks", "get_backend", "available_backends", "register_backend", "Predictions", "classify",
+    "classify_survey", "evaluate", "EvaluationResult", "classification_report",
+    "RadioassistError", "InputError", "ImageError", "CatalogError", "ModelError", "BackendError",
+    "RadioassistWarning",
+]

@@ -8,7 +8,7 @@ import click
 
 from ..exceptions import RadioassistError
 
-__all__ = ["configure_logging", "handle_errors", "progress_enabled", "parse_size"]
+__all__ = ["configure_logging", "handle_errors", "progress_enabled", "parse_size", "command_line"]
 
 _state = {"verbosity": 0}
 
@@ -81,3 +81,32 @@ def parse_size(text):
     if value.unit.physical_type != "angle":
         raise click.BadParameter(f"{text!r} is not an angle (use e.g. 90arcsec or 1.5arcmin)", param_hint="--size")
     return value
+
+
+def command_line(ctx):
+    """The command as the user gave it: arguments, then the options set on the command line, in order.
+
+    Recorded in model cards so that a model can be made again.
+    """
+    import shlex
+
+    from click.core import ParameterSource
+
+    parts = ["radioassist", ctx.info_name or ctx.command.name or ""]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if isinstance(param, click.Argument):
+            parts.append(shlex.quote(str(value)))
+            continue
+        source = ctx.get_parameter_source(param.name)
+        if source not in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
+            continue
+        name = max(param.opts, key=len)
+        if param.is_flag:
+            if param.secondary_opts and not value:
+                parts.append(max(param.secondary_opts, key=len))
+            elif value:
+                parts.append(name)
+        elif value is not None:
+            parts += [name, shlex.quote(str(value))]
+    return " ".join(parts)

@@ -1,35 +1,9 @@
 """``radioassist finetune``: instruction fine-tuning of LLaVA-OneVision (LoRA or full) on conversations."""
-import shlex
-
 import click
 
-from ._common import handle_errors, progress_enabled
+from ._common import command_line, handle_errors, progress_enabled
 
 __all__ = ["finetune_command"]
-
-
-def _command_line(ctx):
-    """The command as given: arguments, then the options set on the command line, in declaration order."""
-    from click.core import ParameterSource
-
-    parts = ["radioassist", ctx.info_name or "finetune"]
-    for param in ctx.command.params:
-        value = ctx.params.get(param.name)
-        if isinstance(param, click.Argument):
-            parts.append(shlex.quote(str(value)))
-            continue
-        source = ctx.get_parameter_source(param.name)
-        if source not in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
-            continue
-        name = max(param.opts, key=len)
-        if param.is_flag:
-            if param.secondary_opts and not value:
-                parts.append(max(param.secondary_opts, key=len))
-            elif value:
-                parts.append(name)
-        elif value is not None:
-            parts += [name, shlex.quote(str(value))]
-    return " ".join(parts)
 
 
 def _targets(text):
@@ -133,7 +107,7 @@ def finetune_command(ctx, data, model, output_dir, valid_data, method, lora_rank
         system_prompt=system_prompt,
         dtype=dtype, device=device, gradient_checkpointing=gradient_checkpointing, seed=seed,
         save_every=save_every, keep_checkpoints=keep_checkpoints, resume=resume, overwrite=overwrite,
-        progress=progress_enabled(), data_description=data_description, command=_command_line(ctx))
+        progress=progress_enabled(), data_description=data_description, command=command_line(ctx))
     kind = "LoRA adapter" if result.method == "lora" else "Fine-tuned model"
     click.echo(f"{kind} written to {result.output_dir} ({result.steps} steps, {result.seconds:.0f} s; "
                f"{result.trainable_parameters:,} trainable parameters)")

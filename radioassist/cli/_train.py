@@ -1,36 +1,10 @@
 """``radioassist train``: train a small vision classifier on labelled radio images."""
 
-import shlex
-
 import click
 
-from ._common import handle_errors, progress_enabled
+from ._common import command_line, handle_errors, progress_enabled
 
 __all__ = ["train"]
-
-
-def _command_line(ctx):
-    """The command as the user gave it (options given on the command line, in declaration order)."""
-    from click.core import ParameterSource
-
-    parts = ["radioassist", ctx.command.name or "train"]
-    for param in ctx.command.params:
-        value = ctx.params.get(param.name)
-        source = ctx.get_parameter_source(param.name)
-        if isinstance(param, click.Argument):
-            parts.append(shlex.quote(str(value)))
-            continue
-        if source not in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
-            continue
-        name = max(param.opts, key=len)
-        if param.is_flag:
-            if param.secondary_opts and not value:
-                parts.append(max(param.secondary_opts, key=len))
-            elif value:
-                parts.append(name)
-        elif value is not None:
-            parts += [name, shlex.quote(str(value))]
-    return " ".join(parts)
 
 
 @click.command("train")
@@ -249,7 +223,7 @@ def train(
         pixel_scale=pixel_scale,
         beam=beam,
         data_description=data_description,
-        command=_command_line(ctx),
+        command=command_line(ctx),
     )
     val = result.val_metrics
     click.echo(f"Model written to {result.output_dir} ({result.model_bytes / 1e6:.2f} MB)")
