@@ -89,6 +89,32 @@ def _write_model_cards(app):
     (out / "models.rst").write_text("\n".join(lines) + "\n")
 
 
+def _write_backend_reference(app):
+    """Generate docs/generated/backends.rst from the backend registry (names, descriptions, options)."""
+    from pathlib import Path
+
+    from radioassist.backends import available_backends, get_backend_class
+
+    out = Path(app.srcdir) / "generated"
+    out.mkdir(exist_ok=True)
+    lines = []
+    for name in available_backends():
+        cls = get_backend_class(name)
+        title = f"``{name}``: :class:`{cls.__module__}.{cls.__name__}`"
+        lines += [title, "-" * len(title), "", cls.description or "", "",
+                  "Common options: ``model``, ``device``, ``dtype``, ``batch_size``. Backend options "
+                  "(``backend_options=`` in Python, ``--option KEY=VALUE`` on the command line), with defaults:", ""]
+        if cls.option_defaults:
+            lines += [".. list-table::", "   :header-rows: 1", "", "   * - option", "     - default"]
+            for key, value in sorted(cls.option_defaults.items()):
+                lines += [f"   * - ``{key}``", f"     - ``{value!r}``"]
+        else:
+            lines += ["(none)"]
+        lines += [""]
+    (out / "backends.rst").write_text("\n".join(lines) + "\n")
+
+
 def setup(app):
+    app.connect("builder-inited", _write_backend_reference)
     app.connect("builder-inited", _write_task_reference)
     app.connect("builder-inited", _write_model_cards)
