@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .backends._checkpoint import file_sha256
 from .exceptions import InputError, RadioassistWarning
 from .logger import log
 from .version import __version__
@@ -53,21 +54,6 @@ def partial_path(output):
     return Path(str(output) + PARTIAL_SUFFIX)
 
 
-def _sha256_file(path, *, limit=None):
-    h = hashlib.sha256()
-    size = path.stat().st_size
-    with open(path, "rb") as fh:
-        if limit is None or size <= 2 * limit:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        else:  # very large file: size, head and tail
-            h.update(str(size).encode())
-            h.update(fh.read(limit))
-            fh.seek(size - limit)
-            h.update(fh.read(limit))
-    return h.hexdigest()
-
-
 def _folder_digest(folder):
     """SHA-256 over the files of a checkpoint folder (weights in full unless they are huge)."""
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
@@ -75,7 +61,7 @@ def _folder_digest(folder):
     partial = total > _FULL_HASH_BYTES
     lines = []
     for path in files:
-        digest = _sha256_file(path, limit=(1 << 20) if partial else None)
+        digest = file_sha256(path, limit=(1 << 20) if partial else None)
         lines.append(f"{path.name}:{digest}")
     digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()
     return digest, ("files sha256" if not partial else "file sizes + first/last MiB sha256")

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._checkpoint import SAFE_WEIGHTS, check_checkpoint_folder, files_sha256
 from ..exceptions import InputError, ModelError, RadioassistWarning
 from ..logger import log
 from ..parsing import parse_answer
@@ -50,8 +51,6 @@ __all__ = ["HFVLMBackend", "resolve_dtype"]
 
 _DTYPE_ALIASES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16",
                   "half": "float16", "fp32": "float32", "float32": "float32", "float": "float32"}
-_SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
-_PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
 def resolve_dtype(dtype, device):
@@ -82,23 +81,6 @@ def resolve_dtype(dtype, device):
 def _looks_like_path(text):
     return (text.startswith(("/", "./", "../", "~", "\\")) or text.count("/") > 1 or text.endswith("/")
             or (len(text) > 2 and text[1] == ":" and text[2] in "\\/"))
-
-
-def _files_sha256(files):
-    import hashlib
-
-    digests = []
-    for path in sorted(files):
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        digests.append((Path(path).name, h.hexdigest()))
-    if not digests:
-        return None
-    if len(digests) == 1:
-        return digests[0][1]
-    return hashlib.sha256("\n".join(f"{n}:{d}" for n, d in digests).encode()).hexdigest()
 
 
 def _weight_files(folder, stem="model"):
@@ -290,7 +272,7 @@ class HFVLMBackend(Backend):
         folder = None
         if local:
             folder = self._check_local(path)
-            use_safetensors = any((path / name).is_file() for name in _SAFE_WEIGHTS)
+            use_safetensors = any((path / name).is_file() for name in SAFE_WEIGHTS)
         else:
             use_safetensors = None if opts["allow_pickle"] else True
         dtype = resolve_dtype(self.dtype, self.device)
@@ -342,22 +324,7 @@ class HFVLMBackend(Backend):
                        adapter=None if adapter is None else str(adapter), adapter_folder=adapter_folder)
 
     def _check_local(self, path):
-        if not path.is_dir():
-            msg = f"model {path} is a file; pass the checkpoint folder that holds config.json and the weights"
-            raise ModelError(msg)
-        if not (path / "config.json").is_file():
-            msg = f"model folder {path} has no config.json; it is not a transformers checkpoint"
-            raise ModelError(msg)
-        has_safe = any((path / name).is_file() for name in _SAFE_WEIGHTS)
-        has_pickle = any((path / name).is_file() for name in _PICKLE_WEIGHTS)
-        if not has_safe and not has_pickle:
-            msg = (f"model folder {path} has no weight file (model.safetensors or pytorch_model.bin); the "
-                   "checkpoint is incomplete")
-            raise ModelError(msg)
-        if not has_safe and not self.options["allow_pickle"]:
-            msg = (f"model folder {path} only has pickle weights (pytorch_model.bin), which can run arbitrary code "
-                   "when loaded. Convert them to safetensors, or pass allow_pickle=True if you trust the file")
-            raise ModelError(msg)
+        check_checkpoint_folder(path, allow_pickle=self.options["allow_pickle"])
         self._check_folder(path)
         return path
 
@@ -569,14 +536,14 @@ class HFVLMBackend(Backend):
                 folder = local if local.is_dir() else None
                 final = folder is not None
             if folder is not None:
-                hashes["model_sha256"] = _files_sha256(_weight_files(folder))
+                hashes["model_sha256"] = files_sha256(_weight_files(folder))
             adapter = loaded.adapter_folder if loaded is not None else None
             if adapter is None and loaded is None and self.options["adapter"] is not None:
                 local = Path(str(self.options["adapter"])).expanduser()
                 adapter = local if local.is_dir() else None
                 final = final and adapter is not None
             if adapter is not None:
-                hashes["adapter_sha256"] = _files_sha256(_weight_files(adapter, stem="adapter_model"))
+                hashes["adapter_sha256"] = files_sha256(_weight_files(adapter, stem="adapter_model"))
         if final:  # hub models not loaded yet may be found in the cache later
             self._hashes = hashes
         return hashes

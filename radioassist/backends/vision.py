@@ -13,7 +13,6 @@ the training images); other checkpoints are read from their
 Resizing and normalisation are done with torch on whole batches.
 """
 
-import hashlib
 import json
 import re
 import threading
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._checkpoint import check_checkpoint_folder, weights_sha256
 from ..exceptions import InputError, ModelError, RadioassistWarning
 from ..logger import log
 from ..tasks import get_task
@@ -31,33 +31,9 @@ from .registry import register_backend
 
 __all__ = ["VisionBackend", "weights_sha256", "background_clip"]
 
-_SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
-_PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 _DTYPES = ("float32", "float16", "bfloat16", "float64")
 # PIL resampling codes used by transformers image processors
 _PIL_RESAMPLE = {0: "nearest", 1: "bicubic", 2: "bilinear", 3: "bicubic", 4: "bilinear", 5: "bilinear"}
-
-
-def weights_sha256(folder):
-    """SHA-256 of the weight files of a checkpoint folder (safetensors, else pickle ``.bin``).
-
-    One file: the hash of its bytes.  Several (shards): the hash of the sorted
-    ``name:hash`` lines.  ``None`` when the folder holds no weight file.
-    """
-    folder = Path(folder)
-    files = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("pytorch_model*.bin"))
-    if not files:
-        return None
-    digests = []
-    for path in files:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        digests.append((path.name, h.hexdigest()))
-    if len(digests) == 1:
-        return digests[0][1]
-    return hashlib.sha256("\n".join(f"{n}:{d}" for n, d in digests).encode()).hexdigest()
 
 
 def _norm(label):
@@ -356,28 +332,8 @@ def _load_checkpoint(source, *, device, dtype, allow_pickle, trust_remote_code, 
         raise ModelError(msg)
     sha256 = None
     if local:
-        if not path.is_dir():
-            msg = f"model {text} is a file; pass the checkpoint folder that holds config.json and the weights"
-            raise ModelError(msg)
-        if not (path / "config.json").is_file():
-            msg = f"model folder {text} has no config.json; it is not a transformers checkpoint"
-            raise ModelError(msg)
-        has_safe = any((path / name).is_file() for name in _SAFE_WEIGHTS)
-        has_pickle = any((path / name).is_file() for name in _PICKLE_WEIGHTS)
-        if not has_safe and not has_pickle:
-            msg = (
-                f"model folder {text} has no weight file (model.safetensors or pytorch_model.bin); "
-                "the checkpoint is incomplete"
-            )
-            raise ModelError(msg)
-        if not has_safe and not allow_pickle:
-            msg = (
-                f"model folder {text} only has pickle weights (pytorch_model.bin), which can run arbitrary "
-                "code "
-                "when loaded. Convert them to safetensors, or pass allow_pickle=True if you trust the file"
-            )
-            raise ModelError(msg)
-        use_safetensors = True if has_safe else False
+        has_safe = check_checkpoint_folder(path, allow_pickle=allow_pickle, label=text)
+        use_safetensors = has_safe
         sha256 = weights_sha256(path)
         _check_recorded_hash(path, sha256)
     else:

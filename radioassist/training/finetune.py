@@ -66,6 +66,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..backends._checkpoint import file_sha256, weights_sha256
 from ..exceptions import InputError, ModelError
 from ..logger import log
 from ..prompts import SYSTEM_PROMPT
@@ -306,24 +307,6 @@ def collate(processor, encoded, images, *, image_token_id):
 
 
 # ------------------------------------------------------------------------------------------------ data
-def _sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _weights_sha256(folder):
-    files = sorted(Path(folder).glob("*.safetensors")) or sorted(Path(folder).glob("pytorch_model*.bin"))
-    if not files:
-        return None
-    digests = [(f.name, _sha256_file(f)) for f in files]
-    if len(digests) == 1:
-        return digests[0][1]
-    return hashlib.sha256("\n".join(f"{n}:{d}" for n, d in digests).encode()).hexdigest()
-
-
 def _records_from(data, what):
     """(records with absolute image paths or arrays, description dict) from a path, a folder or a list."""
     if data is None:
@@ -345,7 +328,7 @@ def _records_from(data, what):
         msg = f"{what} data {path} does not exist"
         raise InputError(msg)
     records = read_conversations(path, check_images=True, resolve_paths=True)
-    info = {"path": str(path.resolve()), "sha256": _sha256_file(path), "n_records": len(records)}
+    info = {"path": str(path.resolve()), "sha256": file_sha256(path), "n_records": len(records)}
     manifest = path.parent / "dataset.json"
     if manifest.is_file():
         try:
@@ -1098,7 +1081,7 @@ def finetune_llava(data, output_dir, *, model, valid_data=None, method="lora", l
     else:
         net.save_pretrained(out, safe_serialization=True)
         processor.save_pretrained(out)
-    base_hash = _weights_sha256(base_path) if (hash_base and local) else None
+    base_hash = weights_sha256(base_path) if (hash_base and local) else None
     train_loss = float(np.mean([h["loss"] for h in history[-10:]])) if history else float("nan")
     try:
         import peft
