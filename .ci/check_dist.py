@@ -17,7 +17,8 @@ for model in models:
     for required in ("config.json", "model.safetensors", "README.md"):
         if f"radioassist/models/{model}/{required}" not in names:
             problems.append(f"wheel lacks radioassist/models/{model}/{required}")
-for required in ("radioassist/__init__.py", "radioassist/cli/__init__.py"):
+for required in ("radioassist/__init__.py", "radioassist/cli/__init__.py", "radioassist/data/report.html",
+                 "radioassist/data/report.js", "radioassist/data/report.css"):
     if required not in names:
         problems.append(f"wheel lacks {required}")
 if not any(n.endswith("/tests/test_image.py") or n.endswith("tests/test_image.py") for n in snames):

@@ -37,7 +37,7 @@ import numpy as np
 
 from .exceptions import BackendError, InputError, ModelError, RadioassistWarning
 from .logger import log
-from .metrics import bootstrap_interval, classification_report
+from .metrics import bootstrap_interval, classification_report, expected_calibration_error, reliability_curve
 from .tasks import get_task
 
 __all__ = ["evaluate", "EvaluationResult", "ModelSpec", "parse_model_spec", "SPLITS"]
@@ -456,12 +456,14 @@ def evaluate(data, *, tasks=None, backends=("vision",), models=None, split="test
                                                confidence=confidence, seed=seed)
             else:
                 low = high = float("nan")
+            ece, mean_conf = _calibration(task, subset.targets, predictions.probabilities)
             reports[(spec.name, task.id)] = report
             intervals[(spec.name, task.id)] = (low, high)
             provenance[spec.name]["tasks"][task.id] = _describe(backend, task)
             rows.append({"model": spec.name, "backend": backend.name, "task": task.id, "split": used,
                          "n": report.n, "macro_f1": report.macro_f1, "macro_f1_low": low, "macro_f1_high": high,
                          "weighted_f1": report.weighted_f1, "accuracy": report.accuracy,
+                         "ece": ece, "mean_confidence": mean_conf,
                          "n_unparsed": report.n_unparsed, "unparsed_rate": report.unparsed_rate,
                          "hamming_loss": np.nan if report.hamming_loss is None else report.hamming_loss,
                          "seconds": seconds, "images_per_s": report.n / seconds if seconds > 0 else np.nan})
@@ -490,6 +492,19 @@ def evaluate(data, *, tasks=None, backends=("vision",), models=None, split="test
     return result
 
 
+def _calibration(task, targets, probabilities):
+    """(15-bin expected calibration error, mean confidence) of a single-label run; nan for multi-label tasks."""
+    if task.multilabel:
+        return float("nan"), float("nan")
+    probabilities = np.asarray(probabilities, dtype=float)
+    ok = np.all(np.isfinite(probabilities), axis=1)
+    if not ok.any():
+        return float("nan"), float("nan")
+    targets = np.asarray(targets, dtype=int)[ok]
+    return (expected_calibration_error(probabilities[ok], targets),
+            float(np.mean(probabilities[ok].max(axis=1))))
+
+
 def _data_text(data):
     if isinstance(data, dict):
         return {get_task(k).id: _data_text(v) for k, v in data.items()}
@@ -499,9 +514,13 @@ def _data_text(data):
 def _summary_table(rows, meta):
     from astropy.table import Table
     names = ["model", "backend", "task", "split", "n", "macro_f1", "macro_f1_low", "macro_f1_high", "weighted_f1",
-             "accuracy", "n_unparsed", "unparsed_rate", "hamming_loss", "seconds", "images_per_s"]
+             "accuracy", "ece", "mean_confidence", "n_unparsed", "unparsed_rate", "hamming_loss", "seconds",
+             "images_per_s"]
     if all(np.isnan(r["hamming_loss"]) for r in rows):
         names.remove("hamming_loss")
+    if all(np.isnan(r["ece"]) for r in rows):
+        names.remove("ece")
+        names.remove("mean_confidence")
     table = Table(rows=[[r[n] for n in names] for r in rows], names=names)
     descriptions = {
         "macro_f1": "F1 averaged over classes (headline)",
@@ -509,6 +528,8 @@ def _summary_table(rows, meta):
         "macro_f1_high": f"upper bound of the {100 * meta['confidence']:g}% bootstrap interval of macro_f1",
         "weighted_f1": "F1 averaged over classes weighted by support (upstream's number)",
         "accuracy": "fraction of exactly right answers (exact-match ratio for multi-label tasks)",
+        "ece": "expected calibration error (15 equal-width confidence bins; single-label tasks)",
+        "mean_confidence": "mean probability of the predicted class",
         "n_unparsed": "answers that named no label (counted as wrong)",
         "hamming_loss": "fraction of wrong image-label decisions (multi-label tasks)",
         "seconds": "wall time of the predictions",
@@ -516,8 +537,8 @@ def _summary_table(rows, meta):
     for name, text in descriptions.items():
         if name in table.colnames:
             table[name].description = text
-    for name in ("macro_f1", "macro_f1_low", "macro_f1_high", "weighted_f1", "accuracy", "unparsed_rate",
-                 "hamming_loss"):
+    for name in ("macro_f1", "macro_f1_low", "macro_f1_high", "weighted_f1", "accuracy", "ece", "mean_confidence",
+                 "unparsed_rate", "hamming_loss"):
         if name in table.colnames:
             table[name].format = ".4f"
     table["seconds"].format = ".2f"
@@ -574,7 +595,8 @@ class EvaluationResult:
     summary : `~astropy.table.Table`
         One row per model and task: ``model``, ``backend``, ``task``, ``split``,
         ``n``, ``macro_f1`` (with ``macro_f1_low``/``macro_f1_high``, the
-        bootstrap interval), ``weighted_f1``, ``accuracy``, ``n_unparsed``,
+        bootstrap interval), ``weighted_f1``, ``accuracy``, ``ece`` (expected
+        calibration error) and ``mean_confidence`` (single-label tasks), ``n_unparsed``,
         ``unparsed_rate``, ``hamming_loss`` (multi-label tasks only),
         ``seconds`` and ``images_per_s``.  ``meta`` records the data, split,
         package version, and every model's provenance (path, weight hash...).
@@ -655,16 +677,20 @@ class EvaluationResult:
         conf = self.meta.get("confidence", 0.95)
         has_ci = "macro_f1_low" in self.summary.colnames and not np.all(np.isnan(self.summary["macro_f1_low"]))
         multi = "hamming_loss" in self.summary.colnames
+        calibrated = "ece" in self.summary.colnames
         head = ["model", "task", "split", "n", f"macro F1 [{100 * conf:g}% CI]" if has_ci else "macro F1",
-                "weighted F1", "accuracy", "unparsed"] + (["Hamming loss"] if multi else [])
+                "weighted F1", "accuracy"] + (["ECE"] if calibrated else []) + ["unparsed"] + (
+                    ["Hamming loss"] if multi else [])
         lines = ["| " + " | ".join(head) + " |", "|---|---|---|" + "---:|" * (len(head) - 3)]
         for row in self.summary:
             f1 = _fmt(float(row["macro_f1"]))
             if has_ci:
                 f1 += f" [{_fmt(float(row['macro_f1_low']))}, {_fmt(float(row['macro_f1_high']))}]"
             cells = [str(row["model"]), str(row["task"]), str(row["split"]), str(row["n"]), f1,
-                     _fmt(float(row["weighted_f1"])), _fmt(float(row["accuracy"])),
-                     f"{row['n_unparsed']} ({100 * float(row['unparsed_rate']):.1f}%)"]
+                     _fmt(float(row["weighted_f1"])), _fmt(float(row["accuracy"]))]
+            if calibrated:
+                cells.append(_fmt(float(row["ece"])))
+            cells.append(f"{row['n_unparsed']} ({100 * float(row['unparsed_rate']):.1f}%)")
             if multi:
                 cells.append(_fmt(float(row["hamming_loss"])))
             lines.append("| " + " | ".join(cells) + " |")
@@ -684,6 +710,36 @@ class EvaluationResult:
         kwargs.setdefault("title", f"{model} on {task_id} ({self.meta['datasets'][task_id]['split']})")
         return plot_confusion_matrix(report, **kwargs)
 
+    def reliability(self, model, task, *, n_bins=15):
+        """Reliability curve of one single-label run (see `radioassist.metrics.reliability_curve`), or None.
+
+        Computed from the ``prob_<LABEL>`` columns of :attr:`predictions`
+        (rows with unparsed answers left out).
+        """
+        task = get_task(task)
+        table = self.predictions.get(task.id)
+        if task.multilabel or table is None:
+            return None
+        rows = table[table["model"] == str(model)]
+        if len(rows) == 0:
+            return None
+        probs = np.stack([np.asarray(rows[f"prob_{label}"], dtype=float) for label in task.labels], axis=1)
+        truth = np.array([task.labels.index(str(t)) for t in rows["true"]])
+        ok = np.all(np.isfinite(probs), axis=1)
+        if not ok.any():
+            return None
+        return reliability_curve(probs[ok], truth[ok], n_bins=n_bins)
+
+    def plot_reliability(self, model, task, **kwargs):
+        """Reliability diagram of one single-label run (see `radioassist.plotting.plot_reliability_diagram`)."""
+        from .plotting import plot_reliability_diagram
+        curve = self.reliability(model, task)
+        if curve is None:
+            msg = f"no class probabilities of {model!r} on task {get_task(task).id} to draw a reliability diagram"
+            raise InputError(msg)
+        kwargs.setdefault("title", f"{model} on {get_task(task).id}")
+        return plot_reliability_diagram(curve, **kwargs)
+
     def plot_comparison(self, *, metric="macro_f1", **kwargs):
         """Grouped bar chart of a metric per task and model (see `radioassist.plotting.plot_metric_comparison`)."""
         from .plotting import plot_metric_comparison
@@ -696,7 +752,8 @@ class EvaluationResult:
         (the summary, then per-class metrics and confusion matrices of every
         run), ``metrics.json`` (every report and the provenance),
         ``predictions_<TASK>.ecsv`` and, when matplotlib is installed and
-        ``figures`` is true, ``confusion_<MODEL>_<TASK>.png`` per run and
+        ``figures`` is true, ``confusion_<MODEL>_<TASK>.png`` and (single-label
+        tasks) ``reliability_<MODEL>_<TASK>.png`` per run and
         ``macro_f1.png`` comparing the models on every task.
 
         Parameters
@@ -767,6 +824,11 @@ class EvaluationResult:
             path = folder / f"confusion_{_safe(model)}_{_safe(task)}.png"
             fig.savefig(path, dpi=dpi)
             written.append(path)
+            if self.reliability(model, task) is not None:
+                fig = self.plot_reliability(model, task)
+                path = folder / f"reliability_{_safe(model)}_{_safe(task)}.png"
+                fig.savefig(path, dpi=dpi)
+                written.append(path)
         title = f"{self.meta['split']} split"
         if self.meta.get("n_bootstrap"):
             title += f"; error bars: {100 * self.meta.get('confidence', 0.95):g}% bootstrap interval"

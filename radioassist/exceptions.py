@@ -15,6 +15,7 @@ __all__ = [
     "ModelError",
     "BackendError",
     "RadioassistWarning",
+    "DomainWarning",
 ]
 
 
@@ -44,3 +45,7 @@ class BackendError(RadioassistError, ValueError):
 
 class RadioassistWarning(AstropyUserWarning):
     """Warnings issued by radioassist (a subclass of ``AstropyUserWarning``)."""
+
+
+class DomainWarning(RadioassistWarning):
+    """A mosaic lies outside the domain (beam, pixel scale, frequency) the model was trained on."""

@@ -7,6 +7,7 @@ accepts a path, an ``HDUList``, an image HDU, an ``NDData`` or an
 ``.wcs`` is celestial.  Degenerate FREQ/STOKES axes are dropped; a cube with a
 non-degenerate extra axis needs ``plane=``.
 """
+import functools
 import mmap
 import os
 import re
@@ -425,10 +426,30 @@ def _beam_from_header(header):
     return None
 
 
+#: Brightness units of radio images, keyed by the BUNIT text upper-cased without blanks: parsed without
+#: astropy's (slow) failure path, which computes "did you mean" suggestions for FITS-style ``JY/BEAM``.
+_RADIO_UNITS = {
+    "JY/BEAM": u.Jy / u.beam,
+    "JYBEAM-1": u.Jy / u.beam,
+    "JY/PIXEL": u.Jy / u.pix,
+    "JY/PIX": u.Jy / u.pix,
+    "JYPIXEL-1": u.Jy / u.pix,
+    "JY": u.Jy,
+}
+
+
 def _parse_bunit(value):
-    text = str(value).strip()
+    """The `~astropy.units.Unit` of a BUNIT value (an ``UnrecognizedUnit`` if astropy cannot parse it)."""
+    return _parse_bunit_text(str(value).strip())
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_bunit_text(text):
     if not text:
         return None
+    known = _RADIO_UNITS.get("".join(text.split()).upper())
+    if known is not None:
+        return known
     for candidate in (text, text.lower(), text.replace("JY", "Jy").replace("BEAM", "beam")):
         for fmt in ("fits", None):
             try:

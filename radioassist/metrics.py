@@ -58,7 +58,8 @@ import numpy as np
 
 from .exceptions import InputError
 
-__all__ = ["ClassificationReport", "classification_report", "bootstrap_interval", "UNPARSED", "METRICS"]
+__all__ = ["ClassificationReport", "classification_report", "bootstrap_interval", "UNPARSED", "METRICS",
+           "reliability_curve", "expected_calibration_error", "fit_temperature", "negative_log_likelihood"]
 
 #: Name of the pseudo-class (confusion-matrix column) of answers that could not be parsed.
 UNPARSED = "unparsed"
@@ -656,3 +657,160 @@ def bootstrap_interval(y_true, y_pred, *, labels, unparsed=None, multilabel=None
             low, high = np.nanquantile(samples, [alpha, 1 - alpha])
             out[m] = (float(low), float(high))
     return out[names[0]] if isinstance(metric, str) else out
+
+
+# ---------------------------------------------------------------------------------------- calibration
+def _calibration_inputs(probabilities, y_true):
+    probabilities = np.asarray(probabilities, dtype=float)
+    if probabilities.ndim != 2 or probabilities.shape[1] < 2:
+        msg = f"probabilities must be an (N, n_classes) array with n_classes >= 2, got shape {probabilities.shape}"
+        raise InputError(msg)
+    y_true = np.asarray(y_true)
+    if y_true.shape != (len(probabilities),) or not np.issubdtype(y_true.dtype, np.integer):
+        msg = (f"y_true must hold one class index per row of probabilities ({len(probabilities)}), "
+               f"got {y_true.dtype} array of shape {y_true.shape}")
+        raise InputError(msg)
+    if len(y_true) and (y_true.min() < 0 or y_true.max() >= probabilities.shape[1]):
+        msg = f"y_true holds class indices outside 0..{probabilities.shape[1] - 1}"
+        raise InputError(msg)
+    return probabilities, y_true
+
+
+def reliability_curve(probabilities, y_true, *, n_bins=15):
+    """Confidence against accuracy in equal-width confidence bins (single-label classifiers).
+
+    The confidence of an image is its highest class probability; it is right
+    when that class is the true one.
+
+    Parameters
+    ----------
+    probabilities : array-like
+        ``(N, n_classes)`` class probabilities.
+    y_true : array-like of int
+        True class index of each image.
+    n_bins : int, optional
+        Number of equal-width bins over [0, 1] (15).
+
+    Returns
+    -------
+    dict
+        ``edges`` (n_bins + 1), and per bin ``count``, ``confidence`` (mean
+        confidence) and ``accuracy`` (fraction right; nan for empty bins).
+    """
+    probabilities, y_true = _calibration_inputs(probabilities, y_true)
+    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
+        msg = f"n_bins must be a positive integer, got {n_bins!r}"
+        raise InputError(msg)
+    confidence = probabilities.max(axis=1)
+    right = (probabilities.argmax(axis=1) == y_true).astype(float)
+    edges = np.linspace(0.0, 1.0, int(n_bins) + 1)
+    which = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, n_bins - 1)
+    count = np.bincount(which, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf = np.bincount(which, weights=confidence, minlength=n_bins) / count
+        accuracy = np.bincount(which, weights=right, minlength=n_bins) / count
+    return {"edges": edges, "count": count, "confidence": mean_conf, "accuracy": accuracy}
+
+
+def expected_calibration_error(probabilities, y_true, *, n_bins=15):
+    """Expected calibration error: the count-weighted mean of ``|accuracy - confidence|`` over confidence bins.
+
+    Parameters
+    ----------
+    probabilities : array-like
+        ``(N, n_classes)`` class probabilities.
+    y_true : array-like of int
+        True class index of each image.
+    n_bins : int, optional
+        Number of equal-width bins (15, as Guo et al. 2017).
+
+    Returns
+    -------
+    float
+        Between 0 (calibrated) and 1; nan for no image.
+
+    Examples
+    --------
+    >>> from radioassist.metrics import expected_calibration_error
+    >>> probs = [[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.3, 0.7]]
+    >>> round(expected_calibration_error(probs, [0, 1, 0, 1]), 3)
+    0.375
+    """
+    curve = reliability_curve(probabilities, y_true, n_bins=n_bins)
+    n = curve["count"].sum()
+    if n == 0:
+        return float("nan")
+    filled = curve["count"] > 0
+    gap = np.abs(curve["accuracy"][filled] - curve["confidence"][filled])
+    return float(np.sum(gap * curve["count"][filled]) / n)
+
+
+def _log_softmax(z):
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
+def negative_log_likelihood(logits, y_true, *, temperature=1.0):
+    """Mean negative log-likelihood of the true classes under ``softmax(logits / temperature)``.
+
+    Parameters
+    ----------
+    logits : array-like
+        ``(N, n_classes)`` raw model outputs.
+    y_true : array-like of int
+        True class indices, or ``(N, n_classes)`` target probabilities (soft labels).
+    temperature : float, optional
+
+    Returns
+    -------
+    float
+    """
+    logits = np.asarray(logits, dtype=float)
+    logp = _log_softmax(logits / float(temperature))
+    y_true = np.asarray(y_true)
+    if y_true.ndim == 2:
+        return float(-np.mean(np.sum(y_true * logp, axis=1)))
+    return float(-np.mean(logp[np.arange(len(logits)), y_true.astype(int)]))
+
+
+def fit_temperature(logits, y_true, *, bounds=(0.05, 20.0)):
+    """The temperature ``T`` that minimises the negative log-likelihood of ``softmax(logits / T)``.
+
+    Temperature scaling (Guo et al. 2017) divides all logits by one number
+    fitted on held-out data: the predicted class does not change, only how
+    confident the probabilities are.
+
+    Parameters
+    ----------
+    logits : array-like
+        ``(N, n_classes)`` raw model outputs on validation images.
+    y_true : array-like of int
+        True class indices, or ``(N, n_classes)`` target probabilities.
+    bounds : tuple of float, optional
+        Range searched for ``T``.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from radioassist.metrics import fit_temperature
+    >>> rng = np.random.default_rng(0)
+    >>> margin = rng.normal(0.0, 2.0, 5000)  # calibrated logit of class 1
+    >>> y = (rng.random(5000) < 1 / (1 + np.exp(-margin))).astype(int)
+    >>> logits = np.stack([np.zeros(5000), 4 * margin], axis=1)  # 4x over-confident
+    >>> 3.5 < fit_temperature(logits, y) < 4.5
+    True
+    """
+    from scipy.optimize import minimize_scalar
+
+    logits = np.asarray(logits, dtype=float)
+    if logits.ndim != 2 or len(logits) == 0:
+        msg = f"logits must be a non-empty (N, n_classes) array, got shape {logits.shape}"
+        raise InputError(msg)
+    low, high = (float(b) for b in bounds)
+    result = minimize_scalar(lambda log_t: negative_log_likelihood(logits, y_true, temperature=np.exp(log_t)),
+                             bounds=(np.log(low), np.log(high)), method="bounded", options={"xatol": 1e-4})
+    return float(np.exp(result.x))

@@ -142,8 +142,7 @@ def _fits_ok(key, value):
 def _fits_value(value):
     if isinstance(value, (int, float, bool)) or value is None:
         return value if value is not None else ""
-    text = _text(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return _text(value)  # long values (JSON lists and dicts) continue on CONTINUE cards, whole
 
 
 def _text(value):

@@ -144,7 +144,7 @@ def worker_backend(spec):
         if backend is None:
             from .backends import get_backend
             name, options = spec
-            backend = get_backend(name, **options)
+            backend = get_backend(name, cache=False, **options)
             _BACKENDS[key] = backend
             log.debug("worker %s: built backend %s", key[0], name)
     return backend

@@ -26,22 +26,45 @@ from astropy.table import Column, Table
 from .catalog import read_catalog
 from .cutouts import _parse_size as _cutout_pixels
 from .cutouts import extract_cutouts
-from .exceptions import InputError
+from .domain import check_domain, model_domain, model_grid, to_model_grid
+from .exceptions import DomainWarning, InputError
 from .image import RadioImage, load_image
 from .logger import log
-from .render import blank_mask, render
+from .render import render
 from .tasks import get_task
 from .version import __version__
 
-__all__ = ["classify", "classify_survey", "FLAG_OK", "FLAG_OUTSIDE", "FLAG_BLANK", "FLAG_POSITION",
-           "FLAG_NO_TILE"]
+__all__ = ["classify", "classify_survey", "FLAG_OK", "FLAG_OUTSIDE", "FLAG_BLANK", "FLAG_PARTIAL",
+           "FLAG_POSITION", "FLAG_NO_TILE", "FLAG_UNPARSED", "FLAG_ERROR", "FLAGS", "DEFAULT_MIN_COVERAGE",
+           "flag_counts"]
 
-#: Values of the ``<task>_flag`` column.
+#: Values of the ``<task>_flag`` column (their meanings: :data:`FLAGS`).
 FLAG_OK = ""
-FLAG_OUTSIDE = "outside"          # the cutout lies entirely outside the image
-FLAG_BLANK = "blank"              # the cutout is all NaN / constant (blank mosaic area)
-FLAG_POSITION = "bad_position"    # the catalogue row has no valid position
-FLAG_NO_TILE = "no_tile"          # survey mode: the source lies in none of the mosaics
+FLAG_POSITION = "bad_position"
+FLAG_NO_TILE = "no_tile"
+FLAG_OUTSIDE = "outside"
+FLAG_BLANK = "blank"
+FLAG_PARTIAL = "partial"
+FLAG_UNPARSED = "unparsed"
+#: Prefix of the flag of a row whose request failed: ``'error: <reason>'``.
+FLAG_ERROR = "error"
+
+#: Every flag of the ``<task>_flag`` column and what it means, in the order the checks are made.
+FLAGS = {
+    FLAG_POSITION: "the catalogue row has no valid position (masked or non-finite RA/Dec)",
+    FLAG_NO_TILE: "survey mode: the position lies in none of the mosaics",
+    FLAG_OUTSIDE: "the position lies outside the image (pixel coordinates beyond -0.5 ... n - 0.5)",
+    FLAG_BLANK: "the pixel at the position has no data (NaN), or the cutout is all blank / constant",
+    FLAG_PARTIAL: "less than min_coverage of the model's field of view around the position has data",
+    FLAG_UNPARSED: "the model answered, but its answer could not be read as a label (see <task>_answer)",
+    FLAG_ERROR: "'error: <reason>': the request for this row failed (e.g. the server could not be reached)",
+}
+
+#: Default least fraction of the model's field of view that must hold data for a row to be classified,
+#: for models that do not record their own ``min_coverage`` (trained without cutouts at mosaic edges).
+DEFAULT_MIN_COVERAGE = 0.9
+# longest reason kept in an 'error: <reason>' flag
+_MAX_REASON = 120
 
 #: Default cutout side (native pixels) when neither the user nor the model says otherwise.
 DEFAULT_CUTOUT_SIZE = 64
@@ -52,7 +75,8 @@ CHUNK_BATCHES = 4
 def classify(image, catalog=None, *, task="B6", backend="vision", model=None, size=None, size_factor=None,
              min_size=None, max_size=None, preset=None, batch_size=512, chunk_size=None, device="cpu",
              backend_options=None, detect_options=None, catalog_options=None, hdu=None, plane=None,
-             scheduler=None, workers=None, checkpoint=None, resume=False, progress=False, timings=None):
+             scheduler=None, workers=None, checkpoint=None, resume=False, progress=False, timings=None,
+             min_coverage=None):
     """Classify every catalogued source of a mosaic (or of a survey of mosaics) and return the labelled catalogue.
 
     Parameters
@@ -78,9 +102,11 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
     model : str or path, optional
         Model folder or hub id for the backend; None uses the shipped default for the task.
     size : int or `~astropy.units.Quantity`, optional
-        Cutout side in pixels or as an angle. Default: the field of view the
-        model was trained on (so cutouts are resampled to the model's pixel
-        scale when the mosaic's differs), else 64 pixels.
+        Cutout side in pixels or as an angle (native pixels: no resampling).
+        Default: the model's field of view on the model's grid: cutouts are
+        resampled to the model's pixel scale when the mosaic's differs by
+        more than 1 %, and convolved to the model's beam when the mosaic's
+        is finer (:mod:`radioassist.domain`); else 64 native pixels.
     size_factor, min_size, max_size : optional
         Scale each cutout on the catalogue source size instead (see
         :func:`~radioassist.extract_cutouts`).
@@ -118,6 +144,16 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
         Show a progress bar.
     timings : dict, optional
         If given, filled with the seconds spent in each stage (read, cut, render, predict).
+    min_coverage : float, optional
+        Least fraction (0 to 1) of the cutout the model sees (its field of
+        view) that must hold data (finite pixels) for a row to be
+        classified; rows below it are flagged ``partial``.  Default: the
+        value the model records (``min_coverage`` in its config: 0.5 for
+        the shipped B3 model, which was trained on cutouts cut by mosaic
+        edges), else 0.9 (`DEFAULT_MIN_COVERAGE`: a source may lie up to
+        0.4 of the half field of view from the edge of the data along one
+        axis).  Whatever its value, a row whose position is off the image
+        is flagged ``outside`` and one whose pixel has no data ``blank``.
 
     Returns
     -------
@@ -125,8 +161,21 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
         The input catalogue, rows in their original order, with columns
         ``<task>_label``, ``<task>_prob_<LABEL>`` for every label,
         ``<task>_flag`` (empty when the row was classified, otherwise why
-        not), for a list of mosaics ``<task>_tile`` (the tile each row was
-        classified in), and ``meta['radioassist']`` recording how it was made.
+        not: one of :data:`FLAGS`), for a list of mosaics ``<task>_tile``
+        (the tile each row was classified in), and ``meta['radioassist']``
+        recording how it was made (with ``n_unclassified``, ``n_flagged``
+        per flag, ``n_unparsed``, ``n_errors``, ``min_coverage``, the
+        model's domain and ``domain_warnings``).  Unparsed answers and
+        failed requests never stop the run: check ``n_unparsed`` and
+        ``n_errors`` (the ``--strict`` option of the command line exits
+        non-zero when either is not zero).
+
+    Warns
+    -----
+    radioassist.exceptions.DomainWarning
+        Once per run, when a mosaic lies outside the domain the model was
+        trained on (:func:`radioassist.domain.check_domain`); the reasons
+        are also in ``meta['radioassist']['domain_warnings']``.
 
     Raises
     ------
@@ -150,6 +199,7 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
         raise InputError(msg)
     parallel = scheduler is not None or workers is not None
     survey = isinstance(image, list)
+    min_coverage = None if min_coverage is None else _coverage(min_coverage)
     size = _check_size(size, size_factor)
     if survey:
         if not image:
@@ -220,18 +270,23 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
             "preset": preset, "catalog": catalog_fingerprint(table),
             "tiles": [_tile_identity(tile, fp) for tile, fp in zip(tiles, footprints)],
             "survey": survey, "batch_size": batch_size, "chunk_size": chunk_size,
-            "n_partitions": len(partitions),
+            "n_partitions": len(partitions), "min_coverage": min_coverage,
         }
         store = PartialResults.open(checkpoint, params, resume=resume)
         done = store.load({pid: rows for pid, _, rows in partitions})
     stages["read"] += time.perf_counter() - t_start
+
+    warned = []
+    if spec is not None:  # the model is loaded: say now (once) if a mosaic lies outside its domain
+        warned = _warn_domain([(tile.label, check_domain(tile, spec, notes=[])) for tile in tiles], len(tiles))
 
     results = _Collector(n, task, flags)
     for pid, result in done.items():
         results.add(result, restored=True)
     todo = [p for p in partitions if p[0] not in done]
     bar = _progress(sum(len(p[2]) for p in todo), progress, f"classify {task.id}")
-    run = dict(task=task, size=size, size_kwargs=size_kwargs, preset=preset, batch_size=batch_size)
+    run = dict(task=task, size=size, size_kwargs=size_kwargs, preset=preset, batch_size=batch_size,
+               min_coverage=min_coverage)
     try:
         if parallel and todo:
             from .parallel import dask_client, run_partitions
@@ -275,16 +330,41 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
         names = np.asarray([""] + labels_of_tiles, dtype=str)
         out[f"{prefix}_tile"] = Column(names[tile_of + 1], description="mosaic (tile) the row was classified in")
     n_bad = int(np.sum(results.flags != FLAG_OK))
+    counts = flag_counts(results.flags)
     if n_bad:
-        log.warning("%d of %d sources could not be classified (see column %s_flag)", n_bad, n, prefix)
+        log.warning("%d of %d sources could not be classified (%s; see column %s_flag)", n_bad, n,
+                    ", ".join(f"{k} {v}" for k, v in counts.items()), prefix)
     infos = results.infos
     if not infos:  # nothing was classified: describe the backend here
-        infos = [_partition_info(tiles[0].pixel_scale, tiles[0].label, backend_obj, task, size, preset,
-                                 spec if spec is not None else _model_spec(backend_obj, task))]
+        if spec is None:
+            spec = _model_spec(backend_obj, task)
+        infos = [_partition_info(tiles[0], backend_obj, task, size, size_kwargs, preset, spec)]
+    by_tile = {}
+    for info in infos:
+        by_tile.setdefault(info["tile"], info.get("domain_warnings") or [])
+    if not warned:  # parallel runs: the workers checked the model's domain
+        warned = _warn_domain(list(by_tile.items()), len(tiles))
     out.meta["radioassist"] = _provenance(infos, backend_name, task, source_label, n, n_bad, size_kwargs,
                                           tiles=labels_of_tiles if survey else None, footprints=footprints,
                                           parallel=_parallel_note(scheduler, workers), n_partitions=len(partitions),
                                           chunk_size=chunk_size, restored=results.n_restored)
+    meta = out.meta["radioassist"]
+    used = sorted({info["min_coverage"] for info in infos if info.get("min_coverage") is not None})
+    if used:
+        meta["min_coverage"] = used[0] if len(used) == 1 else used
+    else:  # nothing was cut: the threshold the run would have used
+        meta["min_coverage"] = _effective_coverage(
+            min_coverage, spec if spec is not None else _model_spec(backend_obj, task))
+    meta["n_flagged"] = counts
+    meta["n_unparsed"] = counts.get(FLAG_UNPARSED, 0)
+    meta["n_errors"] = counts.get(FLAG_ERROR, 0)
+    domain = infos[-1].get("model_domain")
+    if domain:
+        meta["model_domain"] = domain
+    meta["domain_warnings"] = warned
+    notes = sorted({note for info in infos for note in info.get("domain_notes") or []})
+    if notes:
+        meta["domain_notes"] = notes
     for tile in tiles:
         tile.release()
     if timings is not None:
@@ -358,6 +438,8 @@ class _Tile:
             img = load_image(source, hdu=hdu, plane=plane)
             self.image = img
         self.label = img.label
+        self.beam = img.beam
+        self.frequency = img.frequency
         self._first = img
 
     def footprint(self):
@@ -473,69 +555,190 @@ def _partition_task(tile, positions, sizes, rows, backend_spec, run):
 
 
 def _run_partition(image, positions, sizes, rows, *, backend, task, size, size_kwargs, preset, batch_size,
-                   spec=None, on_batch=None):
+                   min_coverage=None, spec=None, on_batch=None):
     """Classify the catalogue rows ``rows`` (positions given) in one image; returns plain arrays."""
     stages = {"cut": 0.0, "render": 0.0, "predict": 0.0}
     if spec is None:
         spec = _model_spec(backend, task)
-    cut_size, fov_note = _cutout_size(image.pixel_scale, size=size, spec=spec)
+    min_coverage = _effective_coverage(min_coverage, spec)
+    grid, cut_size, fov_note = _cut_plan(image, size=size, size_kwargs=size_kwargs, spec=spec)
     preset = preset or spec.get("render_preset") or "radio-llava"
     m = len(rows)
     labels = np.full(m, "", dtype=object)
     probs = np.full((m, task.n_classes), np.nan, dtype=np.float32)
     flags = np.full(m, FLAG_OK, dtype=object)
     answers = None
+    wcs = image.wcs.deepcopy()  # astropy WCS objects are not thread-safe: never share the caller's
     for start in range(0, m, int(batch_size)):
         local = np.arange(start, min(m, start + int(batch_size)))
         t0 = time.perf_counter()
-        if size_kwargs:
-            sub = Table({"skycoord": positions[local]})
+        why = np.full(len(local), FLAG_OUTSIDE, dtype=object)
+        inside = np.flatnonzero(_inside(wcs, image.shape, positions[local]))  # only rows on the image are cut
+        cut_rows = local[inside]
+        if len(cut_rows) == 0:
+            pass
+        elif size_kwargs:
+            sub = Table({"skycoord": positions[cut_rows]})
             if sizes is not None:
-                sub["source_size"] = sizes[local]
+                sub["source_size"] = sizes[cut_rows]
             stack = extract_cutouts(image, sub, size=cut_size, **size_kwargs)
+        elif grid is not None:
+            stack = to_model_grid(image, positions[cut_rows], grid)
         else:
-            stack = extract_cutouts(image, positions[local], size=cut_size)
-        t1 = time.perf_counter()
-        outside = np.asarray(stack.outside, dtype=bool)
-        flags[local[outside]] = FLAG_OUTSIDE
-        keep = ~outside
-        rendered = render(stack.data[keep], preset=preset) if keep.any() else None
-        if rendered is not None:
-            blank = blank_mask(stack.data[keep])
-            flags[local[keep][blank]] = FLAG_BLANK
-            keep_idx = np.flatnonzero(keep)[~blank]
-            rendered = rendered[~blank]
-        else:
-            keep_idx = np.array([], dtype=int)
-        t2 = time.perf_counter()
+            stack = extract_cutouts(image, positions[cut_rows], size=cut_size)
+        keep_idx = np.array([], dtype=int)
+        rendered = None
+        t1 = t2 = time.perf_counter()
+        if len(cut_rows):
+            data = stack.data
+            sub_why = _coverage_flags(image, stack.xy, stack.nan_fraction, min_coverage)
+            keep_sub = np.flatnonzero(sub_why == FLAG_OK)
+            t1 = time.perf_counter()
+            if len(keep_sub):
+                # render and the blank test in one pass (no copy when every cutout is kept: the common case)
+                rendered, blank = render(data if len(keep_sub) == len(data) else data[keep_sub], preset=preset,
+                                         return_blank=True)
+                if blank.any():
+                    sub_why[keep_sub[blank]] = FLAG_BLANK
+                    rendered = rendered[~blank]
+                    keep_sub = keep_sub[~blank]
+            t2 = time.perf_counter()
+            why[inside] = sub_why
+            keep_idx = inside[keep_sub]
+        flags[local] = why
         if len(keep_idx):
             preds = backend.predict(rendered, task)
             target = local[keep_idx]
             probs[target] = np.asarray(preds.probabilities, dtype=np.float32)
             labels[target] = [_label_text(lab) for lab in preds.labels]
+            flags[target] = _answer_flags(preds)
             if getattr(preds, "raw_answers", None) is not None:
                 if answers is None:
                     answers = np.full(m, "", dtype=object)
-                answers[target] = preds.raw_answers
+                answers[target] = ["" if a is None else a for a in preds.raw_answers]
         t3 = time.perf_counter()
         stages["cut"] += t1 - t0
         stages["render"] += t2 - t1
         stages["predict"] += t3 - t2
         if on_batch is not None:
             on_batch(len(local))
-    info = _partition_info(image.pixel_scale, image.label, backend, task, size, preset, spec,
-                           cut=(cut_size, fov_note))
+    info = _partition_info(image, backend, task, size, size_kwargs, preset, spec, cut=(grid, cut_size, fov_note))
+    info["min_coverage"] = min_coverage
     return {"rows": np.asarray(rows, dtype=np.int64), "labels": labels.astype(str), "probs": probs,
             "flags": flags.astype(str), "answers": None if answers is None else answers.astype(str),
             "info": info, "stages": stages}
 
 
-def _partition_info(pixel_scale, label, backend, task, size, preset, spec, *, cut=None):
+def _inside(wcs, shape, positions):
+    """Which positions lie on the image (pixel coordinates within -0.5 ... n - 0.5)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        x, y = wcs.world_to_pixel(positions)
+    return _on_image(shape, np.column_stack([np.ravel(x), np.ravel(y)]).astype(float))
+
+
+def _on_image(shape, xy):
+    ny, nx = shape
+    with np.errstate(invalid="ignore"):
+        x, y = xy[:, 0], xy[:, 1]
+        return np.isfinite(x) & np.isfinite(y) & (x >= -0.5) & (x <= nx - 0.5) & (y >= -0.5) & (y <= ny - 0.5)
+
+
+def _coverage_flags(image, xy, nan_fraction, min_coverage):
+    """Per cutout: '' (classify it), ``outside``, ``blank`` or ``partial`` (see :data:`FLAGS`)."""
+    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+    n = len(xy)
+    ny, nx = image.shape
+    flags = np.full(n, FLAG_OK, dtype=object)
+    x, y = xy[:, 0], xy[:, 1]
+    inside = _on_image((ny, nx), xy)
+    flags[~inside] = FLAG_OUTSIDE
+    idx = np.flatnonzero(inside)
+    if len(idx):
+        ix = np.clip(np.floor(x[idx] + 0.5).astype(np.int64), 0, nx - 1)
+        iy = np.clip(np.floor(y[idx] + 0.5).astype(np.int64), 0, ny - 1)
+        order = np.lexsort((ix, iy))  # read in row order (memory-mapped mosaics)
+        centre = np.empty(len(idx), dtype=float)
+        centre[order] = np.asarray(image.data[iy[order], ix[order]], dtype=float)
+        no_data = ~np.isfinite(centre)
+        flags[idx[no_data]] = FLAG_BLANK
+        coverage = 1.0 - np.asarray(nan_fraction, dtype=float)[idx]
+        low = ~no_data & (coverage < min_coverage - 1e-9)
+        flags[idx[low]] = FLAG_PARTIAL
+    return flags
+
+
+def _answer_flags(preds):
+    """Per prediction: '' for a label, ``unparsed``, or ``error: <reason>``."""
+    flags = np.array([FLAG_OK if lab is not None else FLAG_UNPARSED for lab in preds.labels], dtype=object)
+    errors = getattr(preds, "errors", None)
+    if errors is not None:
+        for i, error in enumerate(errors):
+            if error is not None:
+                flags[i] = f"{FLAG_ERROR}: {_short_reason(error)}"
+    return flags
+
+
+def _short_reason(text):
+    """One line, at most ``_MAX_REASON`` characters."""
+    line = " ".join(str(text).split()) or "request failed"
+    return line if len(line) <= _MAX_REASON else line[:_MAX_REASON - 3] + "..."
+
+
+def flag_counts(flags):
+    """How many rows carry each flag of :data:`FLAGS` (``error: ...`` flags counted together as ``error``).
+
+    Parameters
+    ----------
+    flags : array-like of str
+        A ``<task>_flag`` column.
+
+    Returns
+    -------
+    dict
+        Flag -> count, for the flags that occur, in the order of :data:`FLAGS`
+        (unknown flags last, in order of appearance).
+
+    Examples
+    --------
+    >>> from radioassist.pipeline import flag_counts
+    >>> flag_counts(['', 'outside', 'partial', 'outside', 'error: timed out', 'unparsed'])
+    {'outside': 2, 'partial': 1, 'unparsed': 1, 'error': 1}
+    """
+    values = np.asarray(flags, dtype=str)
+    values = values[values != FLAG_OK]
+    keys = np.where(np.char.startswith(values, FLAG_ERROR + ":"), FLAG_ERROR, values) if len(values) else values
+    found, counts = np.unique(keys, return_counts=True)
+    found = dict(zip(found.tolist(), counts.tolist()))
+    ordered = {k: int(found.pop(k)) for k in FLAGS if k in found}
+    ordered.update({k: int(v) for k, v in found.items()})
+    return ordered
+
+
+def _warn_domain(reasons_by_tile, n_tiles):
+    """One `DomainWarning` for the whole run; returns the reasons as meta records them."""
+    records = []
+    for label, reasons in reasons_by_tile:
+        for reason in reasons:
+            records.append(reason if n_tiles == 1 else f"{label}: {reason}")
+    if records:
+        shown = records if len(records) <= 5 else records[:5] + [f"... and {len(records) - 5} more"]
+        warnings.warn("the mosaic lies outside the domain the model was trained on (labels may not be "
+                      "trustworthy): " + "; ".join(shown), DomainWarning, stacklevel=3)
+    return records
+
+
+def _partition_info(image, backend, task, size, size_kwargs, preset, spec, *, cut=None):
+    notes = []
     if cut is None:
-        cut = _cutout_size(pixel_scale, size=size, spec=spec)
-    return {"tile": label, "cutout_size": str(cut[0]), "cutout_size_note": cut[1],
+        cut = _cut_plan(image, size=size, size_kwargs=size_kwargs, spec=spec)
+    grid, cut_size, note = cut
+    return {"tile": image.label, "cutout_size": str(cut_size), "cutout_size_note": note,
             "render_preset": preset or spec.get("render_preset") or "radio-llava",
-            "pixel_scale_arcsec": round(float(u.Quantity(pixel_scale, u.arcsec).value), 6),
+            "pixel_scale_arcsec": round(float(u.Quantity(image.pixel_scale, u.arcsec).value), 6),
+            "resampled": bool(grid is not None and grid.resample),
+            "model_domain": model_domain(spec), "domain_warnings": check_domain(image, spec, notes=notes),
+            "domain_notes": notes,
             "describe": _plain(_describe(backend, task))}
 
 
@@ -629,22 +832,43 @@ def _model_spec(backend, task):
     return {}
 
 
-def _cutout_size(pixel_scale, *, size, spec):
-    """Native cutout side in pixels; matches the model's field of view when the model records one."""
+def _cut_plan(image, *, size, size_kwargs, spec):
+    """``(grid, cutout side, note)``: how cutouts of ``image`` are made for the model.
+
+    An explicit ``size`` or a size rule cuts native pixels; otherwise the
+    model's grid (:func:`radioassist.domain.model_grid`: its field of view
+    at its pixel scale and beam) when the model records one, else 64 native
+    pixels.  ``grid`` is None unless the model's grid is used.
+    """
     if size is not None:
         if isinstance(size, u.Quantity):
-            return size, f"{size} as requested"
-        return int(size), f"{int(size)} px as requested"
-    scale = spec.get("pixel_scale_arcsec")
-    npix = spec.get("cutout_size_pix")
-    if scale and npix:
-        fov = float(scale) * float(npix) * u.arcsec
-        native = int(round(float((fov / u.Quantity(pixel_scale, u.arcsec)).decompose())))
-        native = max(native, 8)
-        note = (f"{native} px = the model's field of view {fov.to_value(u.arcsec):.0f}\" "
-                f"({npix} px at {float(scale):.3g}\"/px); the backend resamples it to the model's input")
-        return native, note
-    return DEFAULT_CUTOUT_SIZE, f"{DEFAULT_CUTOUT_SIZE} px (default)"
+            return None, size, f"{size} as requested"
+        return None, int(size), f"{int(size)} px as requested"
+    if not size_kwargs:
+        grid = model_grid(image, spec)
+        if grid is not None:
+            return grid, (grid.size if grid.resample else grid.native_size), grid.note
+    return None, DEFAULT_CUTOUT_SIZE, f"{DEFAULT_CUTOUT_SIZE} px (default)"
+
+
+def _effective_coverage(min_coverage, spec):
+    """The coverage threshold of a run: the one given, else the model's own, else the default."""
+    if min_coverage is not None:
+        return float(min_coverage)
+    recorded = (spec or {}).get("min_coverage")
+    return DEFAULT_MIN_COVERAGE if recorded is None else _coverage(recorded)
+
+
+def _coverage(value):
+    try:
+        ok = not isinstance(value, bool) and 0.0 <= float(value) <= 1.0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        msg = (f"min_coverage (--min-coverage) must be a number from 0 to 1 (the least fraction of the model's "
+               f"field of view that must hold data), got {value!r}")
+        raise InputError(msg)
+    return float(value)
 
 
 # ----------------------------------------------------------------------------------------------------------

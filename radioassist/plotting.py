@@ -9,7 +9,7 @@ import numpy as np
 
 from .exceptions import InputError
 
-__all__ = ["plot_confusion_matrix", "plot_metric_comparison", "MODEL_COLORS"]
+__all__ = ["plot_confusion_matrix", "plot_metric_comparison", "plot_reliability_diagram", "MODEL_COLORS"]
 
 #: Bar colours, in the order of the radio-llava paper's figures (blue, green, red, orange, black), then more.
 MODEL_COLORS = ("#1f5fbf", "#2ca02c", "#d62728", "#ff8c1a", "#222222", "#9467bd", "#8c564b", "#17becf",
@@ -229,4 +229,52 @@ def plot_metric_comparison(summary, *, metric="macro_f1", ax=None, title=None, c
     ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     if title:
         ax.set_title(title, fontsize=10)
+    return fig
+
+
+def plot_reliability_diagram(curve, *, ax=None, title=None, color="#1f5fbf"):
+    """Reliability diagram: accuracy against confidence per bin, with the bin counts.
+
+    Parameters
+    ----------
+    curve : dict
+        As returned by `radioassist.metrics.reliability_curve` (``edges``,
+        ``count``, ``confidence``, ``accuracy``).
+    ax : `matplotlib.axes.Axes`, optional
+        Draw into these axes; a new figure otherwise.
+    title : str, optional
+        Figure title; the expected calibration error is appended below it.
+    color : str, optional
+        Colour of the bars.
+
+    Returns
+    -------
+    `matplotlib.figure.Figure`
+    """
+    try:
+        edges = np.asarray(curve["edges"], dtype=float)
+        count = np.asarray(curve["count"], dtype=float)
+        accuracy = np.asarray(curve["accuracy"], dtype=float)
+        confidence = np.asarray(curve["confidence"], dtype=float)
+    except (KeyError, TypeError) as exc:
+        msg = "curve must be a dict made by radioassist.metrics.reliability_curve (edges, count, accuracy, confidence)"
+        raise InputError(msg) from exc
+    fig, ax = _new_axes(ax, (4.2, 4.2))
+    filled = count > 0
+    widths = np.diff(edges)
+    ax.bar(edges[:-1][filled], accuracy[filled], width=widths[filled], align="edge", color=color, alpha=0.75,
+           edgecolor="white", label="accuracy")
+    ax.plot([0, 1], [0, 1], color="#555555", linestyle="--", linewidth=1, label="perfect calibration")
+    ax.plot(confidence[filled], accuracy[filled], "o", color="#222222", markersize=3, label="bin mean confidence")
+    ece = float(np.sum(np.abs(accuracy[filled] - confidence[filled]) * count[filled]) / count.sum()) \
+        if count.sum() else float("nan")
+    for x, n in zip(edges[:-1][filled], count[filled]):
+        ax.text(x + widths[0] / 2, 0.02, f"{int(n)}", ha="center", va="bottom", fontsize=6, rotation=90)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence (probability of the predicted class)")
+    ax.set_ylabel("accuracy")
+    ax.legend(loc="upper left", fontsize=7, frameon=False)
+    heading = f"ECE {ece:.3f} ({int(count.sum())} images)"
+    ax.set_title(heading if not title else f"{title}\n{heading}", fontsize=9)
     return fig

@@ -151,8 +151,10 @@ def _fill_nonfinite(block, dtype):
     return work, bad
 
 
-def _radio_llava(block, *, zscale, contrast, size, **_):
+def _radio_llava(block, *, zscale, contrast, size, blank=None, **_):
     work, _bad = _fill_nonfinite(block, block.dtype.newbyteorder("="))
+    if blank is not None and (zscale or size is not None):
+        blank[:] = _blank_of_filled(work)
     if zscale:
         from astropy.visualization import ZScaleInterval
 
@@ -161,25 +163,32 @@ def _radio_llava(block, *, zscale, contrast, size, **_):
     if size is not None:
         work = _resize_stack(work, size)
     vmin = work.min(axis=(1, 2), keepdims=True)
+    vmax = work.max(axis=(1, 2), keepdims=True)
+    if blank is not None and not (zscale or size is not None):
+        blank[:] = (vmax == vmin)[:, 0, 0]  # what blank_mask says: constant once non-finite pixels are 0
     with np.errstate(over="ignore"):
-        span = work.max(axis=(1, 2), keepdims=True) - vmin
+        span = vmax - vmin
     span[span == 0] = 1  # constant image: (x - min) is 0 everywhere, the output is black
     overflow = ~np.isfinite(span[:, 0, 0])
     if overflow.any():  # max - min overflows the dtype (|values| ~ 1e38 in float32): use float64 there
         wide = work[overflow].astype(np.float64)
         lo = wide.min(axis=(1, 2), keepdims=True)
         wide = (wide - lo) / (wide.max(axis=(1, 2), keepdims=True) - lo) * 255.0
+        if blank is not None and not (zscale or size is not None):
+            blank[overflow] = False  # max - min overflowed: far from constant
         result = np.empty(work.shape, dtype=np.uint8)
         result[overflow] = wide.astype(np.uint8)
         keep = ~overflow
         if keep.any():
-            result[keep] = _radio_llava(work[keep], zscale=False, contrast=contrast, size=None)
+            result[keep] = _radio_llava(work[keep], zscale=False, contrast=contrast,
+                                        size=None).astype(np.uint8)
         return result
-    # the exact upstream arithmetic: (x - min) / (max - min) * (255 - 0) (+ 0)
+    # the exact upstream arithmetic: (x - min) / (max - min) * (255 - 0) (+ 0); the cast to uint8
+    # (truncation) is left to the caller, which writes it straight into the output
     np.subtract(work, vmin, out=work)
     np.divide(work, span, out=work)
     np.multiply(work, 255.0, out=work)
-    return work.astype(np.uint8)
+    return work
 
 
 def _normalise(work, bad, vmin, vmax):
@@ -281,7 +290,7 @@ def _quantise(unit, size):
 # --------------------------------------------------------------------------------------
 def render(images, *, preset="radio-llava", zscale=False, contrast=0.25, size=None,
            percentiles=None, asinh_a=0.1, clip_sigma=3.0, sigma_lower=3.0, sigma_upper=50.0, maxiters=5,
-           chunk_size=256):
+           chunk_size=64, out=None, return_blank=False):
     """Render cutouts as 8-bit RGB images.
 
     Parameters
@@ -317,13 +326,22 @@ def render(images, *, preset="radio-llava", zscale=False, contrast=0.25, size=No
         ``'sigma-clip'``: the output spans ``median - sigma_lower * std`` to
         ``median + sigma_upper * std`` (default 3 and 50).
     chunk_size : int, optional
-        Number of images processed at once (bounds the temporary memory).
+        Number of images processed at once (bounds the temporary memory; small
+        chunks stay in the CPU caches).
+    out : `~numpy.ndarray`, optional
+        A C-contiguous ``uint8`` array of shape (N, H, W, 3) (or (N, size,
+        size, 3)) to write into and return, e.g. a buffer reused batch after batch.
+    return_blank : bool, optional
+        Also return the :func:`blank_mask` of the input, computed on the way
+        (for ``'radio-llava'`` at no extra cost).
 
     Returns
     -------
     rgb : `~numpy.ndarray`
         ``uint8`` array of shape (N, H, W, 3) (or (N, size, size, 3)) with
-        three identical channels.
+        three identical channels (``out`` when given).
+    blank : `~numpy.ndarray`
+        Only with ``return_blank=True``: boolean array of shape (N,), as :func:`blank_mask`.
 
     Raises
     ------
@@ -381,7 +399,14 @@ def render(images, *, preset="radio-llava", zscale=False, contrast=0.25, size=No
     data = _as_stack(images)
     n_img, height, width = data.shape
     out_h, out_w = (size, size) if size is not None else (height, width)
-    out = np.empty((n_img, out_h, out_w, 3), dtype=np.uint8)
+    if out is None:
+        out = np.empty((n_img, out_h, out_w, 3), dtype=np.uint8)
+    elif not (isinstance(out, np.ndarray) and out.dtype == np.uint8 and out.shape == (n_img, out_h, out_w, 3)
+              and out.flags.c_contiguous):
+        got = f"{out.dtype} {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__
+        msg = f"out must be a C-contiguous uint8 array of shape {(n_img, out_h, out_w, 3)}, got {got}"
+        raise InputError(msg)
+    blank = np.zeros(n_img, dtype=bool) if return_blank else None
     renderer = _RENDERERS[preset]
     options = dict(zscale=zscale, contrast=contrast, size=size, percentiles=(p_lo, p_hi),
                    asinh_a=asinh_a, clip_sigma=clip_sigma, sigma_lower=sigma_lower,
@@ -389,16 +414,25 @@ def render(images, *, preset="radio-llava", zscale=False, contrast=0.25, size=No
     log.debug("rendering %d image(s) of %dx%d with preset %r", n_img, height, width, preset)
     for start in range(0, n_img, int(chunk_size)):
         stop = min(start + int(chunk_size), n_img)
-        grey = renderer(data[start:stop], **options)
-        if preset != "radio-llava":
-            grey = _quantise(grey, size)
+        if preset == "radio-llava":
+            grey = renderer(data[start:stop], blank=None if blank is None else blank[start:stop], **options)
+        else:
+            grey = _quantise(renderer(data[start:stop], **options), size)
+            if blank is not None:
+                block_in = data[start:stop]
+                blank[start:stop] = _blank_of_filled(np.where(np.isfinite(block_in), block_in, 0))
         block = out[start:stop]
-        for channel in range(3):  # much faster than a broadcast assignment into the last axis
-            block[..., channel] = grey
+        # the float -> uint8 cast (truncation, as astype) straight into the first channel, then two
+        # uint8 copies: much faster than a broadcast assignment into the last axis
+        np.copyto(block[..., 0], grey, casting="unsafe")
+        block[..., 1] = block[..., 0]
+        block[..., 2] = block[..., 0]
+    if return_blank:
+        return out, blank
     return out
 
 
-def blank_mask(images, *, chunk_size=2048):
+def blank_mask(images, *, chunk_size=64):
     """Which images are unusable (upstream skips them).
 
     An image is blank when none of its pixels is both finite and non-zero, or
@@ -433,12 +467,17 @@ def blank_mask(images, *, chunk_size=2048):
     mask = np.empty(n_img, dtype=bool)
     for start in range(0, n_img, int(chunk_size)):
         block = data[start:start + int(chunk_size)]
-        finite = np.isfinite(block)
-        signal = (finite & (block != 0)).any(axis=(1, 2))
-        filled = np.where(finite, block, 0)
-        constant = filled.max(axis=(1, 2)) == filled.min(axis=(1, 2))
-        mask[start:start + int(chunk_size)] = ~signal | constant
+        mask[start:start + int(chunk_size)] = _blank_of_filled(np.where(np.isfinite(block), block, 0))
     return mask
+
+
+def _blank_of_filled(filled):
+    """Blank images of a stack whose non-finite pixels are already 0: constant ones.
+
+    An image without a finite non-zero pixel is all zeros once filled, so it is
+    constant too: the one test ``max == min`` covers both cases of `blank_mask`.
+    """
+    return filled.max(axis=(1, 2)) == filled.min(axis=(1, 2))
 
 
 def _as_rgb_uint8(images):

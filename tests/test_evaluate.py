@@ -342,3 +342,39 @@ def test_evaluate_tiny_llava_score_and_generate(tmp_path):
     assert generate["n_unparsed"] == rows["unparsed"].sum()                # whatever the random model says,
     assert generate["accuracy"] == pytest.approx(rows["correct"].mean())    # unparsed answers count as wrong
     assert "answer" in table.colnames
+
+
+def test_evaluate_reports_calibration(folder, tiny_model, tmp_path):
+    """ECE and mean confidence per single-label run, a reliability diagram per run with probabilities."""
+    pytest.importorskip("matplotlib")
+    from radioassist.backends import get_backend
+    from radioassist.metrics import expected_calibration_error
+
+    result = evaluate(folder, tasks="B6", models=[f"vision={tiny_model},name=tiny", "fake-generative-eval"],
+                      n_bootstrap=0)
+    test = load_dataset(folder, task="B6").subset(lambda_split(folder, "test"))
+    probs = get_backend("vision", model=tiny_model).predict(test.rgb(), "B6").probabilities
+    row = result.summary[result.summary["model"] == "tiny"][0]
+    assert row["ece"] == pytest.approx(expected_calibration_error(probs, test.targets), abs=1e-6)
+    assert row["mean_confidence"] == pytest.approx(probs.max(axis=1).mean(), abs=1e-6)
+    assert "| accuracy | ECE | unparsed |" in result.to_markdown()
+    curve = result.reliability("tiny", "B6")
+    assert curve["count"].sum() == 18
+    files = {p.name for p in result.write(tmp_path / "out")}
+    assert "reliability_tiny_B6.png" in files
+    assert (tmp_path / "out" / "reliability_tiny_B6.png").read_bytes()[:8] == PNG_MAGIC
+    back = EvaluationResult.read(tmp_path / "out")
+    assert back.summary["ece"][0] == pytest.approx(row["ece"], abs=1e-4)
+    assert back.reliability("tiny", "B6")["count"].sum() == 18
+
+
+def test_plot_reliability_diagram():
+    pytest.importorskip("matplotlib")
+    from radioassist.metrics import reliability_curve
+    from radioassist.plotting import plot_reliability_diagram
+
+    probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.45, 0.55]])
+    fig = plot_reliability_diagram(reliability_curve(probs, [0, 1, 1, 0]), title="t")
+    assert "ECE 0.438 (4 images)" in fig.axes[0].get_title()
+    with pytest.raises(InputError, match="reliability_curve"):
+        plot_reliability_diagram({"count": [1]})

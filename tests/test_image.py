@@ -209,3 +209,35 @@ def test_lotss_float64_and_units(shared_data):
     assert image.unit == u.Jy / u.beam
     assert image.beam.major.to_value(u.arcsec) == pytest.approx(6, rel=1e-3)
     assert "LoTSS" in repr(image) or "P205" in repr(image)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("JY/BEAM", u.Jy / u.beam), ("Jy/beam", u.Jy / u.beam), ("JY/BEAM ", u.Jy / u.beam),
+    ("jy/beam", u.Jy / u.beam), ("JY BEAM-1", u.Jy / u.beam), ("JY/PIXEL", u.Jy / u.pix),
+    ("mJy/beam", u.mJy / u.beam), ("K", u.K), ("Jy", u.Jy),
+])
+def test_radio_bunit_values(tmp_path, text, expected):
+    header = _header()
+    header["BUNIT"] = text
+    path = tmp_path / "unit.fits"
+    fits.PrimaryHDU(np.zeros((48, 64), np.float32), header).writeto(path)
+    assert load_image(path).unit == expected
+
+
+def test_bunit_parsed_once_without_astropy_suggestions(monkeypatch):
+    """FITS-style JY/BEAM must not go through astropy's slow failure path (~15 ms of 'did you mean')."""
+    from radioassist import image as image_module
+
+    image_module._parse_bunit_text.cache_clear()
+    calls = []
+    real = u.Unit
+    monkeypatch.setattr(image_module.u, "Unit", lambda *a, **k: calls.append(a) or real(*a, **k))
+    for text in ("JY/BEAM", "JY/BEAM ", "Jy/beam", "JY/PIXEL"):
+        assert image_module._parse_bunit(text).is_equivalent(u.Jy / u.beam) or text == "JY/PIXEL"
+    assert calls == []
+    monkeypatch.undo()
+    # anything else is parsed by astropy once per distinct string, then cached
+    assert image_module._parse_bunit("MJY/SR") == image_module._parse_bunit(" MJY/SR ")
+    assert image_module._parse_bunit_text.cache_info().hits >= 1
+    unknown = image_module._parse_bunit("counts per fortnight")
+    assert isinstance(unknown, u.UnrecognizedUnit)

@@ -267,3 +267,49 @@ def test_bootstrap_interval_multilabel_and_perfect():
         bootstrap_interval(["FR-I"], ["FR-I"], labels=B6, n_resamples=0)
     with pytest.raises(InputError, match="confidence"):
         bootstrap_interval(["FR-I"], ["FR-I"], labels=B6, confidence=95)
+
+
+# ---------------------------------------------------------------------------------------- calibration
+def test_expected_calibration_error_matches_brute_force():
+    from radioassist.metrics import expected_calibration_error, reliability_curve
+
+    rng = np.random.default_rng(3)
+    logits = rng.normal(0, 2, (500, 3))
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    y = rng.integers(0, 3, 500)
+    conf, pred = probs.max(1), probs.argmax(1)
+    brute = 0.0
+    for k in range(15):  # bins (k/15, (k+1)/15], the first one closed
+        lo, hi = k / 15, (k + 1) / 15
+        inside = (conf > lo) & (conf <= hi) if k else (conf >= lo) & (conf <= hi)
+        if inside.any():
+            brute += inside.sum() / 500 * abs((pred[inside] == y[inside]).mean() - conf[inside].mean())
+    assert expected_calibration_error(probs, y) == pytest.approx(brute)
+    curve = reliability_curve(probs, y, n_bins=15)
+    assert curve["count"].sum() == 500 and len(curve["edges"]) == 16
+    perfect = np.eye(3)[y]
+    assert expected_calibration_error(perfect, y) == 0.0
+    with pytest.raises(InputError, match="class indices"):
+        expected_calibration_error(probs, y + 3)
+    with pytest.raises(InputError, match="n_bins"):
+        reliability_curve(probs, y, n_bins=0)
+
+
+def test_temperature_lowers_nll_of_overconfident_model():
+    from radioassist.metrics import expected_calibration_error, fit_temperature, negative_log_likelihood
+
+    rng = np.random.default_rng(4)
+    margin = rng.normal(0, 1.5, 4000)
+    y = (rng.random(4000) < 1 / (1 + np.exp(-margin))).astype(int)
+    logits = np.stack([np.zeros(4000), 3 * margin], axis=1)  # three times too confident
+    t = fit_temperature(logits, y)
+    assert 2.6 < t < 3.4
+    assert negative_log_likelihood(logits, y, temperature=t) < negative_log_likelihood(logits, y) - 0.05
+    before = expected_calibration_error(np.exp(logits) / np.exp(logits).sum(1, keepdims=True), y)
+    scaled = np.exp(logits / t) / np.exp(logits / t).sum(1, keepdims=True)
+    assert expected_calibration_error(scaled, y) < before / 2
+    assert (scaled.argmax(1) == logits.argmax(1)).all()  # the answers do not change
+    soft = np.stack([1 - 0.75 * np.ones(4000), 0.75 * np.ones(4000)], 1)
+    assert np.isfinite(negative_log_likelihood(logits, soft))
+    with pytest.raises(InputError, match="logits"):
+        fit_temperature(np.zeros(3), [0, 1, 0])

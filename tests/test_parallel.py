@@ -11,7 +11,8 @@ from astropy.wcs import WCS
 from click.testing import CliRunner
 
 from radioassist.backends import Backend, Predictions, register_backend
-from radioassist.exceptions import ImageError, InputError
+from radioassist.cutouts import extract_cutouts
+from radioassist.exceptions import ImageError, InputError, RadioassistWarning
 from radioassist.pipeline import FLAG_NO_TILE, classify, classify_survey
 from radioassist.simulate import simulate_sky
 from radioassist.tiles import NO_TILE, assign_tiles, tile_footprint
@@ -150,7 +151,7 @@ def test_real_lotss_mosaics_each_row_in_one_tile(shared_data):
 # ------------------------------------------------------------------------------------------------ several mosaics
 def test_survey_rows_in_order_each_in_one_tile(survey, tiny_model):
     cat = survey["catalog"]
-    with pytest.warns(Warning):  # the broken row
+    with pytest.warns(RadioassistWarning, match="no valid position"):  # the broken row
         table = classify_survey(survey["paths"], cat, model=tiny_model, size=SIZE, batch_size=16)
     assert list(table["name"]) == list(cat["name"])
     flags = np.asarray(table["B6_flag"], dtype=str)
@@ -158,7 +159,22 @@ def test_survey_rows_in_order_each_in_one_tile(survey, tiny_model):
     assert flags[5] == "bad_position" and tiles[5] == ""
     assert list(flags[-2:]) == [FLAG_NO_TILE, FLAG_NO_TILE] and list(tiles[-2:]) == ["", ""]
     ok = flags == ""
-    assert ok.sum() == len(cat) - 3
+    # the same coverage rule as for one mosaic: a row is classified only when at least 90 % of its cutout in
+    # its tile holds data; the others (at the survey's outer edge or in the blank corner) are flagged partial
+    # (or blank: the position itself in the blank corner of the only tile that holds it)
+    partial, blank = flags == "partial", flags == "blank"
+    assert set(flags[~ok & ~partial & ~blank]) == {"bad_position", FLAG_NO_TILE}
+    assert ok.sum() + partial.sum() + blank.sum() == len(cat) - 3
+    assert 0 < partial.sum() < 15 and blank.sum() < 5
+    for name, path in zip(("tile0.fits", "tile1.fits", "tile2.fits"), survey["paths"]):
+        mine = tiles == name
+        stack = extract_cutouts(path, SkyCoord(cat["ra"][mine], cat["dec"][mine], unit="deg"), size=SIZE)
+        coverage = 1 - stack.nan_fraction
+        data = fits.getdata(path)
+        ix, iy = np.floor(stack.xy + 0.5).astype(int).T
+        no_data = ~np.isfinite(data[iy, ix])
+        np.testing.assert_array_equal(blank[mine], no_data)
+        np.testing.assert_array_equal(partial[mine], (coverage < 0.9) & ~no_data)
     assert set(tiles[ok]) == {"tile0.fits", "tile1.fits", "tile2.fits"}
     np.testing.assert_allclose(np.asarray(table["B6_prob_FR-I"])[ok] + np.asarray(table["B6_prob_FR-II"])[ok], 1,
                                atol=1e-5)
@@ -211,9 +227,9 @@ def _columns(table, prefix="B6_"):
 def test_dask_run_identical_to_serial(survey, tiny_model, cluster):
     cat = survey["catalog"]
     kwargs = dict(model=tiny_model, size=SIZE, batch_size=8, chunk_size=8)
-    with pytest.warns(Warning):
+    with pytest.warns(RadioassistWarning, match="no valid position"):
         serial = classify(survey["paths"], cat, **kwargs)
-    with pytest.warns(Warning):
+    with pytest.warns(RadioassistWarning, match="no valid position"):
         parallel = classify(survey["paths"], cat, scheduler=cluster, **kwargs)
     a, b = _columns(serial), _columns(parallel)
     assert list(a) == list(b)
@@ -268,7 +284,7 @@ def test_backend_and_model_loaded_once_per_worker(survey, tiny_model, cluster, m
     clear_backend_cache()
     _BUILT.clear()
     cat = survey["catalog"]
-    with pytest.warns(Warning):
+    with pytest.warns(RadioassistWarning, match="no valid position"):
         table = classify(survey["paths"], cat, backend="test-counting-parallel", size=SIZE, batch_size=4,
                          chunk_size=4, scheduler=cluster)
     assert table.meta["radioassist"]["partitions"] >= 15
@@ -289,7 +305,7 @@ def test_backend_and_model_loaded_once_per_worker(survey, tiny_model, cluster, m
 
     monkeypatch.setattr(vision, "_load_checkpoint", counting)
     clear_backend_cache()
-    with pytest.warns(Warning):
+    with pytest.warns(RadioassistWarning, match="no valid position"):
         classify(survey["paths"], cat, model=tiny_model, size=SIZE, batch_size=4, chunk_size=4, scheduler=cluster)
     counts = collections.Counter(loads)
     assert counts and set(counts.values()) == {1} and None not in counts
@@ -300,7 +316,7 @@ def test_backend_and_model_loaded_once_per_worker(survey, tiny_model, cluster, m
     loads.clear()
     ready = preload_backend(cluster, ("vision", dict(model=tiny_model, device="cpu")), task="B6")
     assert sorted(ready) == sorted(w.id for w in cluster.cluster.workers.values()) and len(loads) == 2
-    with pytest.warns(Warning):
+    with pytest.warns(RadioassistWarning, match="no valid position"):
         classify(survey["paths"], cat, model=tiny_model, size=SIZE, batch_size=4, chunk_size=4, scheduler=cluster)
     assert len(loads) == 2
     clear_backend_cache()

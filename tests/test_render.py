@@ -145,6 +145,26 @@ def test_blank_and_constant_images():
     assert rendered[3, 2, 2, 0] == 255 and rendered[3].sum() == 3 * 255
     np.testing.assert_array_equal(rendered[3], upstream_rgb(stack[3]))
     assert render(stack, zscale=True)[:3].max() == 0
+    for preset in PRESETS:  # the mask computed while rendering is blank_mask's
+        for kwargs in ({}, {"size": 8}):
+            with np.errstate(all="ignore"):
+                again, blank = render(stack, preset=preset, return_blank=True, **kwargs)
+            np.testing.assert_array_equal(blank, mask, err_msg=f"{preset} {kwargs}")
+            np.testing.assert_array_equal(again, render(stack, preset=preset, **kwargs))
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_render_into_out_buffer(rng, preset):
+    stack = synthetic_stack(rng, n=7)
+    expected = render(stack, preset=preset)
+    buffer = np.full((7,) + stack.shape[1:] + (3,), 99, dtype=np.uint8)
+    result = render(stack, preset=preset, out=buffer, chunk_size=3)
+    assert result is buffer
+    np.testing.assert_array_equal(buffer, expected)
+    with pytest.raises(InputError, match=r"out must be a C-contiguous uint8 array of shape \(7, "):
+        render(stack, preset=preset, out=np.empty((6,) + stack.shape[1:] + (3,), dtype=np.uint8))
+    with pytest.raises(InputError, match="out must be"):
+        render(stack, preset=preset, out=buffer.astype(np.float32))
 
 
 @pytest.mark.parametrize("preset", PRESETS)

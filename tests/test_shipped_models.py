@@ -1,6 +1,12 @@
-"""The classifiers shipped in radioassist/models: complete, offline, and as good as their cards say."""
+"""The classifiers shipped in radioassist/models: complete, offline, calibrated, and right on real data.
 
-import json
+The shipped models are trained on every labelled FIRST image in ``../shared/data`` (see their cards and
+``tools/train_shipped_models.py``), so scores on those images only show that nothing broke between
+training and serving; the checks that mean something are on data no model was trained on: the LoTSS DR1
+single-Gaussian sources inside the two mosaics (another survey, 144 MHz, 6 arcsec beam).
+"""
+
+import csv
 import warnings
 
 import numpy as np
@@ -12,9 +18,6 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 SHIPPED = ["first-frdeep-b6", "first-rgd-b3"]
-# macro F1 measured on the held-out test splits when the models were trained (see their model cards),
-# minus a small margin for numerical differences between platforms and library versions
-MIN_MACRO_F1 = {"first-frdeep-b6": 0.78, "first-rgd-b3": 0.88}
 
 
 @pytest.fixture(autouse=True)
@@ -39,78 +42,124 @@ def test_shipped_model_is_complete(name):
     for file in ("config.json", "model.safetensors", "preprocessor_config.json", "README.md"):
         assert (path / file).is_file(), file
     assert not list(path.glob("*.bin"))  # no pickle
-    assert (path / "model.safetensors").stat().st_size < 3e6  # small: a few MB at most
+    assert (path / "model.safetensors").stat().st_size < 20e6
     info = model_info(name)
     assert info["task"] in DEFAULT_MODELS and info["weights_sha256"] == weights_sha256(path)
     assert info["pixel_scale_arcsec"] == pytest.approx(1.8) and info["beam_arcsec"] == pytest.approx(5.4)
-    assert info["render_preset"] == "radio-llava" and info["image_size"] == [64, 64]
+    assert info["render_preset"] == "radio-llava" and info["cutout_size_pix"] == 150
+    assert info["surveys"] == ["FIRST"] and info["frequency_mhz"] == pytest.approx(1400.0)
+    assert any("MiraBest" in s for s in info["training_samples"])
+    assert 0.2 < info["temperature"] < 5 and info["headline"]
     card = (path / "README.md").read_text()
-    assert "radioassist train " in card and "macro F1" in card and "Held-out test split" in card
+    for text in ("python tools/train_shipped_models.py", "Cross-sample", "Calibration", "Known failure modes",
+                 "bootstrap", "expected calibration error"):
+        assert text in card, text
     backend = get_backend("vision", model=path)
-    described = backend.describe()
-    assert described["model_sha256"] == info["weights_sha256"]
+    assert backend.describe()["model_sha256"] == info["weights_sha256"]
     spec = backend.input_spec(info["task"])
-    assert spec["cutout_size_pix"] == info["cutout_size_pix"] and spec["pixel_scale_arcsec"] == pytest.approx(
-        1.8
-    )
+    assert spec["cutout_size_pix"] == 150 and spec["pixel_scale_arcsec"] == pytest.approx(1.8)
+    assert spec["surveys"] == ["FIRST"] and spec["frequency_mhz"] == pytest.approx(1400.0)
+    assert spec["training_samples"] == info["training_samples"]
 
 
-def _macro_f1(name, data):
+def test_models_listing_prints_headline_figures():
+    from click.testing import CliRunner
+
+    from radioassist.cli._listing import models
+
+    result = CliRunner().invoke(models)
+    assert result.exit_code == 0, result.output
+    for name in SHIPPED:
+        assert name in result.output
+    assert "FIRST, 1400 MHz" in result.output and "macro F1" in result.output and "ECE" in result.output
+
+
+def _mirabest(shared_data, step):
+    """Every ``step``-th MiraBest galaxy: FITS pixels, class index, confident flag."""
+    from astropy.io import fits
+
+    folder = shared_data / "mirabest_first"
+    with open(folder / "manifest.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))[::step]
+    arrays = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for row in rows:
+            arrays.append(np.squeeze(fits.getdata(folder / "FITS" / row["file"])).astype(np.float32))
+    targets = np.array([0 if r["fr_class"] == "FR-I" else 1 for r in rows])
+    confident = np.array([r["confident"] == "1" for r in rows])
+    return np.stack(arrays), targets, confident
+
+
+def test_b6_on_mirabest_is_sane_and_less_sure_of_uncertain_labels(shared_data):
+    """On (training) MiraBest galaxies the served model is right and more confident where astronomers were."""
     from radioassist.backends import get_backend
-    from radioassist.training import classification_metrics
+    from radioassist.metrics import classification_report
+    from radioassist.preprocess import render_cutouts
 
-    predictions = get_backend("vision", model=model_path(name)).predict(data.rgb(), data.task)
-    return classification_metrics(data.targets, predictions.label_indices, data.task.labels)
+    arrays, targets, confident = _mirabest(shared_data, 3)
+    images = np.repeat(render_cutouts(arrays)[..., None], 3, axis=-1)
+    predictions = get_backend("vision").predict(images, "B6")
+    report = classification_report(targets[confident], predictions.label_indices[confident], labels="B6")
+    assert report.macro_f1 >= 0.85
+    top = predictions.probabilities.max(axis=1)
+    assert top[~confident].mean() < top[confident].mean()
 
 
-def test_b6_on_frdeep_test_split(shared_data, tmp_path):
-    import csv
-
+def test_b6_on_frdeep_is_sane(shared_data):
+    from radioassist.backends import get_backend
+    from radioassist.metrics import classification_report
     from radioassist.training import load_image_folder
 
     folder = shared_data / "frdeep_v2"
-    with open(folder / "frdeep_v2_manifest.csv", newline="") as fh:
-        rows = [row for row in csv.DictReader(fh) if row["split"] == "test"]
-    with open(tmp_path / "test.csv", "w", newline="") as fh:  # read only the 198 held-out images
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows({**row, "file_first": str(folder / row["file_first"])} for row in rows)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        test = load_image_folder(
-            folder,
-            task="B6",
-            manifest=tmp_path / "test.csv",
-            file_column="file_first",
-            label_from_filename=r"_(I|II)\.fits$",
-            label_map="I=FR-I,II=FR-II",
-        )
-    assert len(test) == 198 and set(test.splits) == {"test"}
-    metrics = _macro_f1("first-frdeep-b6", test)
-    recorded = json.loads((model_path("first-frdeep-b6") / "config.json").read_text())["radioassist"]
-    assert metrics["macro_f1"] == pytest.approx(recorded["test_macro_f1"], abs=0.02)
-    assert metrics["macro_f1"] >= MIN_MACRO_F1["first-frdeep-b6"]
+        data = load_image_folder(folder / "FIRST", task="B6", label_from_filename=r"_(I|II)\.fits$",
+                                 label_map="I=FR-I,II=FR-II")
+    data = data.subset(np.arange(0, len(data), 4))
+    predictions = get_backend("vision").predict(data.rgb(), "B6")
+    assert classification_report(data.targets, predictions.label_indices, labels="B6").macro_f1 >= 0.8
 
 
-def test_b3_on_rgd_test_split(shared_data):
-    from radioassist.training import load_image_folder
+def _lotss_compact(shared_data):
+    from astropy.table import Table
 
-    info = model_info("first-rgd-b3")
-    with warnings.catch_warnings():  # one validation image is blank once cropped
-        warnings.simplefilter("ignore")
-        data = load_image_folder(
-            shared_data / "first_rgd_png",
-            task="B3",
-            manifest="labels.csv",
-            label_column="label_name",
-            label_map="Compact=NO,FRI=YES,FRII=YES,Bent=YES",
-            cutout_size=info["cutout_size_pix"],
-        )
-    test = data.subset(data.splits == "test")
-    assert len(test) == 138
-    metrics = _macro_f1("first-rgd-b3", test)
-    assert metrics["macro_f1"] == pytest.approx(info["test_macro_f1"], abs=0.02)
-    assert metrics["macro_f1"] >= MIN_MACRO_F1["first-rgd-b3"]
+    folder = shared_data / "lotss_dr1_hetdex"
+    table = Table.read(folder / "catalog_sources_in_images.csv")
+    keep = (np.asarray(table["S_Code"]).astype(str) == "S") & (np.asarray(table["Maj"], float) <= 9.0)
+    keep &= np.array([str(n).endswith("-mosaic.fits") for n in table["image"]])
+    return folder, table[keep]
+
+
+def test_b3_says_no_for_lotss_single_gaussian_sources(shared_data):
+    """The check of issue 10: no LoTSS image was used in training; >= 80% of its compact sources are NO."""
+    import radioassist as ra
+    from astropy.table import Table
+
+    folder, sources = _lotss_compact(shared_data)
+    assert len(sources) == 25
+    answers = []
+    for mosaic in ("P205+55-mosaic.fits", "P218+55-mosaic.fits"):
+        rows = sources[sources["image"] == mosaic]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # most of these sources lie near a mosaic edge: classify them all (min_coverage=0); the pipeline
+            # resamples the 1.5"/px mosaic to the model's 1.8"/px and 4.5' field
+            out = ra.classify(folder / mosaic, Table({"RA": rows["RA"], "DEC": rows["DEC"]}), task="B3",
+                              min_coverage=0.0)
+        answers += [str(v) for v in out["B3_label"]]
+    assert len(answers) == 25
+    assert np.mean([a == "NO" for a in answers]) >= 0.8, answers
+
+
+def test_b3_says_yes_for_mirabest_galaxies(shared_data):
+    from radioassist.backends import get_backend
+    from radioassist.preprocess import render_cutouts
+
+    arrays, _, _ = _mirabest(shared_data, 4)
+    images = np.repeat(render_cutouts(arrays)[..., None], 3, axis=-1)
+    predictions = get_backend("vision").predict(images, "B3")
+    assert np.mean(np.asarray(predictions.labels) == "YES") >= 0.9
 
 
 def test_default_backend_uses_shipped_models():
@@ -124,3 +173,5 @@ def test_default_backend_uses_shipped_models():
         assert predictions.probabilities.shape == (3, 2)
         np.testing.assert_allclose(predictions.probabilities.sum(axis=1), 1, atol=1e-5)
         assert backend.describe(task)["model"] == str(default_model(task))
+        recorded = model_info(default_model(task).name)["temperature"]
+        assert backend.describe(task)["temperature"] == pytest.approx(recorded)

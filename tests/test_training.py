@@ -9,9 +9,9 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from radioassist.exceptions import InputError, RadioassistWarning
+from radioassist.metrics import classification_report
 from radioassist.training import (
     LabelledImages,
-    classification_metrics,
     load_datalist,
     load_dataset,
     load_image_folder,
@@ -221,22 +221,28 @@ def test_catalog_cutouts(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------- metrics
-def test_classification_metrics_match_sklearn():
+def test_training_scores_are_radioassist_metrics():
+    """Early stopping and model cards use radioassist.metrics, the implementation `evaluate` uses."""
+    from radioassist.training.vision import _report
+
+    # a prediction of a class absent from the truth counts in the macro average (0.556, not 0.833)
+    m = _report([0, 0, 1, 1], [0, 2, 1, 1], ["a", "b", "c"], False)
+    assert m["macro_f1"] == pytest.approx((2 / 3 + 1 + 0) / 3)
+    report = classification_report([0, 0, 1, 1], [0, 2, 1, 1], labels=["a", "b", "c"])
+    assert m == report.to_dict()
     sklearn_metrics = pytest.importorskip("sklearn.metrics")
     rng = np.random.default_rng(5)
     y_true, y_pred = rng.integers(0, 3, 50), rng.integers(0, 3, 50)
-    m = classification_metrics(y_true, y_pred, ["a", "b", "c"])
+    m = _report(y_true, y_pred, ["a", "b", "c"], False)
     assert m["macro_f1"] == pytest.approx(sklearn_metrics.f1_score(y_true, y_pred, average="macro"))
-    assert m["weighted_f1"] == pytest.approx(sklearn_metrics.f1_score(y_true, y_pred, average="weighted"))
-    assert m["accuracy"] == pytest.approx(sklearn_metrics.accuracy_score(y_true, y_pred))
     assert m["confusion_matrix"] == sklearn_metrics.confusion_matrix(y_true, y_pred).tolist()
     multi_true, multi_pred = rng.integers(0, 2, (30, 3)), rng.integers(0, 2, (30, 3))
-    m = classification_metrics(multi_true, multi_pred, ["x", "y", "z"])
+    m = _report(multi_true, multi_pred, ["x", "y", "z"], True)
     assert m["macro_f1"] == pytest.approx(sklearn_metrics.f1_score(multi_true, multi_pred, average="macro"))
 
 
 def test_augmenter_and_background_clip():
-    from radioassist.backends.vision import background_clip
+    from radioassist.preprocess import background_clip
     from radioassist.training.vision import _Augmenter
 
     rng = np.random.default_rng(6)
@@ -244,14 +250,75 @@ def test_augmenter_and_background_clip():
     x = (x - x.amin((1, 2, 3), keepdim=True)) / (
         x.amax((1, 2, 3), keepdim=True) - x.amin((1, 2, 3), keepdim=True)
     )
-    a = _Augmenter(torch.Generator().manual_seed(0))(x)
-    b = _Augmenter(torch.Generator().manual_seed(0))(x)
-    assert a.shape == x.shape and torch.equal(a, b)
+    a, clip_a = _Augmenter(torch.Generator().manual_seed(0))(x)
+    b, clip_b = _Augmenter(torch.Generator().manual_seed(0))(x)
+    assert a.shape == x.shape and torch.equal(a, b) and torch.equal(clip_a, clip_b)
     assert float(a.min()) >= 0 and float(a.max()) <= 1
+    assert clip_a.shape == (4,) and bool(((clip_a >= 2) & (clip_a <= 4)).all())  # 3 +- 1 sigma
     clipped = background_clip(x, 3.0)
     assert float((clipped == 0).float().mean()) > 0.5  # the noise background is gone
     assert torch.allclose(clipped.amax((1, 2, 3)), torch.ones(4))
     assert torch.allclose(background_clip(clipped, 3.0), clipped)  # already clipped: unchanged
+
+
+def test_training_and_serving_see_the_same_tensor(tmp_path, monkeypatch):
+    """One preprocessing: the tensor the training loop feeds the network for an unaugmented FITS image is
+    bit-identical to the one the vision backend builds when serving the rendered cutout."""
+    import radioassist.training.vision as tv
+    from radioassist.backends import get_backend
+    from radioassist.preprocess import render_cutouts
+    from radioassist.training import train_vision_classifier
+
+    rng = np.random.default_rng(11)
+    arrays = {}
+    for split, n in (("train", 3), ("valid", 2)):
+        for kind, label in (("compact", "Compact"), ("double", "Double")):
+            (tmp_path / "data" / split / label).mkdir(parents=True)
+            for i in range(n):
+                img = _blob_image(rng, kind) * 1e-3
+                path = tmp_path / "data" / split / label / f"{kind}{i}.fits"
+                _to_fits(img, path)
+                arrays[str(path)] = img
+    seen = []
+    real = tv.model_input
+
+    def recording(images, spec, **kwargs):
+        out = real(images, spec, **kwargs)
+        if isinstance(images, torch.Tensor) and images.dtype == torch.uint8 and len(images) == 6:
+            seen.append((images.clone(), out.clone()))
+        return out
+
+    monkeypatch.setattr(tv, "model_input", recording)
+    result = train_vision_classifier(
+        tmp_path / "data",
+        task="B3",
+        output_dir=tmp_path / "model",
+        label_map="Compact=NO,Double=YES",
+        image_size=24,
+        epochs=1,
+        batch_size=6,
+        augment=False,
+        progress=False,
+    )
+    assert seen, "the training loop did not preprocess the unaugmented batch through radioassist.preprocess"
+    trained_on, tensor = seen[0]
+    # the rendered training images are what the pipeline renders from the same FITS pixels
+    train_files = sorted(f for f in arrays if "/train/" in f)
+    rendered = render_cutouts(np.stack([arrays[f] for f in train_files]))
+    assert {r.tobytes() for r in rendered} == {r.tobytes() for r in trained_on[:, 0].numpy()}
+    backend = get_backend("vision", model=result.output_dir)
+    served = []
+    loaded = backend.load("B3")
+    handle = loaded.model.register_forward_pre_hook(
+        lambda module, args, kwargs: served.append(kwargs["pixel_values"].clone()), with_kwargs=True
+    )
+    try:
+        rgb = np.repeat(trained_on[:, 0].numpy()[..., None], 3, axis=-1)
+        backend.predict(rgb, "B3")
+    finally:
+        handle.remove()
+    assert len(served) == 1
+    assert torch.equal(served[0].contiguous(), tensor.contiguous())
 
 
 # --------------------------------------------------------------------------------------------- training
@@ -284,9 +351,34 @@ def test_training_reaches_high_f1_and_writes_checkpoint(trained, png_folder):
     test = load_image_folder(png_folder / "test", task="B3", label_map="Compact=NO,Double=YES")
     backend = get_backend("vision", model=out)
     preds = backend.predict(test.rgb(), "B3")
-    m = classification_metrics(test.targets, preds.label_indices, ["YES", "NO"])
-    assert m["macro_f1"] == pytest.approx(trained.test_metrics["macro_f1"])
+    m = classification_report(test.targets, preds.label_indices, labels=["YES", "NO"])
+    assert m.macro_f1 == pytest.approx(trained.test_metrics["macro_f1"])
     assert backend.describe()["model_sha256"] == meta["weights_sha256"]
+
+
+def test_training_fits_and_serves_a_temperature(trained, png_folder):
+    """The temperature fitted on the validation images is stored, shown in the card and applied when serving."""
+    from radioassist.backends import get_backend
+    from radioassist.backends.vision import _preprocess
+
+    meta = json.loads((trained.output_dir / "config.json").read_text())["radioassist"]
+    temperature = meta["temperature"]
+    assert 0.05 <= temperature <= 20 and temperature != 1.0
+    log = json.loads((trained.output_dir / "training_log.json").read_text())
+    calibration = log["summary"]["calibration"]
+    assert calibration["temperature"] == pytest.approx(temperature, abs=1e-3)
+    assert 0 <= calibration["ece_after"] <= 1 and "ece" in trained.val_metrics
+    card = (trained.output_dir / "README.md").read_text()
+    assert "### Calibration" in card and "expected calibration error" in card
+    test = load_image_folder(png_folder / "test", task="B3", label_map="Compact=NO,Double=YES")
+    backend = get_backend("vision", model=trained.output_dir)
+    probs = backend.predict(test.rgb(), "B3").probabilities
+    loaded = backend.load()
+    with torch.inference_mode():
+        logits = loaded.model(pixel_values=_preprocess(test.rgb(), loaded.spec)).logits.double()
+    served = probs[:, loaded.mapping(test.task)]  # model output order
+    np.testing.assert_allclose(served, torch.softmax(logits / temperature, -1).numpy(), atol=1e-5)
+    assert not np.allclose(served, torch.softmax(logits, -1).numpy(), atol=1e-3)
 
 
 def test_training_refuses_to_overwrite(trained, png_folder):

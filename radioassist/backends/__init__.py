@@ -13,6 +13,7 @@ Examples
 True
 """
 
+from ._cache import clear_model_cache
 from .base import Backend
 from .predictions import Predictions
 from .registry import ENTRY_POINT_GROUP, available_backends, get_backend, get_backend_class, register_backend
@@ -25,6 +26,7 @@ __all__ = [
     "get_backend_class",
     "available_backends",
     "ENTRY_POINT_GROUP",
+    "clear_model_cache",
     "VisionBackend",
 ]
 

@@ -13,8 +13,12 @@ are retried up to ``max_retries`` times with exponential backoff (``backoff``
 seconds doubled each time, at most ``max_backoff``; a ``Retry-After`` header,
 capped at ``max_backoff``, is obeyed instead).  A request that still fails
 does not stop the run: its row gets label None and NaN probabilities, its raw
-answer is ``'ERROR: <what happened>'`` and it is counted in
-``Predictions.n_unparsed`` (details also in :attr:`OpenAIBackend.last_errors`).
+answer is ``'ERROR: <what happened>'``, the reason is kept in
+``Predictions.errors`` (the pipeline flags the row ``error: <reason>``) and it
+is counted in ``Predictions.n_unparsed`` (details also in
+:attr:`OpenAIBackend.last_errors`).  An answer that arrives but cannot be
+parsed gets label None and no error (``Predictions.unparsed``; flagged
+``unparsed``).
 
 The API key is read from the environment variable named by ``api_key_env``
 (``OPENAI_API_KEY`` by default) at each request; it is never logged, stored or
@@ -251,6 +255,19 @@ def _retry_after(value, *, now=None):
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+def _error_message(text):
+    """The ``error.message`` of an OpenAI-style JSON error body, else the body itself (one line)."""
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return text
+    error = payload.get("error") if isinstance(payload, dict) else None
+    message = error.get("message") if isinstance(error, dict) else (error if isinstance(error, str) else None)
+    if not message and isinstance(payload, dict) and isinstance(payload.get("detail"), str):
+        message = payload["detail"]  # FastAPI-style servers
+    return " ".join(str(message).split()) if message else text
+
+
 def _public_url(url):
     """``url`` without any user:password part."""
     parts = urllib.parse.urlsplit(url)
@@ -408,7 +425,7 @@ class OpenAIBackend(Backend):
                 except Exception:
                     text = ""
                 text = self._redact(" ".join(self._redact(text).split())[:300])
-                last = f"HTTP {status}: {text or exc.reason}"
+                last = f"HTTP {status}: {_error_message(text) or exc.reason}"
                 if status != 429 and status < 500:
                     raise _RequestError(last, status=status, body=text) from None
                 wait = _retry_after(exc.headers.get("Retry-After") if exc.headers else None)
@@ -564,7 +581,11 @@ class OpenAIBackend(Backend):
             log.warning("%d of %d requests to %s failed (rows get no label; see the raw answers): first error: %s",
                         len(errors), n, _public_url(self._url), errors[0][1])
         n_unparsed = sum(label is None for label in labels)
-        return Predictions(task, labels, probabilities, raw_answers=raw, n_unparsed=n_unparsed)
+        row_errors = [None] * n
+        for i, error in errors:
+            row_errors[i] = error
+        return Predictions(task, labels, probabilities, raw_answers=raw, n_unparsed=n_unparsed,
+                           errors=row_errors if errors else None)
 
     def input_spec(self, task):
         """Images are sent as rendered with the ``'radio-llava'`` preset."""

@@ -27,7 +27,20 @@ class Predictions:
         The free-text answers of a generative backend, one per image; ``None``
         for backends that do not generate text.
     n_unparsed : int, optional
-        How many answers could not be parsed into a label.
+        How many answers have no label (could not be parsed, or their
+        request failed).  Default: the number of ``None`` labels.
+    errors : sequence of str or None, optional
+        Per image, why its request failed (a short reason) or None; None
+        (the default) when no request failed.  A row with an error has
+        label None.
+
+    Attributes
+    ----------
+    unparsed : `numpy.ndarray`
+        ``(N,)`` bool, answers that were received but could not be parsed
+        (label None and no error).
+    failed : `numpy.ndarray`
+        ``(N,)`` bool, rows whose request failed (``errors[i]`` is not None).
 
     Examples
     --------
@@ -40,7 +53,7 @@ class Predictions:
     ['B6_label', 'B6_prob_FR-I', 'B6_prob_FR-II']
     """
 
-    def __init__(self, task, labels, probabilities, *, raw_answers=None, n_unparsed=0):
+    def __init__(self, task, labels, probabilities, *, raw_answers=None, n_unparsed=None, errors=None):
         task = get_task(task)
         if not isinstance(task, Task):  # pragma: no cover - get_task always returns a Task
             raise BackendError(f"task must be a Task, got {type(task).__name__}")
@@ -70,11 +83,38 @@ class Predictions:
                 msg = f"raw_answers has {len(raw_answers)} entries but there are {n} labels"
                 raise BackendError(msg)
         self.raw_answers = raw_answers
+        if errors is not None:
+            errors = [None if e is None else (str(e).strip().splitlines() or [""])[0] or "request failed"
+                      for e in errors]
+            if len(errors) != n:
+                msg = f"errors has {len(errors)} entries but there are {n} labels"
+                raise BackendError(msg)
+            bad = [i for i, e in enumerate(errors) if e is not None and self.labels[i] is not None]
+            if bad:
+                msg = f"rows {bad[:5]} have both a label and an error: a failed request has label None"
+                raise BackendError(msg)
+            if all(e is None for e in errors):
+                errors = None
+        self.errors = errors
+        if n_unparsed is None:
+            n_unparsed = sum(label is None for label in self.labels)
         n_unparsed = int(n_unparsed)
         if not 0 <= n_unparsed <= n:
             msg = f"n_unparsed must be between 0 and the number of images ({n}), got {n_unparsed}"
             raise BackendError(msg)
         self.n_unparsed = n_unparsed
+
+    @property
+    def failed(self):
+        """``(N,)`` bool: rows whose request failed."""
+        if self.errors is None:
+            return np.zeros(len(self), dtype=bool)
+        return np.array([e is not None for e in self.errors], dtype=bool)
+
+    @property
+    def unparsed(self):
+        """``(N,)`` bool: answers received but not parsed into a label (label None, no error)."""
+        return np.array([lab is None for lab in self.labels], dtype=bool) & ~self.failed
 
     def _check_label(self, label, index):
         task = self.task
@@ -142,8 +182,13 @@ class Predictions:
             raw = [a for part in parts for a in (part.raw_answers or [None] * len(part))]
         else:
             raw = None
+        if any(part.errors is not None for part in parts):
+            errors = [e for part in parts for e in (part.errors or [None] * len(part))]
+        else:
+            errors = None
         return cls(
-            first, labels, probabilities, raw_answers=raw, n_unparsed=sum(part.n_unparsed for part in parts)
+            first, labels, probabilities, raw_answers=raw, n_unparsed=sum(part.n_unparsed for part in parts),
+            errors=errors,
         )
 
     @property

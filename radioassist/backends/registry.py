@@ -14,6 +14,7 @@ import importlib
 import threading
 
 from ..exceptions import BackendError
+from ._cache import cached_backend
 from .base import Backend
 
 __all__ = ["register_backend", "get_backend", "get_backend_class", "available_backends", "ENTRY_POINT_GROUP"]
@@ -147,14 +148,25 @@ def get_backend_class(name):
     raise BackendError(msg)
 
 
-def get_backend(name, **options):
-    """Create a backend by name.
+def get_backend(name, *, cache=True, **options):
+    """Create a backend by name, or return the cached one built with the same options.
+
+    Built-in backends (``vision``, ``llava``, ``hf-vlm``, ``openai``) are kept for
+    the rest of the process, keyed by backend, model (its resolved folder and a
+    fingerprint of its files, so replacing or editing the folder gives a fresh
+    one), device, dtype, batch size and options: a model loaded by one
+    `radioassist.classify` call is reused by the next.  The instance is shared,
+    so do not change its attributes; pass ``cache=False`` for a private one.
+    `radioassist.clear_model_cache` empties the cache.
 
     Parameters
     ----------
     name : str or `~radioassist.backends.Backend`
         Registry name (``'vision'``...), a Backend subclass, or an instance
         (returned unchanged when no options are given).
+    cache : bool, optional
+        Reuse (and keep) the cached instance of a built-in backend (default).
+        Backends registered by users or entry points are never cached.
     **options
         Passed to the backend: ``model``, ``device``, ``dtype``, ``batch_size`` and
         backend-specific options.
@@ -168,10 +180,23 @@ def get_backend(name, **options):
     >>> from radioassist.backends import get_backend
     >>> get_backend('vision', device='cpu')  # the shipped model of each task, loaded on first use
     <VisionBackend name='vision' model=None device='cpu'>
+    >>> get_backend('vision', device='cpu') is get_backend('vision', device='cpu')
+    True
+    >>> get_backend('vision', device='cpu', cache=False) is get_backend('vision', device='cpu')
+    False
     """
     if isinstance(name, Backend):
         if options:
             msg = f"options {sorted(options)} cannot be applied to an existing backend instance {name!r}"
             raise BackendError(msg)
         return name
-    return get_backend_class(name)(**options)
+    cls = get_backend_class(name)
+    if cache and _is_builtin(cls):
+        return cached_backend(cls.name, cls, options)
+    return cls(**options)
+
+
+def _is_builtin(cls):
+    """True for the classes of the built-in backend modules (not user overrides of their names)."""
+    module = _BUILTIN_MODULES.get(getattr(cls, "name", None) or "")
+    return module is not None and cls.__module__ == module

@@ -24,6 +24,7 @@ import numpy as np
 from ._checkpoint import check_checkpoint_folder, weights_sha256
 from ..exceptions import InputError, ModelError, RadioassistWarning
 from ..logger import log
+from ..preprocess import background_clip, model_input  # noqa: F401 (background_clip: re-exported)
 from ..tasks import get_task
 from .base import Backend, as_image_list, image_groups
 from .predictions import Predictions
@@ -84,6 +85,11 @@ class _LoadedModel:
             self.meta.get("multilabel", False)
         )
         self._mappings = {}
+        temperature = self.meta.get("temperature")
+        self.temperature = 1.0 if temperature is None else float(temperature)
+        if not (np.isfinite(self.temperature) and self.temperature > 0):
+            msg = f"model {source}: temperature in config.json must be a positive number, got {temperature!r}"
+            raise ModelError(msg)
 
     def mapping(self, task):
         key = (task.id, task.labels)
@@ -119,7 +125,9 @@ class VisionBackend(Backend):
     device : str, optional
         Torch device, ``'cpu'`` by default.
     dtype : str, optional
-        ``'float32'`` (default), ``'bfloat16'``, ``'float16'`` or ``'float64'``.
+        ``'float32'``, ``'bfloat16'``, ``'float16'`` or ``'float64'`` weights.
+        Default: the checkpoint's own (float32), run under bfloat16 autocast
+        on CUDA devices (float16 where bfloat16 is unsupported).
     batch_size : int, optional
         Images per forward pass (64).
     allow_pickle : bool, optional
@@ -221,6 +229,9 @@ class VisionBackend(Backend):
             if meta.get(key) is not None
         }
         spec["image_size"] = list(loaded.spec["size"])
+        for key in ("frequency_mhz", "surveys", "training_samples", "min_coverage"):
+            if meta.get(key) is not None:
+                spec[key] = meta[key]
         return spec
 
     # ------------------------------------------------------------------ inference
@@ -235,16 +246,29 @@ class VisionBackend(Backend):
         import torch
 
         model_probs = np.empty((n, len(loaded.labels)), dtype=np.float64)
-        with torch.inference_mode():
-            for indices, batch in image_groups(images, self.batch_size):
-                pixel_values = _preprocess(batch, loaded.spec, device=self.device, dtype=loaded.model.dtype)
-                pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
-                logits = loaded.model(pixel_values=pixel_values).logits.float()
-                if loaded.multilabel:
-                    probs = torch.sigmoid(logits)
-                else:
-                    probs = torch.softmax(logits, dim=-1)
-                model_probs[indices] = probs.cpu().numpy()
+        # a handful of images on the CPU (one-source pipeline calls): one thread; OpenMP workers waiting for a
+        # busy core cost far more than the ~2 ms forward pass (torch's thread count is per process: hold the lock)
+        single = str(self.device) == "cpu" and n <= _SINGLE_THREAD_MAX
+        with self._lock:
+            threads = torch.get_num_threads()
+            single = single and threads > 1
+            if single:
+                torch.set_num_threads(1)
+            try:
+                with torch.inference_mode(), _autocast(torch, self.device, self.dtype):
+                    for indices, batch in image_groups(images, self.batch_size):
+                        pixel_values = _preprocess(batch, loaded.spec, device=self.device,
+                                                   dtype=loaded.model.dtype)
+                        pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
+                        logits = loaded.model(pixel_values=pixel_values).logits.float() / loaded.temperature
+                        if loaded.multilabel:
+                            probs = torch.sigmoid(logits)
+                        else:
+                            probs = torch.softmax(logits, dim=-1)
+                        model_probs[indices] = probs.cpu().numpy()
+            finally:
+                if single:
+                    torch.set_num_threads(threads)
         probabilities = np.zeros((n, task.n_classes), dtype=np.float64)
         probabilities[:, mapping] = model_probs
         if task.multilabel:
@@ -298,6 +322,7 @@ class VisionBackend(Backend):
                 "pixel_scale_arcsec": meta.get("pixel_scale_arcsec"),
                 "beam_arcsec": meta.get("beam_arcsec"),
                 "cutout_size_pix": meta.get("cutout_size_pix"),
+                "temperature": loaded.temperature,
                 "torch_version": torch.__version__,
                 "transformers_version": transformers.__version__,
             }
@@ -308,6 +333,20 @@ class VisionBackend(Backend):
 
 
 # ---------------------------------------------------------------------- helpers
+#: Most images per ``predict`` call that run on one CPU thread.
+_SINGLE_THREAD_MAX = 16
+
+
+def _autocast(torch, device, dtype):
+    """bf16 (fp16 where bf16 is unsupported) autocast on CUDA when no dtype was asked for; else nothing."""
+    import contextlib
+
+    if dtype is not None or not str(device).startswith("cuda"):
+        return contextlib.nullcontext()
+    half = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast(device_type="cuda", dtype=half)
+
+
 def _looks_like_path(text):
     return (
         text.startswith(("/", "./", "../", "~", "\\"))
@@ -529,83 +568,6 @@ def _preprocessing_spec(config, source, *, local, revision, local_files_only):
     return spec
 
 
-def background_clip(x, nsigma, *, full_scale=1.0):
-    """Clip the background of a batch of images and stretch what is left to the full range.
-
-    For every image, pixels below ``median + nsigma * sigma`` (sigma from the
-    median absolute deviation, on the grey mean of the channels) become 0, the
-    rest are shifted down by that level and the image is rescaled so that its
-    maximum is ``full_scale``.  Images that are already clipped (a zero
-    median and MAD) are unchanged.  This puts plain min-max renderings of FITS
-    cutouts and sigma-clipped images (e.g. catalogue PNGs) on the same footing.
-
-    Parameters
-    ----------
-    x : `torch.Tensor`
-        Float images ``(n, C, H, W)`` in ``[0, full_scale]``.
-    nsigma : float or `torch.Tensor`
-        Clip level in units of the background sigma (a scalar, or one per image).
-    full_scale : float, optional
-        Maximum of the output.
-
-    Returns
-    -------
-    `torch.Tensor`
-    """
-    import torch
-
-    n = x.shape[0]
-    grey = x.mean(dim=1) if x.shape[1] > 1 else x[:, 0]
-    flat = grey.flatten(1)
-    step = max(1, flat.shape[1] // 4096)  # a robust estimate needs no more pixels
-    sample = flat[:, ::step]
-    median = sample.median(dim=1).values
-    sigma = (sample - median[:, None]).abs().median(dim=1).values * 1.4826
-    nsigma = torch.as_tensor(nsigma, dtype=x.dtype, device=x.device)
-    level = (median + nsigma * sigma).view(n, 1, 1, 1)
-    x = (x - level).clamp_min_(0)
-    peak = x.amax(dim=(1, 2, 3), keepdim=True)
-    scale = torch.where(peak > 0, full_scale / peak.clamp_min(1e-12), torch.ones_like(peak))
-    return x.mul_(scale)
-
-
 def _preprocess(batch, spec, *, device="cpu", dtype=None):
-    """uint8 ``(n, H, W, 3)`` -> normalised float tensor ``(n, C, h, w)`` as the model was trained."""
-    import torch
-    import torch.nn.functional as F
-
-    raw = torch.from_numpy(np.ascontiguousarray(batch)).to(device)
-    channels = spec["num_channels"]
-    # rendered radio cutouts are grey (three identical channels): work on one channel, expand at the end
-    grey = bool(torch.equal(raw[..., 0], raw[..., 1]) and torch.equal(raw[..., 0], raw[..., 2]))
-    if grey:
-        x = raw[..., 0].unsqueeze(1).float()
-    elif channels == 1:
-        x = raw.permute(0, 3, 1, 2).float().mean(dim=1, keepdim=True)
-    else:
-        x = raw.permute(0, 3, 1, 2).float()
-    x = x * spec["rescale"]
-    if spec.get("background_clip_sigma") is not None:
-        x = background_clip(x, spec["background_clip_sigma"], full_scale=255.0 * spec["rescale"])
-    size = spec["size"]
-    if size is not None and tuple(x.shape[-2:]) != tuple(size):
-        mode = spec["resample"]
-        if mode in ("bilinear", "bicubic"):
-            x = F.interpolate(x, size=tuple(size), mode=mode, align_corners=False, antialias=True)
-            if mode == "bicubic":
-                x = x.clamp(0.0, 255.0 * spec["rescale"])
-        else:
-            x = F.interpolate(x, size=tuple(size), mode=mode)
-    crop = spec["crop"]
-    if crop is not None:
-        h, w = x.shape[-2:]
-        top, left = max((h - crop[0]) // 2, 0), max((w - crop[1]) // 2, 0)
-        x = x[..., top : top + crop[0], left : left + crop[1]]
-    if x.shape[1] != channels:
-        x = x.expand(-1, channels, -1, -1)
-    mean = torch.tensor(spec["mean"], dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-    std = torch.tensor(spec["std"], dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-    x = (x - mean) / std
-    if dtype is not None:
-        x = x.to(dtype)
-    return x
+    """uint8 ``(n, H, W, 3)`` -> normalised float tensor ``(n, C, h, w)`` (`radioassist.preprocess.model_input`)."""
+    return model_input(batch, spec, device=device, dtype=dtype)

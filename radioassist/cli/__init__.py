@@ -34,13 +34,16 @@ def _register():
     from ._cutout import cutout_command
     from ._demo import demo
     from ._evaluate import evaluate_command
+    from ._evaluate_general import evaluate_general_command
     from ._finetune import finetune_command
     from ._make_dataset import make_dataset_command
     from ._listing import backends, models, tasks
+    from ._report import report_command
     from ._simulate import simulate
     from ._train import train
     commands = [classify_command, cutout_command, simulate, demo, train, evaluate_command,
-                make_dataset_command, finetune_command, backends, tasks, models]
+                evaluate_general_command, make_dataset_command, finetune_command, report_command, backends, tasks,
+                models]
     for command in commands:
         main.add_command(command)
 

@@ -31,6 +31,9 @@ def _backend_options(pairs, allow_pickle, trust_remote_code):
         if not sep or not key:
             raise click.BadParameter(f"{pair!r} is not KEY=VALUE (e.g. base_url=http://localhost:8000/v1)",
                                      param_hint="--option")
+        if key in ("model", "device"):
+            raise click.BadParameter(f"{key!r} has its own option: use --{key} (e.g. --{key} {value})",
+                                     param_hint="--option")
         if "key" in key.lower() and key.lower() != "api_key_env":
             raise click.BadParameter(f"{key!r}: secrets are never passed on the command line; put the API key in "
                                      "an environment variable and name it with --option api_key_env=NAME",
@@ -74,9 +77,23 @@ def _backend_options(pairs, allow_pickle, trust_remote_code):
 @click.option("--gallery", type=click.Path(dir_okay=False), default=None,
               help="Also write a PNG gallery of cutouts with their labels.  Default: none.")
 @click.option("--gallery-max", default=64, show_default=True, help="Most cutouts shown in the gallery.")
+@click.option("--report", type=click.Path(dir_okay=False), default=None,
+              help="Also write a browsable HTML report (sortable table with thumbnails, most uncertain first; "
+                   "opens offline).  Default: none.")
+@click.option("--truth-column", default=None,
+              help="Catalogue column of true labels, shown in the report with a confusion matrix (disagreements "
+                   "first).  Default: none.")
 @click.option("--size", default=None,
               help="Cutout side in pixels (e.g. 128) or as an angle (e.g. 270arcsec).  "
                    "Default: the field of view the model was trained on, else 64 pixels.")
+@click.option("--min-coverage", default=None, type=float,
+              help="Least fraction (0-1) of the model's field of view around a source that must hold data for "
+                   "the source to be classified; others are flagged partial (sources off the image: outside; "
+                   "no data at the position: blank).  Default: the model's own (0.5 for the shipped B3 model, "
+                   "trained on cutouts at mosaic edges), else 0.9.")
+@click.option("--strict", is_flag=True,
+              help="Exit with a non-zero status (after writing the outputs) when any answer could not be parsed "
+                   "or any request failed.  Default: off (such rows are flagged and counted).")
 @click.option("--batch-size", default=512, show_default=True, type=int, help="Sources per batch.")
 @click.option("--chunk-size", default=None, type=int,
               help="Most sources per partition (the unit of parallel work and of saved partial results), "
@@ -102,14 +119,18 @@ def _backend_options(pairs, allow_pickle, trust_remote_code):
               help="Replace existing output files (and discard partial results of an earlier run).  Default: off.")
 @handle_errors
 def classify_command(mosaics, catalog, task, backend, model, options, allow_pickle, trust_remote_code, output,
-                     regions, gallery, gallery_max, size, batch_size, chunk_size, device, hdu, plane, ra_col,
+                     regions, gallery, gallery_max, report, truth_column, size, min_coverage, strict, batch_size,
+                     chunk_size, device,
+                     hdu, plane, ra_col,
                      dec_col, size_col, snr, workers, scheduler, resume, overwrite):
     """Classify every source of MOSAIC (or of several mosaics) and write the labelled catalogue.
 
     Cuts each catalogue source out of the mosaic, renders it as the model
     expects, asks the classifier the task's question and writes the catalogue
     with <task>_label, one <task>_prob_<label> column per class and a
-    <task>_flag column (empty when classified, otherwise why not).
+    <task>_flag column (empty when classified, otherwise why not: outside,
+    blank, partial, bad_position, no_tile, unparsed, error: <reason>); the
+    last line says how many rows carry each flag.
 
     With several mosaics (the tiles of a survey) each source is classified in
     the one tile where it lies farthest from the edge and from blank areas
@@ -131,7 +152,7 @@ def classify_command(mosaics, catalog, task, backend, model, options, allow_pick
     output = Path(output)
     # check every output before any work, so that a finished run is never lost on a bad path
     _format_for(output)
-    for path in (output, regions, gallery):
+    for path in (output, regions, gallery, report):
         if path is not None:
             check_writable(path, overwrite=overwrite)
     for path in paths:
@@ -139,6 +160,10 @@ def classify_command(mosaics, catalog, task, backend, model, options, allow_pick
             raise click.FileError(str(path), hint="image file not found")
     if catalog is not None and not Path(catalog).exists():
         raise click.FileError(str(catalog), hint="catalogue file not found")
+    if truth_column is not None and not report:
+        raise click.UsageError("--truth-column is shown in the HTML report: give --report too")
+    if min_coverage is not None and not 0.0 <= min_coverage <= 1.0:
+        raise click.BadParameter(f"must be a fraction from 0 to 1, got {min_coverage}", param_hint="--min-coverage")
     if batch_size < 1:
         raise click.BadParameter(f"must be a positive integer, got {batch_size}", param_hint="--batch-size")
     if chunk_size is not None and chunk_size < 1:
@@ -163,7 +188,7 @@ def classify_command(mosaics, catalog, task, backend, model, options, allow_pick
                      batch_size=batch_size, chunk_size=chunk_size, device=device, backend_options=backend_options,
                      catalog_options=catalog_options, detect_options={"snr": snr}, hdu=hdu_value, plane=plane,
                      scheduler=scheduler, workers=workers, checkpoint=partial, resume=resume,
-                     progress=progress_enabled(), timings=timings)
+                     progress=progress_enabled(), timings=timings, min_coverage=min_coverage)
     write_table(table, output, overwrite=overwrite)
     PartialResults(partial).remove()  # the output is safely written: the partial results are no longer needed
     click.echo(f"Wrote {len(table)} sources with {task_obj.id} labels to {output}")
@@ -174,18 +199,35 @@ def classify_command(mosaics, catalog, task, backend, model, options, allow_pick
         _write_gallery(paths, table, task_obj, gallery, limit=gallery_max, overwrite=overwrite, hdu=hdu_value,
                        plane=plane)
         click.echo(f"Wrote gallery to {gallery}")
+    if report:
+        from ..report import write_report
+        write_report(table, image, report, task=task_obj, truth_column=truth_column, hdu=hdu_value, plane=plane,
+                     overwrite=overwrite)
+        click.echo(f"Wrote report to {report}")
     _summary(table, task_obj, timings)
+    if strict:
+        meta = table.meta.get("radioassist", {})
+        n_unparsed, n_errors = int(meta.get("n_unparsed", 0)), int(meta.get("n_errors", 0))
+        if n_unparsed or n_errors:
+            raise click.ClickException(
+                f"--strict: {n_unparsed} answers could not be parsed and {n_errors} requests failed (see "
+                f"{task_obj.id}_flag in {output}, which was written)")
 
 
 def _summary(table, task, timings):
     import numpy as np
 
-    labels = np.asarray(table[f"{task.id}_label"], dtype=str)
-    counts = {lab: int(np.sum(labels == lab)) for lab in sorted(set(labels)) if lab}
+    from ..pipeline import FLAG_ERROR, FLAG_UNPARSED, flag_counts
+
     flags = np.asarray(table[f"{task.id}_flag"], dtype=str)
-    n_bad = int(np.sum(flags != ""))
-    parts = ", ".join(f"{lab}: {n}" for lab, n in counts.items())
-    click.echo(f"Labels: {parts or 'none'}" + (f"; not classified: {n_bad} (see {task.id}_flag)" if n_bad else ""))
+    labels = np.asarray(table[f"{task.id}_label"], dtype=str)[flags == ""]
+    counts = {lab: int(np.sum(labels == lab)) for lab in sorted(set(labels)) if lab}
+    flagged = flag_counts(flags)
+    for key in (FLAG_UNPARSED, FLAG_ERROR):  # always said, even when zero
+        flagged.setdefault(key, 0)
+    parts = ", ".join(f"{lab} {n:,}" for lab, n in counts.items())
+    why = ", ".join(f"{'errors' if key == FLAG_ERROR else key} {n:,}" for key, n in flagged.items())
+    click.echo(f"Labels: {parts or 'none'}; not classified: {why} (see {task.id}_flag)")
     total = timings.get("total")
     if total:
         click.echo(f"{len(table)} sources in {total:.1f} s ({len(table) / total:.0f} sources/s)")

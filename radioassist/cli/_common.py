@@ -96,7 +96,8 @@ def command_line(ctx):
     for param in ctx.command.params:
         value = ctx.params.get(param.name)
         if isinstance(param, click.Argument):
-            parts.append(shlex.quote(str(value)))
+            values = value if isinstance(value, (tuple, list)) else [value]
+            parts += [shlex.quote(str(v)) for v in values]
             continue
         source = ctx.get_parameter_source(param.name)
         if source not in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
@@ -107,6 +108,9 @@ def command_line(ctx):
                 parts.append(max(param.secondary_opts, key=len))
             elif value:
                 parts.append(name)
+        elif getattr(param, "multiple", False):
+            for item in value or ():
+                parts += [name, shlex.quote(str(item))]
         elif value is not None:
             parts += [name, shlex.quote(str(value))]
     return " ".join(parts)

@@ -57,7 +57,9 @@ def demo(output_dir, task, n_sources, image_size, seed, overwrite):
     if truth_col in table.colnames:
         truth = np.asarray(table[truth_col], dtype=str)
         pred = np.asarray(table[f"{task_obj.id}_label"], dtype=str)
-        known = truth != ""
+        flags = np.asarray(table[f"{task_obj.id}_flag"], dtype=str)
+        known = (truth != "") & (flags == "")  # rows set aside (e.g. 'partial' at the mosaic edge) are not scored
         acc = float(np.mean(pred[known] == truth[known])) if known.any() else float("nan")
-        click.echo(f"Accuracy against the simulation's truth: {acc:.1%} on {int(known.sum())} sources")
+        click.echo(f"Accuracy against the simulation's truth: {acc:.1%} on the {int(known.sum())} classified "
+                   f"sources ({int(np.sum((truth != '') & (flags != '')))} set aside, see {task_obj.id}_flag)")
     click.echo(f"Done in {timings.get('total', 0):.1f} s. Outputs in {folder}/: " + ", ".join(paths))

@@ -75,13 +75,22 @@ def _targets(text):
               help="Continue from the last checkpoint in the output folder.")
 @click.option("--data-description", default=None, help="Origin and licence of the data, for the model card.")
 @click.option("--overwrite", is_flag=True, default=False, help="Replace a run already in the output folder.")
+@click.option("--mix", "mix", multiple=True, metavar="DATASET:FRACTION",
+              help="Mix general instruction data into the training set at this share of it (reduces forgetting): "
+                   "a LLaVA conversation .json or a general set (synthetic-general, a ChartQA/DocVQA/ScienceQA/"
+                   "MMBench path), e.g. --mix synthetic-general:0.2. Repeat for several.")
+@click.option("--general-eval", "general_eval", multiple=True, metavar="SET",
+              help="After training, score the base and the fine-tuned model on this general set (as "
+                   "evaluate-general) and put the scores and their change in the model card. Repeat for several.")
+@click.option("--general-eval-limit", type=click.IntRange(1), default=None,
+              help="Use the first N items of each --general-eval set.")
 @click.pass_context
 @handle_errors
 def finetune_command(ctx, data, model, output_dir, valid_data, method, lora_rank, lora_alpha, lora_dropout,
                      target_modules, train_projector, train_vision, learning_rate, weight_decay, warmup_ratio,
                      scheduler, epochs, max_steps, batch_size, gradient_accumulation, max_grad_norm,
                      system_prompt, dtype, device, gradient_checkpointing, seed, save_every, keep_checkpoints,
-                     resume, data_description, overwrite):
+                     resume, data_description, overwrite, mix, general_eval, general_eval_limit):
     """Fine-tune LLaVA-OneVision (radio-llava) on LLaVA conversations in DATA.
 
     DATA is a conversation .json file or a folder made by make-dataset (its
@@ -107,7 +116,8 @@ def finetune_command(ctx, data, model, output_dir, valid_data, method, lora_rank
         system_prompt=system_prompt,
         dtype=dtype, device=device, gradient_checkpointing=gradient_checkpointing, seed=seed,
         save_every=save_every, keep_checkpoints=keep_checkpoints, resume=resume, overwrite=overwrite,
-        progress=progress_enabled(), data_description=data_description, command=command_line(ctx))
+        progress=progress_enabled(), data_description=data_description, command=command_line(ctx),
+        mix=list(mix) or None, general_eval=list(general_eval) or None, general_eval_limit=general_eval_limit)
     kind = "LoRA adapter" if result.method == "lora" else "Fine-tuned model"
     click.echo(f"{kind} written to {result.output_dir} ({result.steps} steps, {result.seconds:.0f} s; "
                f"{result.trainable_parameters:,} trainable parameters)")
@@ -116,3 +126,11 @@ def finetune_command(ctx, data, model, output_dir, valid_data, method, lora_rank
         before = f"{result.initial_valid_loss:.4f} -> " if result.initial_valid_loss is not None else ""
         loss += f"; validation loss {before}{result.valid_loss:.4f}"
     click.echo(loss)
+    if general_eval:
+        import json
+        from pathlib import Path
+
+        with open(Path(result.output_dir) / "finetune.json", encoding="utf-8") as fh:
+            general = json.load(fh).get("general_eval") or {}
+        if general.get("markdown"):
+            click.echo("\nGeneral tasks (forgetting):\n" + general["markdown"])

@@ -53,10 +53,45 @@ def models():
     width = max(len(n) for n in names)
     for name in names:
         info = model_info(name)
-        f1 = info.get("test_macro_f1") or info.get("val_macro_f1")
-        score = f", macro F1 {f1:.3f}" if isinstance(f1, (int, float)) else ""
         default = " (default)" if name in defaults else ""
+        headline = info.get("headline") or []
+        score = ""
+        if not headline:
+            f1 = info.get("test_macro_f1") or info.get("val_macro_f1")
+            score = f", macro F1 {f1:.3f}" if isinstance(f1, (int, float)) else ""
+        domain = _domain(info)
         click.echo(
             f"{name:<{width}}  task {info.get('task', '?')}{default}: {', '.join(info.get('labels', []))}"
-            f"{score}"
+            f"{score}{'; ' + domain if domain else ''}"
         )
+        for line in headline:
+            click.echo(f"{'':<{width}}    {_headline(line)}")
+
+
+def _domain(info):
+    parts = []
+    if info.get("surveys"):
+        parts.append("/".join(info["surveys"]))
+    freq = info.get("frequency_mhz")
+    if isinstance(freq, (int, float)):
+        parts.append(f"{freq:g} MHz")
+    elif isinstance(freq, list) and len(freq) == 2:
+        parts.append(f"{freq[0]:g}-{freq[1]:g} MHz")
+    if info.get("pixel_scale_arcsec"):
+        parts.append(f'{info["pixel_scale_arcsec"]:g}"/px')
+    if info.get("beam_arcsec"):
+        parts.append(f'beam {info["beam_arcsec"]:g}"')
+    return ", ".join(parts)
+
+
+def _headline(line):
+    """One headline figure recorded in a model's config (``radioassist.headline``) as text."""
+    if isinstance(line, str):
+        return line
+    text = f"{line.get('metric', 'score')} {line.get('value', float('nan')):.3f}"
+    ci = line.get("interval")
+    if ci:
+        text += f" [{ci[0]:.3f}, {ci[1]:.3f}]"
+    if line.get("data"):
+        text += f" on {line['data']}"
+    return text

@@ -133,7 +133,7 @@ __all__ = ["train"]
 )
 @click.option(
     "--val-fraction",
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    type=click.FloatRange(0, 1, max_open=True),
     default=0.15,
     show_default=True,
     help="Fraction of the training images held out for validation when the data " "has no validation split.",
@@ -145,7 +145,50 @@ __all__ = ["train"]
     "--augment/--no-augment",
     default=True,
     show_default=True,
-    help="Random 90-degree rotations, flips, shifts, zoom, noise, clip level and contrast jitter.",
+    help="Random rotations, flips, shifts, zoom, noise, clip level and contrast jitter.",
+)
+@click.option(
+    "--any-angle/--right-angles",
+    default=True,
+    show_default=True,
+    help="Rotate training images by any angle, or only by multiples of 90 degrees.",
+)
+@click.option(
+    "--early-stopping/--no-early-stopping",
+    default=True,
+    show_default=True,
+    help="Keep the epoch with the best validation macro F1, or train all --epochs and keep the last.",
+)
+@click.option(
+    "--label-smoothing",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.0,
+    show_default=True,
+    help="Share of each target probability spread over the other classes.",
+)
+@click.option(
+    "--temperature",
+    default="fit",
+    show_default=True,
+    help="Calibration temperature of the logits: 'fit' (on the validation images), 'none', or a number.",
+)
+@click.option(
+    "--survey",
+    "surveys",
+    multiple=True,
+    help="Survey of the training images (repeatable), recorded in the model, e.g. --survey FIRST.",
+)
+@click.option(
+    "--frequency",
+    type=click.FloatRange(min=0, min_open=True),
+    multiple=True,
+    help="Observing frequency of the training images in MHz (give twice for a range), recorded in the model.",
+)
+@click.option(
+    "--training-sample",
+    "training_samples",
+    multiple=True,
+    help="Name of a labelled sample in the training data (repeatable), recorded in the model.",
 )
 @click.option("--device", default="cpu", show_default=True, help="Torch device (cpu, cuda, cuda:1, mps).")
 @click.option(
@@ -178,6 +221,13 @@ def train(
     val_fraction,
     seed,
     augment,
+    any_angle,
+    early_stopping,
+    label_smoothing,
+    temperature,
+    surveys,
+    frequency,
+    training_samples,
     device,
     overwrite,
 ):
@@ -194,8 +244,22 @@ def train(
         radioassist train ../shared/data/frdeep_v2 --task B6 -o my-b6 --manifest frdeep_v2_manifest.csv
         --file-column file_first --label-from-filename '_(I|II)\\.fits$' --label-map I=FR-I,II=FR-II
     """
+    from ..exceptions import InputError
     from ..training import train_vision_classifier
 
+    if str(temperature).lower() == "none":
+        temperature = None
+    elif str(temperature).lower() != "fit":
+        try:
+            temperature = float(temperature)
+        except ValueError:
+            temperature = -1.0
+        if not temperature > 0:
+            msg = f"--temperature must be 'fit', 'none' or a positive number, got {temperature!r}"
+            raise InputError(msg)
+    if len(frequency) > 2:
+        msg = f"--frequency takes one value or two (a range), got {len(frequency)}"
+        raise InputError(msg)
     result = train_vision_classifier(
         data,
         task=task,
@@ -209,6 +273,13 @@ def train(
         seed=seed,
         patience=patience,
         augment=augment,
+        any_angle=any_angle,
+        early_stopping=early_stopping,
+        label_smoothing=label_smoothing,
+        temperature=temperature,
+        surveys=list(surveys) or None,
+        frequency_mhz=None if not frequency else (frequency[0] if len(frequency) == 1 else list(frequency)),
+        training_samples=list(training_samples) or None,
         device=device,
         progress=progress_enabled(),
         overwrite=overwrite,
@@ -228,8 +299,13 @@ def train(
     val = result.val_metrics
     click.echo(f"Model written to {result.output_dir} ({result.model_bytes / 1e6:.2f} MB)")
     click.echo(
-        f"Best epoch {result.best_epoch} of {result.epochs_run} ({result.seconds:.0f} s); "
-        f"validation macro F1 {val['macro_f1']:.3f}, accuracy {val['accuracy']:.3f} ({val['n']} images)"
+        f"Best epoch {result.best_epoch} of {result.epochs_run} ({result.seconds:.0f} s)"
+        + (
+            ""
+            if val is None
+            else f"; validation macro F1 {val['macro_f1']:.3f}, accuracy {val['accuracy']:.3f} "
+            f"({val['n']} images), calibration error {val.get('ece', float('nan')):.3f}"
+        )
     )
     if result.test_metrics is not None:
         test = result.test_metrics

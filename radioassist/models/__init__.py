@@ -1,9 +1,14 @@
 """Classifiers shipped inside the package (small vision-only models, safetensors).
 
 Each sub-folder is a transformers ``AutoModelForImageClassification``
-checkpoint trained with ``radioassist train`` on real survey images, with a
-model card (``README.md``: training data, licence, pixel scale, beam,
-preprocessing, metrics and the exact training command).  They work offline.
+checkpoint trained with `radioassist.training.train_vision_classifier` on
+real survey images (``tools/train_shipped_models.py`` reproduces them), with
+a model card (``README.md``: training data, licence, domain, preprocessing,
+cross-sample results with bootstrap intervals, calibration, known failure
+modes and the exact training command).  Their ``config.json`` records the
+domain (surveys, frequency, pixel scale, beam, training samples), the
+calibration temperature and the headline figures that ``radioassist models``
+prints.  They work offline.
 """
 
 import json

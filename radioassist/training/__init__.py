@@ -29,7 +29,7 @@ from .make_dataset import DatasetResult, make_dataset
 from .vision import (
     ARCHITECTURES,
     TrainingResult,
-    classification_metrics,
+    checkpoint_logits,
     evaluate_checkpoint,
     train_vision_classifier,
 )
@@ -48,7 +48,7 @@ __all__ = [
     "conversation_record",
     "train_vision_classifier",
     "TrainingResult",
-    "classification_metrics",
+    "checkpoint_logits",
     "evaluate_checkpoint",
     "ARCHITECTURES",
     "LabelledImages",

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from astropy import units as u
 
 from ..exceptions import InputError, RadioassistWarning
 from ..logger import log
@@ -82,6 +83,10 @@ class LabelledImages:
         Side of the images in pixels of the original data (after any crop).
     render_preset : str
         How the images were rendered.
+    confidence : `numpy.ndarray` or None
+        ``(N,)`` probability given to the labelled class in training (soft
+        labels, single-label tasks): 1 for a confident label, e.g. 0.75 for
+        an uncertain one.  None: all labels are certain.
     """
 
     images: np.ndarray
@@ -95,6 +100,7 @@ class LabelledImages:
     cutout_size_pix: int = None
     render_preset: str = "radio-llava"
     notes: list = field(default_factory=list)
+    confidence: np.ndarray = None
 
     def __len__(self):
         return len(self.images)
@@ -115,6 +121,7 @@ class LabelledImages:
             self.cutout_size_pix,
             self.render_preset,
             list(self.notes),
+            None if self.confidence is None else np.asarray(self.confidence)[index],
         )
 
     def counts(self):
@@ -627,6 +634,39 @@ def load_image_folder(
     )
 
 
+class _GridStack:
+    """Cutouts on a model's grid with the attributes `load_catalog_cutouts` reads of a CutoutStack."""
+
+    def __init__(self, cut, *, image, grid):
+        self.data = np.asarray(cut.data)
+        self.valid = np.asarray(cut.nan_fraction) < 1.0
+        self.pixel_scale = grid.pixel_scale * u.arcsec
+        self.beam = image.beam
+        self.size = grid.size
+        self.parent = image.label
+
+    def __len__(self):
+        return len(self.data)
+
+
+def _catalog_stack(image, positions, *, size, resample_to, progress):
+    """Native cutouts, or cutouts brought to ``resample_to`` exactly as classify brings them to a model's grid."""
+    from ..cutouts import extract_cutouts
+
+    if resample_to is None:
+        return extract_cutouts(image, positions, size=size, progress=progress)
+    from ..domain import model_grid, to_model_grid
+    from ..image import load_image
+
+    scale = u.Quantity(resample_to)
+    if scale.unit.physical_type != "angle" or not scale.value > 0:
+        msg = f"resample_to must be a positive angle per pixel (e.g. 1.8 arcsec), got {resample_to!r}"
+        raise InputError(msg)
+    img = load_image(image)
+    grid = model_grid(img, {"pixel_scale_arcsec": float(scale.to_value(u.arcsec)), "cutout_size_pix": int(size)})
+    return _GridStack(to_model_grid(img, positions, grid), image=img, grid=grid)
+
+
 def load_catalog_cutouts(
     image,
     catalog,
@@ -658,14 +698,15 @@ def load_catalog_cutouts(
     split_column : str, optional
         Column with train/valid/test.
     resample_to : `~astropy.units.Quantity`, optional
-        Resample cutouts to this pixel scale.
+        Resample cutouts to this pixel scale, with the function ``radioassist
+        classify`` uses to bring cutouts to a model's grid
+        (`radioassist.domain.to_model_grid`): ``size`` pixels at this scale.
     progress : bool, optional
         Show a progress bar.
     """
     from astropy.table import Table
 
     from ..catalog import read_catalog
-    from ..cutouts import extract_cutouts
 
     task = get_task(task)
     where = "the catalogue table" if isinstance(catalog, Table) else str(catalog)
@@ -685,9 +726,7 @@ def load_catalog_cutouts(
     if not keep.any():
         msg = f"no source of {where} has both a usable position and a label"
         raise InputError(msg)
-    stack = extract_cutouts(
-        image, table["skycoord"][keep], size=size, resample_to=resample_to, progress=progress
-    )
+    stack = _catalog_stack(image, table["skycoord"][keep], size=size, resample_to=resample_to, progress=progress)
     splits_all = [_split_name(v, where) for v in table[split_column]] if split_column else [""] * len(table)
     targets = [t for t, k in zip(targets, keep) if k]
     splits_all = [s for s, k in zip(splits_all, keep) if k]

@@ -14,7 +14,22 @@ What is trained
     multimodal projector (``train_projector=True``, saved inside the adapter).
     ``method='full'``: the whole language model (with its embeddings and
     ``lm_head``) and the projector, as radio-llava was trained.  The vision
-    tower stays frozen unless ``train_vision=True``.
+    tower stays frozen unless ``train_vision=True``; ``train_projector=False``
+    freezes the projector too.
+
+Reducing forgetting
+    The radio-llava paper found that fine-tuning on radio images costs the
+    model up to ~40% on general multimodal benchmarks, less with LoRA, a
+    frozen vision tower or a more diverse training mix.  ``mix=`` adds
+    general instruction data to the radio records at a chosen share of the
+    training set (``[('synthetic-general', 0.2)]``, ``--mix
+    synthetic-general:0.2``): a LLaVA conversation file used as is, or any
+    general set (:func:`radioassist.general.load_general_set`) turned into
+    conversations.  Mixed records are trained without the radio system
+    prompt (unless they carry their own system turn), as general questions
+    are asked.  ``general_eval=`` scores the base and the fine-tuned model on
+    general sets after training (:func:`radioassist.general.evaluate_general`)
+    and puts the scores and their relative change in the model card.
 
 The conversation the model sees
     Every record becomes the chat the ``llava`` backend builds when it asks a
@@ -72,8 +87,8 @@ from ..logger import log
 from ..prompts import SYSTEM_PROMPT
 from .formats import IMAGE_TOKEN, read_conversations, validate_conversations
 
-__all__ = ["finetune_llava", "FinetuneResult", "record_messages", "encode_record", "collate",
-           "DEFAULT_LORA_TARGETS", "METHODS", "SCHEDULERS"]
+__all__ = ["finetune_llava", "FinetuneResult", "record_messages", "encode_record", "collate", "parse_mix",
+           "mix_records", "DEFAULT_LORA_TARGETS", "METHODS", "SCHEDULERS"]
 
 #: Linear layers of the language model adapted by LoRA by default (attention and MLP of Qwen2).
 DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -91,7 +106,7 @@ _STEP_DIR = re.compile(r"^step-(\d+)$")
 _RESUME_KEYS = ("base_model", "method", "lora_rank", "lora_alpha", "lora_dropout", "target_modules",
                 "train_projector", "train_vision", "learning_rate", "weight_decay", "warmup_ratio",
                 "scheduler", "epochs", "max_steps", "batch_size", "gradient_accumulation", "max_grad_norm",
-                "system_prompt", "seed", "train_data_sha256", "dtype")
+                "system_prompt", "seed", "train_data_sha256", "dtype", "mix")
 
 
 # ------------------------------------------------------------------------------------------------ records
@@ -351,6 +366,134 @@ def _check_images(records, where):
 def _image_of(record):
     image = record["image"]
     return image[0] if isinstance(image, list) else image
+
+
+def parse_mix(mix):
+    """General data to mix into the training set, as ``[(dataset, fraction), ...]``.
+
+    Parameters
+    ----------
+    mix : str, (dataset, fraction) or a sequence of them
+        ``'DATASET:FRACTION'`` strings (the ``--mix`` syntax; the fraction
+        after the last colon) or pairs.  DATASET is a LLaVA conversation
+        ``.json`` or a general set spec (``'synthetic-general'``, a ChartQA/
+        DocVQA/ScienceQA/MMBench path...); FRACTION is its share of the whole
+        training set, in (0, 1); the shares add up to less than 1.
+
+    Returns
+    -------
+    list of (str, float)
+
+    Examples
+    --------
+    >>> from radioassist.training.finetune import parse_mix
+    >>> parse_mix('synthetic-general:0.25')
+    [('synthetic-general', 0.25)]
+    """
+    if mix is None:
+        return []
+    if isinstance(mix, str) or (isinstance(mix, tuple) and len(mix) == 2 and not isinstance(mix[1], (tuple, str))):
+        mix = [mix]
+    out = []
+    for entry in mix:
+        if isinstance(entry, str):
+            dataset, sep, fraction = entry.rpartition(":")
+            if not sep or not dataset.strip():
+                msg = f"mix {entry!r} must look like DATASET:FRACTION, e.g. synthetic-general:0.2"
+                raise InputError(msg)
+        else:
+            try:
+                dataset, fraction = entry
+            except (TypeError, ValueError):
+                msg = f"mix entries are 'DATASET:FRACTION' strings or (dataset, fraction) pairs, got {entry!r}"
+                raise InputError(msg) from None
+        try:
+            fraction = float(fraction)
+        except (TypeError, ValueError):
+            fraction = float("nan")
+        if not 0 < fraction < 1:
+            msg = f"the fraction of mix {entry!r} must lie between 0 and 1 (its share of the training set)"
+            raise InputError(msg)
+        out.append((str(dataset).strip(), fraction))
+    if sum(f for _, f in out) >= 1:
+        msg = f"the mix fractions add up to {sum(f for _, f in out):g}; they must leave room for the radio data (< 1)"
+        raise InputError(msg)
+    return out
+
+
+def _general_conversations(dataset):
+    """(records, description) of a mix dataset: a LLaVA conversation file as is, or a general set."""
+    path = Path(dataset)
+    if path.is_file() and path.suffix.lower() == ".json":
+        try:
+            with open(path, encoding="utf-8") as fh:
+                content = json.load(fh)
+        except (OSError, ValueError):
+            content = None
+        if isinstance(content, list) and content and isinstance(content[0], dict) and \
+                "conversations" in content[0] and not {"options", "answers", "answer_type"} & set(content[0]):
+            records = read_conversations(path, check_images=True, resolve_paths=True)
+            return records, {"path": str(path.resolve()), "sha256": file_sha256(path), "format": "llava"}
+    from ..general import load_general_set, training_records
+
+    general = load_general_set(dataset)
+    return training_records(general), {"path": general.source, "format": general.format,
+                                       "sha256": general.meta.get("sha256"), "set": general.name}
+
+
+def mix_records(mix, n_radio, *, seed=0):
+    """The general records mixed into ``n_radio`` radio records, and a description of each mix.
+
+    Each dataset contributes ``round(fraction * n_total)`` records, where
+    ``n_total = n_radio / (1 - sum of fractions)``: drawn without replacement
+    (with a fixed seed) when it has enough, else every record once per pass
+    over shuffled passes.  Records keep their own system turn if they have
+    one; otherwise they get an empty one, so that they are trained without the
+    radio system prompt.
+
+    Parameters
+    ----------
+    mix : see :func:`parse_mix`
+    n_radio : int
+        Number of radio training records.
+    seed : int, optional
+
+    Returns
+    -------
+    records : list of dict
+    info : list of dict
+        Per dataset: ``dataset``, ``fraction``, ``n_records``, ``n_available``, ``path``, ``sha256``.
+    """
+    entries = parse_mix(mix)
+    if not entries:
+        return [], None
+    total = n_radio / (1.0 - sum(f for _, f in entries))
+    records, info = [], []
+    for k, (dataset, fraction) in enumerate(entries):
+        pool, description = _general_conversations(dataset)
+        if not pool:
+            msg = f"mix dataset {dataset} holds no record"
+            raise InputError(msg)
+        n = max(1, int(round(fraction * total)))
+        rng = np.random.default_rng([int(seed), k])
+        if n <= len(pool):
+            order = rng.choice(len(pool), size=n, replace=False)
+        else:
+            order = np.concatenate([rng.permutation(len(pool)) for _ in range(-(-n // len(pool)))])[:n]
+            log.info("mix %s: %d records asked for, %d available: each is used up to %d times", dataset, n,
+                     len(pool), -(-n // len(pool)))
+        for j, index in enumerate(order):
+            record = dict(pool[int(index)])
+            turns = [dict(t) for t in record["conversations"]]
+            if turns[0]["from"] != "system":
+                turns.insert(0, {"from": "system", "value": ""})
+            record.update(id=f"mix{k}-{j}-{record['id']}", conversations=turns)
+            records.append(record)
+        info.append({"dataset": dataset, "fraction": fraction, "n_records": n, "n_available": len(pool),
+                     **description})
+        log.info("mixing %d records of %s into %d radio records (%.0f%% of the training set)", n, dataset,
+                 n_radio, 100 * fraction)
+    return records, info
 
 
 # ------------------------------------------------------------------------------------------------ model
@@ -651,6 +794,10 @@ def _model_card(info):
                 f"{label} {n}" for label, n in labels.items()) for split, labels in splits.items()))
     if config.get("data_description"):
         lines.append(f"- description: {config['data_description']}")
+    for entry in info.get("mix") or ():
+        lines.append(f"- mixed in: `{entry['dataset']}`, {entry['n_records']} records "
+                     f"({100 * entry['fraction']:.0f}% of the training set; {entry['n_available']} available), "
+                     "trained without the radio system prompt")
     lines += ["", "## Hyper-parameters", "", "| parameter | value |", "|---|---|"]
     for key in ("method", "lora_rank", "lora_alpha", "lora_dropout", "target_modules", "train_projector",
                 "train_vision", "learning_rate", "weight_decay", "scheduler", "warmup_ratio", "epochs",
@@ -671,6 +818,14 @@ def _model_card(info):
               f"- torch {info['torch_version']}, transformers {info['transformers_version']}, "
               f"peft {info.get('peft_version') or '-'}, Python {platform.python_version()}", "",
               "## Command", "", "```", info["command"], "```", ""]
+    general = info.get("general_eval")
+    if general:
+        at = lines.index("## Command")
+        lines[at:at] = ["## General tasks (forgetting)", "",
+                        "Base and fine-tuned model on general visual questions (`radioassist evaluate-general`; "
+                        "option-letter log-likelihood for multiple choice, greedy answers scored by exact match, "
+                        "relaxed accuracy or ANLS; no system prompt):", "", general["markdown"], "",
+                        f"Per-item answers and the figure: `{general['folder']}`.", ""]
     return "\n".join(lines)
 
 
@@ -680,6 +835,40 @@ def _call_string(data, output_dir, config):
     keys = ("method", "learning_rate", "epochs", "max_steps", "batch_size", "gradient_accumulation", "seed")
     args += [f"{k}={config[k]!r}" for k in keys]
     return f"finetune_llava({', '.join(args)})"
+
+
+def _free_memory(torch):
+    import gc
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _general_evaluation(sets, out, *, base_model, method, device, dtype, limit, seed, batch_size):
+    """Score the base and the fine-tuned model on general sets; write ``out/general-eval``."""
+    from ..general import evaluate_general
+
+    common = {"backend": "llava", "model": base_model, "hash_weights": False}
+    name = Path(out).name or "fine-tuned"
+    if method == "lora":
+        tuned = dict(common, adapter=str(Path(out).resolve()), name=name)
+    else:
+        tuned = dict(common, model=str(Path(out).resolve()), name=name)
+    if name == "base":
+        tuned["name"] = "fine-tuned"
+    result = evaluate_general(list(sets), [dict(common, name="base"), tuned], base="base", limit=limit,
+                              device=device, dtype=dtype, batch_size=max(int(batch_size), 8), seed=seed)
+    folder = Path(out) / "general-eval"
+    result.write(folder, overwrite=True)
+    rows = [{k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+             for k, v in zip(result.summary.colnames, (r[c].item() if hasattr(r[c], "item") else r[c]
+                                                       for c in result.summary.colnames))}
+            for r in result.summary]
+    for row in rows:
+        log.info("general set %s, %s: score %.4f%s", row["set"], row["model"], row["score"],
+                 "" if row["relative_change"] is None else f" ({100 * row['relative_change']:+.1f}% vs base)")
+    return {"folder": str(folder), "markdown": result.to_markdown(), "summary": rows}
 
 
 # ------------------------------------------------------------------------------------------------ main
@@ -723,7 +912,7 @@ def finetune_llava(data, output_dir, *, model, valid_data=None, method="lora", l
                    max_grad_norm=1.0, system_prompt=True, dtype=None, device="cpu",
                    gradient_checkpointing=False, seed=0, save_every=None, keep_checkpoints=2, resume=False,
                    overwrite=False, progress=False, log_every=10, hash_base=True, data_description=None,
-                   command=None, callback=None):
+                   command=None, callback=None, mix=None, general_eval=None, general_eval_limit=None):
     """Instruction-fine-tune a LLaVA-OneVision checkpoint on conversation records.
 
     Parameters
@@ -806,6 +995,16 @@ def finetune_llava(data, output_dir, *, model, valid_data=None, method="lora", l
         Called after every optimizer step with a dict (``step``, ``total_steps``,
         ``loss``, ``learning_rate``, ``epoch``); an exception raised there stops
         training (a checkpoint of the last step is saved first).
+    mix : str, (dataset, fraction) or sequence of them, optional
+        General instruction data mixed into the training set at a share of
+        it (``'synthetic-general:0.2'``); see :func:`parse_mix` and
+        :func:`mix_records`.  Part of the settings a resume must match.
+    general_eval : str or sequence of str, optional
+        General sets (:func:`radioassist.general.load_general_set` specs) on
+        which the base and the fine-tuned model are scored after training;
+        the results go to ``output_dir/general-eval/`` and the model card.
+    general_eval_limit : int, optional
+        Use the first N items of each general set.
 
     Returns
     -------
@@ -865,6 +1064,12 @@ def finetune_llava(data, output_dir, *, model, valid_data=None, method="lora", l
         valid_data = Path(data) / "valid.json"
     valid_records, valid_info = _records_from(valid_data, "validation")
     _check_images(train_records, "training data")
+    mixed, mix_info = mix_records(mix, len(train_records), seed=seed)
+    _check_images(mixed, "mixed data")
+    train_records = train_records + mixed
+    if isinstance(general_eval, str):
+        general_eval = [general_eval]
+    general_eval = list(general_eval or [])
     if valid_records:
         _check_images(valid_records, "validation data")
 
@@ -883,7 +1088,9 @@ def finetune_llava(data, output_dir, *, model, valid_data=None, method="lora", l
               "batch_size": batch_size, "gradient_accumulation": gradient_accumulation,
               "max_grad_norm": float(max_grad_norm or 0.0), "system_prompt": system_prompt, "seed": int(seed),
               "dtype": dtype_name, "gradient_checkpointing": bool(gradient_checkpointing),
-              "train_data_sha256": train_info["sha256"], "data_description": data_description}
+              "train_data_sha256": train_info["sha256"], "data_description": data_description,
+              "mix": [{k: m[k] for k in ("dataset", "fraction", "n_records", "sha256")} for m in mix_info]
+              if mix_info else None}
 
     # ---- model
     torch.manual_seed(int(seed))
@@ -1082,6 +1289,13 @@ def finetune_llava(data, output_dir, *, model, valid_data=None, method="lora", l
         net.save_pretrained(out, safe_serialization=True)
         processor.save_pretrained(out)
     base_hash = weights_sha256(base_path) if (hash_base and local) else None
+    general_result = None
+    if general_eval:
+        del net, trainable, params, optimizer, sched
+        _free_memory(torch)
+        general_result = _general_evaluation(general_eval, out, base_model=base_model, method=method,
+                                             device=device, dtype=dtype_name, limit=general_eval_limit,
+                                             seed=seed, batch_size=batch_size)
     train_loss = float(np.mean([h["loss"] for h in history[-10:]])) if history else float("nan")
     try:
         import peft
@@ -1097,7 +1311,7 @@ def finetune_llava(data, output_dir, *, model, valid_data=None, method="lora", l
             "device": str(device), "base_model_sha256": base_hash, "radioassist_version": __version__,
             "torch_version": torch.__version__, "transformers_version": transformers.__version__,
             "peft_version": peft_version, "command": command or _call_string(data, output_dir, config),
-            "history": history}
+            "mix": mix_info, "general_eval": general_result, "history": history}
     with open(out / "finetune.json", "w", encoding="utf-8") as fh:
         json.dump(info, fh, indent=1, default=str)
     with open(out / "README.md", "w", encoding="utf-8") as fh:

@@ -26,14 +26,17 @@ from ..exceptions import InputError, ModelError
 from ..logger import log
 from ..tasks import get_task
 from ..version import __version__
+from ..metrics import classification_report, expected_calibration_error, fit_temperature
+from ..preprocess import background_clip as _background_clip
+from ..preprocess import model_input
 from .datasets import LabelledImages, load_dataset
 
 __all__ = [
     "train_vision_classifier",
     "TrainingResult",
-    "classification_metrics",
     "ARCHITECTURES",
     "evaluate_checkpoint",
+    "checkpoint_logits",
 ]
 
 #: Built-in architectures: small ResNets built from a config and trained from scratch.
@@ -89,65 +92,11 @@ class TrainingResult:
 
 
 # --------------------------------------------------------------------------------------------- metrics
-def classification_metrics(y_true, y_pred, labels):
-    """Accuracy, macro/weighted F1, per-class precision/recall/F1 and confusion matrix.
-
-    Parameters
-    ----------
-    y_true, y_pred : array-like
-        Class indices (single-label), or ``(N, n_classes)`` booleans (multi-label;
-        accuracy is then the exact-match ratio and the confusion matrix is per label).
-    labels : sequence of str
-
-    Examples
-    --------
-    >>> m = classification_metrics([0, 0, 1, 1], [0, 1, 1, 1], ['FR-I', 'FR-II'])
-    >>> round(m['macro_f1'], 3), m['accuracy'], m['confusion_matrix']
-    (0.733, 0.75, [[1, 1], [0, 2]])
-    """
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    labels = list(labels)
-    per_class = {}
-    if y_true.ndim == 2:
-        accuracy = float(np.mean(np.all(y_true == y_pred, axis=1))) if len(y_true) else float("nan")
-        confusion = []
-        for j, label in enumerate(labels):
-            t, p = y_true[:, j].astype(bool), y_pred[:, j].astype(bool)
-            tp, fp, fn = int(np.sum(t & p)), int(np.sum(~t & p)), int(np.sum(t & ~p))
-            per_class[label] = _prf(tp, fp, fn, int(t.sum()))
-            confusion.append([[int(np.sum(~t & ~p)), fp], [fn, tp]])
-    else:
-        n = len(labels)
-        confusion = np.zeros((n, n), dtype=int)
-        np.add.at(confusion, (y_true.astype(int), y_pred.astype(int)), 1)
-        accuracy = float(np.trace(confusion) / confusion.sum()) if confusion.sum() else float("nan")
-        for j, label in enumerate(labels):
-            tp = int(confusion[j, j])
-            per_class[label] = _prf(
-                tp, int(confusion[:, j].sum()) - tp, int(confusion[j].sum()) - tp, int(confusion[j].sum())
-            )
-        confusion = confusion.tolist()
-    f1 = np.array([per_class[label]["f1"] for label in labels])
-    support = np.array([per_class[label]["support"] for label in labels])
-    present = support > 0
-    macro = float(np.mean(f1[present])) if present.any() else float("nan")
-    weighted = float(np.sum(f1 * support) / support.sum()) if support.sum() else float("nan")
-    return {
-        "n": int(len(y_true)),
-        "accuracy": accuracy,
-        "macro_f1": macro,
-        "weighted_f1": weighted,
-        "per_class": per_class,
-        "confusion_matrix": confusion,
-        "labels": labels,
-    }
-
-
-def _prf(tp, fp, fn, support):
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1, "support": support}
+def _report(y_true, y_pred, labels, multilabel):
+    """Scores of class indices (or multi-hot rows) with `radioassist.metrics.classification_report`, as a dict."""
+    return classification_report(
+        np.asarray(y_true), np.asarray(y_pred), labels=list(labels), multilabel=bool(multilabel)
+    ).to_dict()
 
 
 # --------------------------------------------------------------------------------------------- model
@@ -219,13 +168,13 @@ def _build_model(architecture, task, *, image_size, seed):
 class _Augmenter:
     """Random geometric and photometric transforms of a batch of grey images in [0, 1], shape (n, 1, S, S).
 
-    Geometry: a rotation by a multiple of 90 degrees (or by any angle with
-    ``any_angle``) and a flip (radio sources have no preferred orientation),
-    a small shift and a zoom.  Photometry: extra Gaussian noise
-    (a fainter version of the source), a background clip at a random level
-    around the model's own (``clip_sigma``; see
-    `radioassist.backends.vision.background_clip`), a contrast (gamma) jitter
-    and a min-max rescaling, as a rendering would do.
+    Geometry: a rotation by any angle (``any_angle``, default) or by a
+    multiple of 90 degrees, and a flip (radio sources have no preferred
+    orientation), a small shift and a zoom.  Photometry: extra Gaussian noise
+    (a fainter version of the source), a contrast (gamma) jitter and a
+    min-max rescaling, as a rendering would do.  Calling it returns the
+    images and a background clip level per image, jittered around the
+    model's own (``clip_sigma``), for `radioassist.preprocess.model_input`.
     """
 
     def __init__(
@@ -233,7 +182,7 @@ class _Augmenter:
         generator,
         *,
         clip_sigma=3.0,
-        any_angle=False,
+        any_angle=True,
         zoom=0.2,
         shift=0.04,
         p_noise=0.3,
@@ -259,8 +208,6 @@ class _Augmenter:
         import torch
         import torch.nn.functional as F
 
-        from ..backends.vision import background_clip
-
         n = x.shape[0]
         if self.any_angle:
             angle = self._uniform(n, 0, 2 * math.pi)
@@ -277,17 +224,16 @@ class _Augmenter:
         x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         noisy = (torch.rand(n, generator=self.g) < self.p_noise).float()
         sigma = self._uniform(n, 0, self.noise) * noisy
-        x = x + sigma.view(n, 1, 1, 1) * torch.randn(x.shape, generator=self.g)
-        if self.clip_sigma is not None:
-            k = self._uniform(
-                n, self.clip_sigma - self.clip_jitter, self.clip_sigma + self.clip_jitter
-            ).clamp_min(0.5)
-            x = background_clip(_minmax(x), k)
-        else:
-            x = _minmax(x)
+        x = _minmax(x + sigma.view(n, 1, 1, 1) * torch.randn(x.shape, generator=self.g))
         gammas = torch.exp(self._uniform(n, -self.gamma, self.gamma))
         gammas = torch.where(torch.rand(n, generator=self.g) < self.p_gamma, gammas, torch.ones(n))
-        return _minmax(x.clamp(0, 1) ** gammas.view(n, 1, 1, 1))
+        x = _minmax(x.clamp(0, 1) ** gammas.view(n, 1, 1, 1))
+        clip = None
+        if self.clip_sigma is not None:
+            clip = self._uniform(
+                n, self.clip_sigma - self.clip_jitter, self.clip_sigma + self.clip_jitter
+            ).clamp_min(0.5)
+        return x, clip
 
 
 def _minmax(x):
@@ -296,46 +242,18 @@ def _minmax(x):
     return (x - lo) / (hi - lo).clamp_min(1e-6)
 
 
-def _to_model_input(x, spec, *, clip=True):
-    """Grey (n, 1, S, S) in [0, 1] -> model input, as the vision backend does for uint8 RGB images.
-
-    ``clip=False`` skips the background clip (the augmentation already did it).
-    """
-    import torch
-    import torch.nn.functional as F
-
-    from ..backends.vision import background_clip
-
-    if clip and spec.get("background_clip_sigma") is not None:
-        x = background_clip(x, spec["background_clip_sigma"])
-    size = spec["size"]
-    if size is not None and tuple(x.shape[-2:]) != tuple(size):
-        mode = spec["resample"]
-        if mode in ("bilinear", "bicubic"):
-            x = F.interpolate(x, size=tuple(size), mode=mode, align_corners=False, antialias=True)
-            if mode == "bicubic":
-                x = x.clamp(0, 1)
-        else:
-            x = F.interpolate(x, size=tuple(size), mode=mode)
-    crop = spec["crop"]
-    if crop is not None:
-        h, w = x.shape[-2:]
-        top, left = max((h - crop[0]) // 2, 0), max((w - crop[1]) // 2, 0)
-        x = x[..., top : top + crop[0], left : left + crop[1]]
-    x = x * (255 * spec["rescale"])
-    x = x.expand(-1, spec["num_channels"], -1, -1)
-    mean = torch.tensor(spec["mean"], dtype=x.dtype).view(1, -1, 1, 1)
-    std = torch.tensor(spec["std"], dtype=x.dtype).view(1, -1, 1, 1)
-    return (x - mean) / std
-
-
 # --------------------------------------------------------------------------------------------- splits
-def _split(data, *, val_fraction, seed):
+def _split(data, *, val_fraction, seed, allow_no_validation=False):
     """Index arrays (train, valid, test), carving a stratified validation set from train when needed."""
     splits = data.splits
     test = np.flatnonzero(splits == "test")
     valid = np.flatnonzero(splits == "valid")
     train = np.flatnonzero((splits == "train") | (splits == ""))
+    if len(valid) == 0 and allow_no_validation and val_fraction == 0:
+        if len(train) == 0:
+            msg = "no training image"
+            raise InputError(msg)
+        return train, valid, test
     if len(valid) == 0:
         if not 0 < val_fraction < 1:
             msg = (
@@ -387,8 +305,16 @@ def train_vision_classifier(
     seed=0,
     patience=20,
     augment=True,
+    any_angle=True,
     background_clip=3.0,
     robust_validation=True,
+    early_stopping=True,
+    label_smoothing=0.0,
+    temperature="fit",
+    surveys=None,
+    frequency_mhz=None,
+    training_samples=None,
+    card_sections=None,
     device="cpu",
     progress=True,
     overwrite=False,
@@ -436,7 +362,8 @@ def train_vision_classifier(
         AdamW weight decay.
     val_fraction : float, optional
         Fraction of the training images (stratified by class) held out for
-        validation when the data has no validation split.
+        validation when the data has no validation split; 0 trains on all of
+        them (only with ``early_stopping=False``).
     seed : int, optional
         Seed of the split, the initial weights, the shuffling and the augmentation.
     patience : int, optional
@@ -444,6 +371,8 @@ def train_vision_classifier(
     augment : bool, optional
         Random rotations, flips, shifts, +-20% zoom, background sigma
         clipping or noise, and contrast jitter of the training images.
+    any_angle : bool, optional
+        Rotate by any angle (default) rather than by multiples of 90 degrees.
     background_clip : float or None, optional
         Part of the model's preprocessing (recorded in the checkpoint and done
         by the ``vision`` backend): pixels below the background median plus
@@ -456,6 +385,29 @@ def train_vision_classifier(
         Choose the epoch by the mean validation macro F1 over the images as
         rendered, sigma-clipped at 3 sigma and with added noise, so that the
         model also works on images rendered differently from its training set.
+    early_stopping : bool, optional
+        Keep the weights of the epoch with the best validation macro F1 (and
+        stop after ``patience`` epochs without progress); False trains all
+        ``epochs`` and keeps the last weights (the validation scores are then
+        an unbiased estimate for that number of epochs).
+    label_smoothing : float, optional
+        Share of the target probability spread over the other classes
+        (single-label tasks).  Per-image soft labels come from
+        ``data.confidence`` (see `~radioassist.training.LabelledImages`).
+    temperature : 'fit', float or None, optional
+        Temperature dividing the logits before the softmax, stored in the
+        checkpoint and applied by the ``vision`` backend: ``'fit'`` (default)
+        fits it on the validation images (`radioassist.metrics.fit_temperature`;
+        1 when there are none), a number sets it, None leaves 1.
+    surveys : sequence of str, optional
+        Survey(s) of the training images (e.g. ``['FIRST']``), recorded in the
+        checkpoint (``input_spec``) and the model card.
+    frequency_mhz : float or sequence of two floats, optional
+        Observing frequency (or range) of the training images, in MHz.
+    training_samples : sequence of str, optional
+        Names of the labelled samples the model saw (for the model card and ``input_spec``).
+    card_sections : sequence of (str, str), optional
+        Extra ``(title, markdown)`` sections for the model card (e.g. cross-sample results).
     device : str, optional
         Torch device.
     progress : bool, optional
@@ -514,7 +466,10 @@ def train_vision_classifier(
         data.pixel_scale_arcsec = float(pixel_scale)
     if beam is not None:
         data.beam_arcsec = float(beam)
-    train_idx, val_idx, test_idx = _split(data, val_fraction=val_fraction, seed=seed)
+    if not early_stopping and val_fraction == 0:
+        train_idx, val_idx, test_idx = _split(data, val_fraction=0, seed=seed, allow_no_validation=True)
+    else:
+        train_idx, val_idx, test_idx = _split(data, val_fraction=val_fraction, seed=seed)
     counts = _counts(data, train_idx)
     missing = [label for label, n in counts.items() if n == 0]
     if missing and not task.multilabel:
@@ -533,18 +488,18 @@ def train_vision_classifier(
     lr = learning_rate if learning_rate is not None else (5e-5 if pretrained else 2e-3)
     generator = torch.Generator().manual_seed(seed)
     spec["background_clip_sigma"] = None if background_clip is None else float(background_clip)
-    augmenter = _Augmenter(generator, clip_sigma=spec["background_clip_sigma"]) if augment else None
+    augmenter = (
+        _Augmenter(generator, clip_sigma=spec["background_clip_sigma"], any_angle=any_angle) if augment else None
+    )
 
     images = torch.from_numpy(data.images).unsqueeze(1)  # uint8 (N, 1, S, S)
     targets = torch.from_numpy(np.asarray(data.targets))
-    val_variants = (
-        _validation_variants(images[val_idx].float() / 255, seed)
-        if robust_validation
-        else {"plain": images[val_idx].float() / 255}
+    val_inputs = (
+        _validation_inputs(images[val_idx], spec, seed, robust=robust_validation) if len(val_idx) else {}
     )
-    val_inputs = {name: _to_model_input(x, spec) for name, x in val_variants.items()}
     val_targets = targets[val_idx]
     loss_fn = _loss(task, targets[train_idx], device)
+    soft = _soft_targets(task, targets, data.confidence, label_smoothing)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     steps_per_epoch = math.ceil(len(train_idx) / batch_size)
     total_steps = epochs * steps_per_epoch
@@ -576,11 +531,12 @@ def train_vision_classifier(
             batch = order[start : start + batch_size]
             if len(batch) < 2 and len(order) > 1:
                 continue  # batch norm needs more than one image
-            x = images[batch].float() / 255
             if augmenter is not None:
-                x = augmenter(x)
-            x = _to_model_input(x, spec, clip=augmenter is None).to(device)
-            y = targets[batch].to(device)
+                x, clip = augmenter(images[batch].float() / 255)
+                x = model_input(x, spec, clip_sigma=clip, device=device)
+            else:  # exactly the tensor the vision backend builds from the rendered image
+                x = model_input(images[batch], spec, device=device)
+            y = (targets[batch] if soft is None else soft[batch]).to(device)
             logits = model(pixel_values=x).logits
             loss = loss_fn(logits, y.float() if task.multilabel else y)
             optimizer.zero_grad(set_to_none=True)
@@ -592,16 +548,19 @@ def train_vision_classifier(
             seen += len(batch)
         record = {"epoch": epoch, "train_loss": running / max(seen, 1)}
         losses, f1s = [], []
+        if val_inputs and early_stopping:
+            _recalibrate_batchnorm(ema.module, images, train_idx, spec, device)
         for name, inputs in val_inputs.items():
             loss_v, pred_v = _validate(ema.module, inputs, val_targets, loss_fn, task, device, batch_size)
-            f1_v = classification_metrics(val_targets.numpy(), pred_v, task.labels)["macro_f1"]
+            f1_v = _report(val_targets.numpy(), pred_v, task.labels, task.multilabel)["macro_f1"]
             record[f"val_loss_{name}"], record[f"val_macro_f1_{name}"] = loss_v, f1_v
             losses.append(loss_v)
             f1s.append(f1_v)
-        val_loss, val_f1 = float(np.mean(losses)), float(np.mean(f1s))
+        val_loss = float(np.mean(losses)) if losses else float("nan")
+        val_f1 = float(np.mean(f1s)) if f1s else float("nan")
         record.update(val_loss=val_loss, val_macro_f1=val_f1, lr=optimizer.param_groups[0]["lr"])
         history.append(record)
-        score = (round(val_f1, 6), -val_loss)
+        score = (round(val_f1, 6), -val_loss) if early_stopping else (epoch, 0.0)
         if best is None or score > best:
             best, best_epoch, stale = score, epoch, 0
             best_state = copy.deepcopy(ema.module.state_dict())
@@ -621,7 +580,7 @@ def train_vision_classifier(
                 best=f"{best[0]:.3f}@{best_epoch}",
             )
             bar.update(1)
-        if stale >= patience:
+        if early_stopping and stale >= patience:
             log.info(
                 "early stop after epoch %d (best validation macro F1 %.4f at epoch %d)",
                 epoch,
@@ -632,6 +591,8 @@ def train_vision_classifier(
     if bar is not None:
         bar.close()
     model.load_state_dict(best_state)
+    if not early_stopping or not val_inputs:
+        _recalibrate_batchnorm(model, images, train_idx, spec, device)
     seconds = time.perf_counter() - t_start
 
     meta = {
@@ -650,9 +611,40 @@ def train_vision_classifier(
         "training_data": data_description or data.source,
         "architecture": str(architecture),
         "radioassist_version": __version__,
+        "temperature": 1.0,
     }
+    if surveys is not None:
+        meta["surveys"] = [str(v) for v in ([surveys] if isinstance(surveys, str) else surveys)]
+    if frequency_mhz is not None:
+        meta["frequency_mhz"] = (
+            float(frequency_mhz)
+            if np.ndim(frequency_mhz) == 0
+            else [float(v) for v in np.asarray(frequency_mhz).ravel()]
+        )
+    if training_samples is not None:
+        meta["training_samples"] = [
+            str(v) for v in ([training_samples] if isinstance(training_samples, str) else training_samples)
+        ]
     _save(model, spec, meta, output_dir)
-    val_metrics = evaluate_checkpoint(output_dir, data.subset(val_idx), device=device)
+    calibration = None
+    if temperature == "fit" and len(val_idx) and not task.multilabel:
+        logits = checkpoint_logits(output_dir, data.subset(val_idx), device=device)
+        fitted = fit_temperature(logits, np.asarray(data.targets)[val_idx])
+        calibration = {
+            "temperature": fitted,
+            "fitted_on": f"{len(val_idx)} validation images",
+            "ece_before": expected_calibration_error(_softmax(logits), np.asarray(data.targets)[val_idx]),
+        }
+        meta["temperature"] = round(fitted, 4)
+    elif temperature not in (None, "fit"):
+        if not (isinstance(temperature, (int, float)) and temperature > 0):
+            msg = f"temperature must be 'fit', None or a positive number, got {temperature!r}"
+            raise InputError(msg)
+        meta["temperature"] = float(temperature)
+    _update_config(output_dir, meta)
+    val_metrics = evaluate_checkpoint(output_dir, data.subset(val_idx), device=device) if len(val_idx) else None
+    if calibration is not None:
+        calibration["ece_after"] = val_metrics["ece"]
     test_metrics = (
         evaluate_checkpoint(output_dir, data.subset(test_idx), device=device) if len(test_idx) else None
     )
@@ -669,6 +661,9 @@ def train_vision_classifier(
             val_fraction=val_fraction,
             patience=patience,
             augment=augment,
+            any_angle=any_angle,
+            early_stopping=early_stopping,
+            label_smoothing=label_smoothing or None,
             cutout_size=cutout_size,
             label_map=label_map,
             label_from_filename=label_from_filename,
@@ -689,12 +684,17 @@ def train_vision_classifier(
         "weight_decay": weight_decay,
         "batch_size": batch_size,
         "augment": augment,
+        "any_angle": any_angle,
+        "early_stopping": early_stopping,
+        "label_smoothing": label_smoothing,
+        "soft_labels": None if data.confidence is None else int(np.sum(np.asarray(data.confidence) < 1)),
+        "calibration": calibration,
         "robust_validation": robust_validation,
         "seed": seed,
         "command": command,
     }
     meta.update(
-        val_macro_f1=round(val_metrics["macro_f1"], 4),
+        val_macro_f1=None if val_metrics is None else round(val_metrics["macro_f1"], 4),
         test_macro_f1=None if test_metrics is None else round(test_metrics["macro_f1"], 4),
     )
     _update_config(output_dir, meta)
@@ -718,12 +718,13 @@ def train_vision_classifier(
         val_metrics=val_metrics,
         test_metrics=test_metrics,
         data=data,
+        card_sections=card_sections,
     )
     log.info(
-        "saved %s: best epoch %d, validation macro F1 %.3f%s",
+        "saved %s: best epoch %d, validation macro F1 %s%s",
         output_dir,
         best_epoch,
-        val_metrics["macro_f1"],
+        "n/a" if val_metrics is None else f"{val_metrics['macro_f1']:.3f}",
         "" if test_metrics is None else f", test macro F1 {test_metrics['macro_f1']:.3f}",
     )
     return TrainingResult(
@@ -761,19 +762,52 @@ def _loss(task, train_targets, device):
     return torch.nn.CrossEntropyLoss(weight=weights)
 
 
-def _validation_variants(x, seed):
-    """The validation images as rendered, sigma-clipped at 3 sigma, and with added noise (fixed seed).
+def _recalibrate_batchnorm(model, images, index, spec, device, batch_size=256):
+    """Recompute the batch-norm statistics on the unaugmented training images, as the backend will serve them.
+
+    The running statistics gathered during training describe augmented
+    images (rotated with blank corners, noisier, re-clipped); on the images
+    the model is served they can be far off and push every answer to one
+    class.  One pass in training mode with a cumulative average fixes that.
+    """
+    import torch
+
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms or len(index) < 2:
+        return model
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    with torch.no_grad():
+        for start in range(0, len(index), batch_size):
+            part = index[start : start + batch_size]
+            if len(part) < 2:
+                continue
+            model(pixel_values=model_input(images[part], spec, device=device))
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    model.eval()
+    return model
+
+
+def _validation_inputs(images, spec, seed, *, robust=True):
+    """Model inputs of the validation images: as rendered, and (``robust``) sigma-clipped at 3 sigma and noisier.
 
     Selecting the epoch on the mean macro F1 of the three favours models that
     work on plain renderings, on sigma-clipped images and on noisier data alike.
     """
     import torch
 
-    from ..backends.vision import background_clip
-
-    generator = torch.Generator().manual_seed(seed + 1)
-    noisy = _minmax(x + 0.02 * torch.randn(x.shape, generator=generator))
-    return {"plain": x, "clipped": background_clip(x, 3.0), "noisy": noisy}
+    inputs = {"plain": model_input(images, spec)}
+    if robust:
+        x = images.float() / 255
+        generator = torch.Generator().manual_seed(seed + 1)
+        noisy = _minmax(x + 0.02 * torch.randn(x.shape, generator=generator))
+        inputs["clipped"] = model_input(_background_clip(x, 3.0), spec)
+        inputs["noisy"] = model_input(noisy, spec)
+    return inputs
 
 
 def _validate(model, inputs, targets, loss_fn, task, device, batch_size):
@@ -793,6 +827,59 @@ def _validate(model, inputs, targets, loss_fn, task, device, batch_size):
     return loss, logits.argmax(1).numpy()
 
 
+def _softmax(logits):
+    z = np.asarray(logits, dtype=float)
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+def _soft_targets(task, targets, confidence, label_smoothing):
+    """(N, n_classes) target probabilities for soft labels / label smoothing, or None for plain class indices."""
+    import torch
+
+    if task.multilabel or (confidence is None and not label_smoothing):
+        return None
+    k = task.n_classes
+    conf = np.ones(len(targets)) if confidence is None else np.asarray(confidence, dtype=float)
+    if np.any((conf <= 0) | (conf > 1)):
+        msg = "label confidences must lie in (0, 1]"
+        raise InputError(msg)
+    onehot = np.eye(k)[np.asarray(targets, dtype=int)]
+    soft = onehot * conf[:, None] + (1 - onehot) * ((1 - conf) / max(k - 1, 1))[:, None]
+    soft = soft * (1 - float(label_smoothing)) + float(label_smoothing) / k
+    return torch.from_numpy(soft.astype(np.float32))
+
+
+def checkpoint_logits(model, data, *, device="cpu", batch_size=256):
+    """Log-probabilities of a checkpoint on labelled images through the ``vision`` backend (its temperature undone).
+
+    Parameters
+    ----------
+    model : str or path-like
+        Checkpoint folder.
+    data : `~radioassist.training.LabelledImages` or `numpy.ndarray`
+        Labelled images, or uint8 ``(N, H, W)`` / ``(N, H, W, 3)`` images.
+    device : str, optional
+    batch_size : int, optional
+
+    Returns
+    -------
+    `numpy.ndarray`
+        ``(N, n_classes)`` in task label order: logits up to a constant per
+        image, for `radioassist.metrics.fit_temperature`.
+    """
+    from ..backends.vision import VisionBackend
+
+    backend = VisionBackend(model=model, device=device, batch_size=batch_size)
+    images = data.rgb() if isinstance(data, LabelledImages) else np.asarray(data)
+    if images.ndim == 3:
+        images = np.repeat(images[..., None], 3, axis=-1)
+    task = data.task if isinstance(data, LabelledImages) else backend.load().meta["task"]
+    predictions = backend.predict(images, task)
+    temperature = backend.load(task).temperature
+    return np.log(np.clip(predictions.probabilities, 1e-30, None)) * temperature
+
+
 def evaluate_checkpoint(model, data, *, device="cpu", batch_size=256):
     """Metrics of a checkpoint on labelled images, through the ``vision`` backend (as users will run it).
 
@@ -807,13 +894,18 @@ def evaluate_checkpoint(model, data, *, device="cpu", batch_size=256):
     Returns
     -------
     dict
-        See :func:`classification_metrics`.
+        `radioassist.metrics.ClassificationReport.to_dict`, plus (single-label
+        tasks) ``ece`` (15-bin expected calibration error) and ``mean_confidence``.
     """
     from ..backends.vision import VisionBackend
 
     backend = VisionBackend(model=model, device=device, batch_size=batch_size)
     predictions = backend.predict(data.rgb(), data.task)
-    return classification_metrics(np.asarray(data.targets), predictions.label_indices, data.task.labels)
+    out = _report(np.asarray(data.targets), predictions.label_indices, data.task.labels, data.task.multilabel)
+    if not data.task.multilabel:
+        out["ece"] = expected_calibration_error(predictions.probabilities, np.asarray(data.targets))
+        out["mean_confidence"] = float(np.mean(predictions.probabilities.max(axis=1)))
+    return out
 
 
 # --------------------------------------------------------------------------------------------- saving
@@ -912,6 +1004,10 @@ def _metrics_block(title, metrics, labels):
         f"- **macro F1: {_fmt(metrics['macro_f1'])}**",
         f"- accuracy: {_fmt(metrics['accuracy'])}",
         f"- weighted F1: {_fmt(metrics['weighted_f1'])}",
+    ]
+    if metrics.get("ece") is not None:
+        lines.append(f"- expected calibration error (15 bins): {_fmt(metrics['ece'])}")
+    lines += [
         "",
         "| class | precision | recall | F1 | support |",
         "|---|---|---|---|---|",
@@ -936,13 +1032,27 @@ def _metrics_block(title, metrics, labels):
     return lines
 
 
-def _write_card(output_dir, *, task, meta, summary, val_metrics, test_metrics, data):
+def _domain_lines(meta):
+    lines = []
+    if meta.get("surveys"):
+        lines.append(f"- survey(s): {', '.join(meta['surveys'])}")
+    freq = meta.get("frequency_mhz")
+    if freq is not None:
+        shown = f"{freq[0]:g}-{freq[1]:g}" if isinstance(freq, list) and len(freq) == 2 else f"{freq:g}"
+        lines.append(f"- frequency: {shown} MHz")
+    if meta.get("training_samples"):
+        lines.append(f"- labelled samples: {'; '.join(meta['training_samples'])}")
+    return lines
+
+
+def _write_card(output_dir, *, task, meta, summary, val_metrics, test_metrics, data, card_sections=None):
     scale = meta.get("pixel_scale_arcsec")
     beam = meta.get("beam_arcsec")
     npix = meta.get("cutout_size_pix")
     fov = f" = {scale * npix / 60:.2f} arcmin" if scale and npix else ""
     size = meta["image_size"]
     headline = test_metrics if test_metrics is not None else val_metrics
+    card_sections = list(card_sections or [])
     counts = ", ".join(f"{k}: {v}" for k, v in summary["train_counts"].items())
     lines = [
         "---",
@@ -955,15 +1065,20 @@ def _write_card(output_dir, *, task, meta, summary, val_metrics, test_metrics, d
         "",
         f"A small vision-only classifier for task **{task.id}** ({task.name}; labels: "
         f"{', '.join(task.labels)}; {'multi-label' if task.multilabel else 'single-label'}), trained with "
-        "`radioassist train`. Load it with `radioassist.backends.get_backend('vision', model=PATH)` "
-        "(or `AutoModelForImageClassification.from_pretrained(PATH)`).",
+        "radioassist (`radioassist train`, `radioassist.training.train_vision_classifier`). Load it with "
+        "`radioassist.backends.get_backend('vision', model=PATH)` (or `AutoModelForImageClassification.from_pretrained(PATH)`).",
         "",
-        f"**Headline: macro F1 {_fmt(headline['macro_f1'])} on "
-        f"{'the held-out test split' if test_metrics is not None else 'the validation split'} "
-        f"({headline['n']} images).**",
+        (
+            f"**Headline: macro F1 {_fmt(headline['macro_f1'])} on "
+            f"{'the held-out test split' if test_metrics is not None else 'the validation split'} "
+            f"({headline['n']} images).**"
+            if headline is not None
+            else "**Trained on all its images (no held-out split): see the cross-sample results below.**"
+        ),
         "",
         "## Input the model expects",
         "",
+        *_domain_lines(meta),
         f"- cutouts of {npix} x {npix} pixels at {scale if scale else 'unknown'} arcsec/pixel{fov}, "
         f"centred on the source; restoring beam {beam if beam else 'unknown'} arcsec FWHM",
         f"- rendered with the `{meta['render_preset']}` preset (non-finite -> 0, min-max to 0..255, "
@@ -988,7 +1103,14 @@ def _write_card(output_dir, *, task, meta, summary, val_metrics, test_metrics, d
         f"{meta['training_data']}",
         "",
         f"Images used: {summary['n_train']} for training ({counts}), "
-        f"{summary['n_val']} for validation (early stopping), {summary['n_test']} held out for testing.",
+        + (
+            f"{summary['n_val']} for validation ("
+            + ("early stopping" if summary.get("early_stopping", True) else "temperature fit")
+            + ")"
+            if summary["n_val"]
+            else "none for validation"
+        )
+        + f", {summary['n_test']} held out for testing.",
         "",
         "## Training",
         "",
@@ -999,20 +1121,32 @@ def _write_card(output_dir, *, task, meta, summary, val_metrics, test_metrics, d
         f"cosine schedule, batch {summary['batch_size']}, class-balanced loss, seed {summary['seed']}",
         "- augmentation: "
         + (
-            "random 90-degree rotation and flip, +-4% shift, +-20% zoom, Gaussian noise, "
+            ("rotation by any angle" if summary.get("any_angle") else "random 90-degree rotation")
+            + " and flip, +-4% shift, +-20% zoom, Gaussian noise, "
             "background clip level jittered by +-1 sigma, contrast (gamma) jitter"
             if summary["augment"]
             else "none"
         ),
-        f"- best epoch {summary['best_epoch']} of {summary['epochs_run']} (early stopping on "
-        + (
-            "the mean validation macro F1 over the images as rendered, sigma-clipped at 3 sigma "
-            "and with noise"
-            if summary["robust_validation"]
-            else "validation macro F1"
+        (
+            f"- soft labels: {summary['soft_labels']} images with a label confidence below 1"
+            if summary.get("soft_labels")
+            else "- hard labels"
         )
-        + "), "
-        f"{summary['seconds']:.0f} s",
+        + (f", label smoothing {summary['label_smoothing']:g}" if summary.get("label_smoothing") else ""),
+        (
+            f"- best epoch {summary['best_epoch']} of {summary['epochs_run']} (early stopping on "
+            + (
+                "the mean validation macro F1 over the images as rendered, sigma-clipped at 3 sigma "
+                "and with noise"
+                if summary["robust_validation"]
+                else "validation macro F1"
+            )
+            + "), "
+            if summary.get("early_stopping", True)
+            else f"- {summary['epochs_run']} epochs, last weights kept (no early stopping), "
+        )
+        + f"{summary['seconds']:.0f} s",
+        f"- temperature {meta.get('temperature', 1.0):.3f} divides the logits before the softmax (calibration)",
         f"- radioassist {meta['radioassist_version']}",
         "",
         "Command:",
@@ -1021,24 +1155,61 @@ def _write_card(output_dir, *, task, meta, summary, val_metrics, test_metrics, d
         summary["command"],
         "```",
         "",
-        "## Evaluation",
-        "",
-        "Metrics of the saved checkpoint run through the radioassist `vision` backend.",
-        "",
     ]
+    if val_metrics is not None or test_metrics is not None:
+        lines += [
+            "## Evaluation",
+            "",
+            "Metrics of the saved checkpoint run through the radioassist `vision` backend.",
+            "",
+        ]
     lines += _metrics_block("Held-out test split", test_metrics, task.labels)
     lines += _metrics_block("Validation split", val_metrics, task.labels)
-    lines += [
-        "## Limitations",
-        "",
-        "A small network trained on a few hundred images of one survey: expect lower scores on other "
-        "surveys, "
-        "resolutions, or sources much larger or smaller than the field above. Check it on labelled data of "
-        "your own survey (`radioassist evaluate`) before relying on it.",
-        "",
-    ]
+    calibration = summary.get("calibration")
+    if calibration:
+        lines += [
+            "### Calibration",
+            "",
+            f"Temperature {calibration['temperature']:.3f} fitted on {calibration['fitted_on']}: "
+            f"expected calibration error (15 bins) {_fmt(calibration.get('ece_before'))} before, "
+            f"{_fmt(calibration.get('ece_after'))} after.",
+            "",
+        ]
+    for title, text in card_sections:
+        lines += [f"## {title}", "", str(text).rstrip(), ""]
+    if not any(title.lower().startswith(("limitations", "known failure")) for title, _ in card_sections):
+        lines += [
+            "## Limitations",
+            "",
+            "A small network trained on a few hundred images of one survey: expect lower scores on other "
+            "surveys, "
+            "resolutions, or sources much larger or smaller than the field above. Check it on labelled data of "
+            "your own survey (`radioassist evaluate`) before relying on it.",
+            "",
+        ]
     with open(output_dir / "README.md", "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines))
+
+
+def _rewrite_card(output_dir, *, card_sections=None, meta_update=None):
+    """Write the model card of a checkpoint again from its config and training log, with extra sections."""
+    output_dir = Path(output_dir)
+    if meta_update:
+        _update_config(output_dir, meta_update)
+    with open(output_dir / "config.json", encoding="utf-8") as fh:
+        meta = json.load(fh)["radioassist"]
+    with open(output_dir / "training_log.json", encoding="utf-8") as fh:
+        logged = json.load(fh)
+    _write_card(
+        output_dir,
+        task=get_task(meta["task"]),
+        meta=meta,
+        summary=logged["summary"],
+        val_metrics=logged.get("validation"),
+        test_metrics=logged.get("test"),
+        data=None,
+        card_sections=card_sections,
+    )
 
 
 def _command_line():

@@ -1,0 +1,182 @@
+"""The HTML report opened in a real headless Chromium (selenium + the distribution's chromedriver).
+
+Needs ``chromium`` and ``chromium-driver`` (Debian; ``.ci/run`` installs them
+when missing) and selenium (the ``test`` extra).  Set ``RADIOASSIST_CHROMIUM``
+/ ``RADIOASSIST_CHROMEDRIVER`` to use other binaries.  Without a browser the
+tests are skipped with the reason.
+"""
+import os
+import re
+import shutil
+import tempfile
+
+import numpy as np
+import pytest
+from astropy.table import Table
+from click.testing import CliRunner
+
+import radioassist as ra
+from radioassist.cli import main
+from radioassist.report import write_report
+
+CHROME_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1400,1000")
+
+
+def _binaries():
+    browser = os.environ.get("RADIOASSIST_CHROMIUM") or next(
+        (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
+    driver = os.environ.get("RADIOASSIST_CHROMEDRIVER") or shutil.which("chromedriver")
+    return browser, driver
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium driven by selenium, with the browser console log enabled."""
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install selenium)")
+    from selenium.webdriver.chrome.service import Service
+
+    binary, driver_path = _binaries()
+    if not binary or not driver_path or not os.path.exists(binary) or not os.path.exists(driver_path):
+        pytest.skip("no headless browser: install Debian's chromium and chromium-driver "
+                    "(apt-get install chromium chromium-driver; .ci/run does it when it can)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    profile = tempfile.mkdtemp(prefix="radioassist-chromium-")
+    for flag in CHROME_FLAGS + (f"--user-data-dir={profile}",):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    driver.set_page_load_timeout(120)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def _open(driver, path):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get_log("browser")  # drop messages of an earlier page
+    driver.get(path.resolve().as_uri())
+    WebDriverWait(driver, 60).until(lambda d: d.execute_script("return window.raReady === true"))
+    errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+    assert errors == [], errors
+
+
+def _column(driver, title):
+    """Text of the cells of column ``title`` on the current page."""
+    heads = [th.text.strip() for th in driver.find_elements("css selector", "#src-head th")]
+    k = heads.index(title) + 1
+    return [td.text for td in driver.find_elements("css selector", f"#src-body tr td:nth-child({k})")]
+
+
+def _click_header(driver, title):
+    for th in driver.find_elements("css selector", "#src-head th"):
+        if th.text.strip() == title:
+            th.click()
+            return
+    raise AssertionError(f"no column {title}")
+
+
+def _select(driver, element_id, value):
+    from selenium.webdriver.support.ui import Select
+
+    Select(driver.find_element("id", element_id)).select_by_value(value)
+
+
+def _assert_not_blank(path):
+    from PIL import Image
+
+    img = np.asarray(Image.open(path).convert("RGB"), dtype=float)
+    assert img.shape[0] >= 500 and img.shape[1] >= 1000
+    assert img.std() > 20  # not one flat colour
+    assert len(np.unique(img.reshape(-1, 3)[::7], axis=0)) > 50  # text, thumbnails and colours drawn
+
+
+@pytest.fixture(scope="module")
+def sim_report(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("browser")
+    mosaic = folder / "sim.fits"
+    sky = ra.simulate_sky(shape=(384, 384), n_sources=40, seed=11, output=mosaic)
+    table = ra.classify(str(mosaic), sky.catalog, task="B6")
+    table.meta = {k: v for k, v in table.meta.items() if k.startswith("radioassist")}
+    path = write_report(table, str(mosaic), folder / "sim.html", truth_column="B6_true")
+    return path, table
+
+
+def test_sort_filter_search_in_chromium(browser, sim_report, tmp_path):
+    path, table = sim_report
+    _open(browser, path)
+    n = len(table)
+    assert len(browser.find_elements("css selector", "#src-body tr")) == n  # one row per source
+    assert browser.find_element("id", "count").text == f"{n} of {n} sources"
+    # default order: disagreements with the truth first, then the least confident
+    truth, pred = np.asarray(table["B6_true"], dtype=str), np.asarray(table["B6_label"], dtype=str)
+    n_dis = int(np.sum((truth != "") & (truth != pred)))
+    shown = browser.find_elements("css selector", "#src-body tr")
+    assert sum("disagree" in (tr.get_attribute("class") or "") for tr in shown[:n_dis]) == n_dis
+    # clicking a header re-sorts; clicking it again reverses
+    _click_header(browser, "confidence")
+    conf = [float(x) for x in _column(browser, "confidence")]
+    assert conf == sorted(conf) and conf[0] < conf[-1]
+    _click_header(browser, "confidence")
+    assert [float(x) for x in _column(browser, "confidence")] == sorted(conf, reverse=True)
+    _click_header(browser, "name")
+    names = _column(browser, "name")
+    assert names == sorted(table["name"])
+    # the label filter hides the rows of the other label
+    _select(browser, "f-label", "FR-I")
+    labels = _column(browser, "label")
+    assert set(labels) == {"FR-I"} and len(labels) == int(np.sum(pred == "FR-I")) < n
+    assert browser.find_element("id", "count").text == f"{len(labels)} of {n} sources"
+    _select(browser, "f-label", "")
+    # searching by name
+    box = browser.find_element("id", "f-name")
+    box.send_keys("SIM-0001")
+    from selenium.webdriver.support.ui import WebDriverWait
+    WebDriverWait(browser, 10).until(lambda d: len(d.find_elements("css selector", "#src-body tr")) < n)
+    assert all(x.startswith("SIM-0001") for x in _column(browser, "name"))
+    # thumbnails are drawn from the embedded sprite sheets
+    assert browser.execute_script(
+        "var e = document.querySelector('#src-body .th'); return getComputedStyle(e).backgroundImage"
+    ).startswith('url("data:image/jpeg;base64,')
+    shot = tmp_path / "sim.png"
+    assert browser.save_screenshot(str(shot))
+    _assert_not_blank(shot)
+
+
+def test_lotss_classify_report_in_chromium(browser, shared_data, tmp_path):
+    """The issue's acceptance run: classify the LoTSS mosaic with its catalogue and --report."""
+    lotss = shared_data / "lotss_dr1_hetdex"
+    out, report = tmp_path / "lotss.ecsv", tmp_path / "lotss.html"
+    res = CliRunner().invoke(main, ["classify", str(lotss / "P205+55-mosaic.fits"), "-c",
+                                    str(lotss / "catalog_shimwell_reduced.srl.fits"), "-o", str(out),
+                                    "--report", str(report)])
+    assert res.exit_code == 0, res.output
+    page = report.read_text(encoding="utf-8")
+    assert not re.search(r"https?://", page)  # nothing to fetch: opens offline
+    table = Table.read(out)
+    flags = np.asarray(table["B6_flag"].filled("") if hasattr(table["B6_flag"], "filled") else table["B6_flag"],
+                       dtype=str)
+    n, n_ok = len(table), int(np.sum(flags == ""))
+    _open(browser, report)
+    assert browser.execute_script("return window.raRowCount") == n
+    assert browser.find_element("id", "count").text == f"{n} of {n} sources"
+    assert len(browser.find_elements("css selector", "#src-body tr")) == 100  # first page
+    # the most uncertain classified source comes first
+    probs = np.vstack([np.asarray(table["B6_prob_FR-I"], float), np.asarray(table["B6_prob_FR-II"], float)]).T
+    top = probs[flags == ""].max(axis=1)
+    assert float(_column(browser, "confidence")[0]) == pytest.approx(top.min(), abs=6e-4)
+    # the flag filter keeps the classified rows only, each with a thumbnail
+    _select(browser, "f-flag", "=ok")
+    rows = browser.find_elements("css selector", "#src-body tr")
+    assert len(rows) == min(n_ok, 100) and browser.find_element("id", "count").text == f"{n_ok} of {n} sources"
+    assert len(browser.find_elements("css selector", "#src-body .th:not(.none)")) == len(rows)
+    _select(browser, "f-label", "FR-II")
+    assert set(_column(browser, "label")) == {"FR-II"}
+    shot = tmp_path / "lotss.png"
+    assert browser.save_screenshot(str(shot))
+    _assert_not_blank(shot)

@@ -1,0 +1,41 @@
+"""Training from a catalogue resamples cutouts exactly as classify brings them to a model's grid."""
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.table import Table
+
+from radioassist.domain import model_grid, to_model_grid
+from radioassist.image import load_image
+from radioassist.training.datasets import load_catalog_cutouts, render_grey
+
+
+def test_catalog_training_cutouts_use_the_serving_grid(shared_data, tmp_path):
+    folder = shared_data / "lotss_dr1_hetdex"
+    mosaic = folder / "P205+55-mosaic.fits"
+    rows = Table.read(folder / "catalog_sources_in_images.csv")
+    rows = rows[np.asarray(rows["image"], dtype=str) == "P205+55-mosaic.fits"][:8]
+    catalog = Table({"RA": rows["RA"], "DEC": rows["DEC"],
+                     "label": np.where(np.asarray(rows["S_Code"], dtype=str) == "S", "NO", "YES")})
+    data = load_catalog_cutouts(str(mosaic), catalog, task="B3", label_column="label", size=150,
+                                resample_to=1.8 * u.arcsec)
+    assert data.pixel_scale_arcsec == pytest.approx(1.8) and data.cutout_size_pix == 150
+    assert data.images.shape[1:] == (150, 150)
+    image = load_image(str(mosaic))
+    grid = model_grid(image, {"pixel_scale_arcsec": 1.8, "cutout_size_pix": 150})
+    assert grid.resample  # LoTSS is 1.5"/px: a real resampling, not a native cut
+    from astropy.coordinates import SkyCoord
+    served = to_model_grid(image, SkyCoord(rows["RA"], rows["DEC"], unit="deg"), grid)
+    expected = [render_grey(a) for a in served.data]
+    expected = np.stack([e for e in expected if e is not None])
+    np.testing.assert_array_equal(data.images, expected)
+
+
+def test_catalog_training_resample_to_must_be_an_angle(shared_data):
+    from radioassist.exceptions import InputError
+
+    folder = shared_data / "lotss_dr1_hetdex"
+    rows = Table.read(folder / "catalog_sources_in_images.csv")[:3]
+    catalog = Table({"RA": rows["RA"], "DEC": rows["DEC"], "label": ["NO"] * 3})
+    with pytest.raises(InputError, match="resample_to must be a positive angle"):
+        load_catalog_cutouts(str(folder / "P205+55-mosaic.fits"), catalog, task="B3", label_column="label",
+                             resample_to=2 * u.m)
