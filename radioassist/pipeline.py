@@ -270,7 +270,8 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
             "preset": preset, "catalog": catalog_fingerprint(table),
             "tiles": [_tile_identity(tile, fp) for tile, fp in zip(tiles, footprints)],
             "survey": survey, "batch_size": batch_size, "chunk_size": chunk_size,
-            "n_partitions": len(partitions), "min_coverage": min_coverage,
+            "n_partitions": len(partitions),
+            "min_coverage": "the model's own" if min_coverage is None else min_coverage,
         }
         store = PartialResults.open(checkpoint, params, resume=resume)
         done = store.load({pid: rows for pid, _, rows in partitions})

@@ -199,7 +199,7 @@ def test_resume_refuses_other_parameters(files, tmp_path, monkeypatch):
         classify(files["mosaic"], files["catalog"], size=32, task="B3", resume=True, **kwargs)
     with pytest.raises(InputError, match="other run parameters .*chunk_size"):
         classify(files["mosaic"], files["catalog"], size=32, chunk_size=64, resume=True, **kwargs)
-    with pytest.raises(InputError, match=r"other run parameters \(min_coverage: 0.9 then, 0.5 now\)"):
+    with pytest.raises(InputError, match=r"other run parameters \(min_coverage: the model's own then, 0.5 now\)"):
         classify(files["mosaic"], files["catalog"], size=32, min_coverage=0.5, resume=True, **kwargs)
     with pytest.raises(InputError, match="interrupted run exist .* pass --resume"):
         classify(files["mosaic"], files["catalog"], size=32, **kwargs)
