@@ -54,7 +54,7 @@ import numpy as np
 from astropy import units as u
 
 __all__ = ["BEAM_RATIO_RANGE", "PIXEL_RATIO_RANGE", "FREQUENCY_FACTOR", "SCALE_TOLERANCE", "model_domain",
-           "check_domain", "model_grid", "to_model_grid"]
+           "check_domain", "model_grid", "to_model_grid", "cutouts_as_classified"]
 
 #: Accepted range of model beam / mosaic beam (geometric mean FWHM).
 BEAM_RATIO_RANGE = (0.5, 2.0)
@@ -387,6 +387,48 @@ xy : `numpy.ndarray`
 nan_fraction : `numpy.ndarray`
     ``(N,)`` fraction of the model's field of view without data.
 """
+
+
+def cutouts_as_classified(image, positions, provenance, *, size=None):
+    """Cut ``positions`` out of ``image`` as the ``classify`` run of ``provenance`` cut them for its model.
+
+    Views of a run's results (the gallery, the HTML report) use it so that
+    they show what the model saw: the model's grid (pixel scale, beam, field
+    of view) when the run was cut on it, else native cutouts of ``size``.
+
+    Parameters
+    ----------
+    image : `~radioassist.RadioImage`
+        The mosaic (one tile of a survey run).
+    positions : `~astropy.coordinates.SkyCoord`
+    provenance : dict
+        ``meta['radioassist']`` of the labelled table.
+    size : int or `~astropy.units.Quantity`, optional
+        Native cutout side when the run was not cut on the model's grid
+        (default: the provenance's ``cutout_size``, else 64 pixels).
+
+    Returns
+    -------
+    `~radioassist.CutoutStack` or ModelCutouts
+        Both have ``data`` ``(N, S, S)`` (NaN without data) and
+        ``nan_fraction`` (1 for a cutout with no data at all).
+    """
+    from .cutouts import extract_cutouts
+
+    provenance = provenance or {}
+    domain = provenance.get("model_domain") or {}
+    if provenance.get("cut_on_model_grid") and not provenance.get("size_rule"):
+        grid = model_grid(image, domain)
+        if grid is not None:
+            return to_model_grid(image, positions, grid)
+    if size is None:
+        size = provenance.get("cutout_size", 64)
+        text = str(size[0] if isinstance(size, (list, tuple)) else size).strip()
+        try:
+            size = int(text) if text.isdigit() else u.Quantity(text)
+        except (TypeError, ValueError):
+            size = 64
+    return extract_cutouts(image, positions, size=size)
 
 
 def to_model_grid(image, positions, grid):

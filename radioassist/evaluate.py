@@ -579,6 +579,30 @@ def _prediction_tables(columns):
     return tables
 
 
+def _output_folder(folder, *, overwrite):
+    """Check and create a results folder: an error when it is a file, or not empty without ``overwrite``.
+
+    Parameters
+    ----------
+    folder : str or path-like
+    overwrite : bool
+        Write into a folder that is not empty (files of the same names are replaced).
+
+    Returns
+    -------
+    `pathlib.Path`
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        msg = f"output {folder} exists and is not a folder"
+        raise InputError(msg)
+    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
+        msg = f"output folder {folder} is not empty; choose another folder or pass overwrite=True (--overwrite)"
+        raise InputError(msg)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def _safe(name):
     return re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("_") or "model"
 
@@ -772,14 +796,7 @@ class EvaluationResult:
         list of `pathlib.Path`
             The files written.
         """
-        folder = Path(folder)
-        if folder.exists() and not folder.is_dir():
-            msg = f"output {folder} exists and is not a folder"
-            raise InputError(msg)
-        if folder.is_dir() and any(folder.iterdir()) and not overwrite:
-            msg = f"output folder {folder} is not empty; choose another folder or pass overwrite=True (--overwrite)"
-            raise InputError(msg)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = _output_folder(folder, overwrite=overwrite)
         written = []
         path = folder / "summary.ecsv"
         self.summary.write(path, format="ascii.ecsv", overwrite=True)

@@ -737,7 +737,7 @@ def _partition_info(image, backend, task, size, size_kwargs, preset, spec, *, cu
     return {"tile": image.label, "cutout_size": str(cut_size), "cutout_size_note": note,
             "render_preset": preset or spec.get("render_preset") or "radio-llava",
             "pixel_scale_arcsec": round(float(u.Quantity(image.pixel_scale, u.arcsec).value), 6),
-            "resampled": bool(grid is not None and grid.resample),
+            "resampled": bool(grid is not None and grid.resample), "model_grid": grid is not None,
             "model_domain": model_domain(spec), "domain_warnings": check_domain(image, spec, notes=notes),
             "domain_notes": notes,
             "describe": _plain(_describe(backend, task))}
@@ -941,6 +941,7 @@ def _provenance(infos, backend_name, task, source_label, n, n_bad, size_kwargs, 
         "render_preset": _uniform([i["render_preset"] for i in per_tile]),
         "cutout_size": _uniform([i["cutout_size"] for i in per_tile]),
         "cutout_size_note": _uniform([i["cutout_size_note"] for i in per_tile]),
+        "cut_on_model_grid": all(i.get("model_grid", False) for i in per_tile),
         "pixel_scale_arcsec": (_uniform([i["pixel_scale_arcsec"] for i in per_tile]) if tiles is None else
                                _uniform([round(float(_scale_of(fp).value), 6) for fp in footprints])),
         "image": per_tile[0]["tile"] if tiles is None else list(tiles),

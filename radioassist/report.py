@@ -238,11 +238,13 @@ def _tile_sources(images, table, task_id, n):
     return which
 
 
-def _thumbnails(images, rows_by_image, coords, size_arcsec, *, size, rule, preset, thumb, hdu, plane, chunk=512):
+def _thumbnails(images, rows_by_image, coords, size_arcsec, *, size, rule, preset, thumb, hdu, plane, prov,
+                chunk=512):
     """Rendered thumbnails (uint8 (n, thumb, thumb, 3)) of the given rows; None where nothing could be cut."""
     from PIL import Image
 
     from .cutouts import extract_cutouts
+    from .domain import cutouts_as_classified
     from .image import load_image
     from .render import render
 
@@ -257,9 +259,9 @@ def _thumbnails(images, rows_by_image, coords, size_arcsec, *, size, rule, prese
                     where = Table({"skycoord": coords[part]})
                     where["source_size"] = size_arcsec[part] * u.arcsec
                     stack = extract_cutouts(img, where, size=size, **rule)
-                else:
-                    stack = extract_cutouts(img, coords[part], size=size)
-                keep = np.flatnonzero(~np.asarray(stack.outside, dtype=bool))
+                else:  # the model's grid when the run was cut on it
+                    stack = cutouts_as_classified(img, coords[part], prov, size=size)
+                keep = np.flatnonzero(np.asarray(stack.nan_fraction) < 1)
                 if not len(keep):
                     continue
                 rendered = render(stack.data[keep], preset=preset)
@@ -624,7 +626,7 @@ def write_report(table, image=None, path=None, *, task=None, truth_column=None, 
         want = pos_ok & (which >= 0) & ~np.isin(flags, _NO_PIXELS)
         by_image = {k: np.flatnonzero(want & (which == k)) for k in range(len(images))}
         thumbs = _thumbnails(images, by_image, coords, size_arcsec, size=size, rule=rule, preset=preset,
-                             thumb=int(thumbnail_size), hdu=hdu, plane=plane)
+                             thumb=int(thumbnail_size), hdu=hdu, plane=plane, prov=prov)
         sheets, where = _sheets(thumbs, order, int(thumbnail_size), int(quality))
     t_thumb = time.perf_counter() - t_thumb
 

@@ -35,13 +35,7 @@ from radioassist.training.formats import conversation_record, read_conversations
 from radioassist.training.make_dataset import make_dataset  # noqa: E402
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Tiny models train fastest on one thread (and leave the other core to other processes)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -39,3 +39,34 @@ def test_catalog_training_resample_to_must_be_an_angle(shared_data):
     with pytest.raises(InputError, match="resample_to must be a positive angle"):
         load_catalog_cutouts(str(folder / "P205+55-mosaic.fits"), catalog, task="B3", label_column="label",
                              resample_to=2 * u.m)
+
+
+def test_views_cut_what_the_model_saw(shared_data):
+    """Gallery and report re-cut a run's sources on the model's grid recorded in its provenance."""
+    import warnings
+
+    import radioassist as ra
+    from astropy.coordinates import SkyCoord
+    from radioassist.domain import cutouts_as_classified
+
+    folder = shared_data / "lotss_dr1_hetdex"
+    mosaic = folder / "P205+55-mosaic.fits"
+    rows = Table.read(folder / "catalog_sources_in_images.csv")
+    rows = rows[np.asarray(rows["image"], dtype=str) == "P205+55-mosaic.fits"][:5]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = ra.classify(str(mosaic), Table({"RA": rows["RA"], "DEC": rows["DEC"]}), task="B3")
+    prov = table.meta["radioassist"]
+    assert prov["cut_on_model_grid"]
+    image = load_image(str(mosaic))
+    positions = SkyCoord(rows["RA"], rows["DEC"], unit="deg")
+    seen = cutouts_as_classified(image, positions, prov)
+    grid = model_grid(image, prov["model_domain"])
+    np.testing.assert_array_equal(seen.data, to_model_grid(image, positions, grid).data)
+    assert seen.data.shape[1:] == (150, 150)  # 270" at the model's 1.8"/px, not 150 native 1.5" pixels
+    # a run with an explicit size was cut in native pixels: so is its view
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        native = ra.classify(str(mosaic), Table({"RA": rows["RA"], "DEC": rows["DEC"]}), task="B3", size=40)
+    assert not native.meta["radioassist"]["cut_on_model_grid"]
+    assert cutouts_as_classified(image, positions, native.meta["radioassist"]).data.shape[1:] == (40, 40)

@@ -236,7 +236,7 @@ def _summary(table, task, timings):
 def _write_gallery(paths, table, task, path, *, limit, overwrite, hdu=None, plane=None):
     import numpy as np
 
-    from ..cutouts import extract_cutouts
+    from ..domain import cutouts_as_classified
     from ..gallery import make_gallery
     from ..image import load_image
     from ..output import check_writable
@@ -247,11 +247,7 @@ def _write_gallery(paths, table, task, path, *, limit, overwrite, hdu=None, plan
     rows = np.flatnonzero(flags == "")[:limit]
     if len(rows) == 0:
         raise click.ClickException("no classified source to show in the gallery")
-    size = table.meta.get("radioassist", {}).get("cutout_size", "64")
-    try:
-        size = int(size)
-    except (TypeError, ValueError):
-        size = 64
+    prov = table.meta.get("radioassist", {})
     tile_col = f"{task.id}_tile"
     if tile_col in table.colnames:
         tiles = np.asarray(table[tile_col], dtype=str)
@@ -264,8 +260,10 @@ def _write_gallery(paths, table, task, path, *, limit, overwrite, hdu=None, plan
         sel = np.flatnonzero(tiles[rows] == tile)
         source = paths[0] if not tile else names.get(tile, paths[0])
         with load_image(source, hdu=hdu, plane=plane) as image:
-            stack = extract_cutouts(image, table["skycoord"][rows[sel]], size=size)
-            rendered = render(stack, preset="radio-llava")
+            # what the model saw: its grid (or the run's cutout size) and the run's render preset
+            stack = cutouts_as_classified(image, table["skycoord"][rows[sel]], prov)
+            preset = prov.get("render_preset") or "radio-llava"
+            rendered = render(stack.data, preset=preset[0] if isinstance(preset, list) else preset)
         for k, i in enumerate(sel):
             images[i] = rendered[k]
     labels = [str(table[f"{task.id}_label"][i]) for i in rows]

@@ -574,14 +574,9 @@ class GeneralEvaluationResult:
         -------
         list of `pathlib.Path`
         """
-        folder = Path(folder)
-        if folder.exists() and not folder.is_dir():
-            msg = f"output {folder} exists and is not a folder"
-            raise InputError(msg)
-        if folder.is_dir() and any(folder.iterdir()) and not overwrite:
-            msg = f"output folder {folder} is not empty; choose another folder or pass overwrite=True (--overwrite)"
-            raise InputError(msg)
-        folder.mkdir(parents=True, exist_ok=True)
+        from ..evaluate import _output_folder
+
+        folder = _output_folder(folder, overwrite=overwrite)
         written = []
         path = folder / "summary.ecsv"
         self.summary.write(path, format="ascii.ecsv", overwrite=True)
