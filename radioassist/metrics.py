@@ -565,6 +565,16 @@ def classification_report(y_true, y_pred, *, labels, unparsed=None, multilabel=N
         hamming_loss=hamming, exact_match=exact_match, zero_division=zero_division)
 
 
+def _check_bootstrap(n_resamples, confidence):
+    """The bootstrap settings of `bootstrap_interval` (and the general-task intervals), or a clear error."""
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
+        msg = f"n_resamples must be a positive integer, got {n_resamples!r}"
+        raise InputError(msg)
+    if not 0 < float(confidence) < 1:
+        msg = f"confidence must lie between 0 and 1, got {confidence!r}"
+        raise InputError(msg)
+
+
 def _resample_weights(n, n_resamples, rng, block):
     """Yield ``(b, n)`` arrays: how many times each image is drawn in each of ``b`` bootstrap resamples."""
     done = 0
@@ -617,12 +627,7 @@ def bootstrap_interval(y_true, y_pred, *, labels, unparsed=None, multilabel=None
     if bad or not names:
         msg = f"metric must be one of {', '.join(METRICS)}, got {metric!r}"
         raise InputError(msg)
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
-        msg = f"n_resamples must be a positive integer, got {n_resamples!r}"
-        raise InputError(msg)
-    if not 0 < float(confidence) < 1:
-        msg = f"confidence must lie between 0 and 1, got {confidence!r}"
-        raise InputError(msg)
+    _check_bootstrap(n_resamples, confidence)
     labels, multilabel, true, pred, mask = _encode(y_true, y_pred, labels, unparsed, multilabel)
     k = len(labels)
     n = len(true)

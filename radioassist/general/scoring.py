@@ -235,12 +235,9 @@ def _weights(n, n_resamples, seed):
 
 
 def _check_bootstrap(n_resamples, confidence):
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
-        msg = f"n_resamples must be a positive integer, got {n_resamples!r}"
-        raise InputError(msg)
-    if not 0 < float(confidence) < 1:
-        msg = f"confidence must lie between 0 and 1, got {confidence!r}"
-        raise InputError(msg)
+    from ..metrics import _check_bootstrap as check
+
+    check(n_resamples, confidence)
 
 
 def bootstrap_mean_interval(scores, *, n_resamples=1000, confidence=0.95, seed=0):
