@@ -123,10 +123,12 @@ def run_on_cluster(n_workers, paths, catalog, kwargs, warmup):
         client.run(lambda: __import__("radioassist.pipeline") and __import__("torch"))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            from radioassist.backends import get_backend
             from radioassist.parallel import preload_backend
             from radioassist.tasks import get_task
             # start-up is not what is measured: load the model on every worker, run once
-            preload_backend(client, ("vision", dict(model=kwargs["model"], device="cpu")), task=get_task(kwargs["task"]))
+            preload_backend(client, get_backend("vision", model=kwargs["model"], device="cpu").to_spec(),
+                            task=get_task(kwargs["task"]))
             loaded = client.run(_rss_mb)
             classify(warmup[0], warmup[1], scheduler=client, **kwargs)
             cpu0 = sum(client.run(_cpu_seconds).values())

@@ -47,14 +47,12 @@ from astropy.io import fits
 from astropy.table import QTable, Table
 from astropy.wcs import WCS, Sip
 
+from ._parameters import MAX_CUTOUT_SIZE, as_angle, as_size_rule, check_size_choice, size_in_pixels
 from .exceptions import ImageError, InputError, RadioassistWarning
 from .image import _KEEP_KEYWORDS, Beam, load_image
 from .logger import log
 
 __all__ = ["CutoutStack", "extract_cutouts", "MAX_CUTOUT_SIZE"]
-
-#: Largest accepted cutout side, in pixels.
-MAX_CUTOUT_SIZE = 8192
 
 # Cutouts are processed in chunks of this many (in row order): the page release and the
 # progress bar are updated between chunks.
@@ -462,22 +460,17 @@ class CutoutStack:
 
     def _folder_paths(self, folder, names, *, suffix, overwrite):
         n = len(self)
-        if names is None:
-            width = max(5, len(str(max(n - 1, 0))))
-            names = [f"cutout_{i:0{width}d}" for i in range(n)]
-        else:
-            names = [str(name) for name in names]
-            if len(names) != n:
-                msg = f"names has {len(names)} entries but the stack has {n} cutouts"
-                raise InputError(msg)
-        paths = []
-        for name in names:
-            if not name or "/" in name or "\\" in name or name in (".", ".."):
-                msg = f"bad cutout file name {name!r}: names must be plain file names without folders"
-                raise InputError(msg)
-            if not name.lower().endswith((suffix, ".fit", ".fits.gz") if suffix == ".fits" else (suffix,)):
-                name = name + suffix
-            paths.append(folder / name)
+        width = max(5, len(str(max(n - 1, 0))))
+        names = [f"cutout_{i:0{width}d}" for i in range(n)] if names is None else [str(name) for name in names]
+        if len(names) != n:
+            msg = f"names has {len(names)} entries but the stack has {n} cutouts"
+            raise InputError(msg)
+        bad = [name for name in names if name in ("", ".", "..") or "/" in name or "\\" in name]
+        if bad:
+            msg = f"bad cutout file name {bad[0]!r}: names must be plain file names without folders"
+            raise InputError(msg)
+        suffixes = (suffix, ".fit", ".fits.gz") if suffix == ".fits" else (suffix,)
+        paths = [folder / (name if name.lower().endswith(suffixes) else name + suffix) for name in names]
         if len(set(paths)) != len(paths):
             dupes = sorted({p.name for p in paths if paths.count(p) > 1})[:5]
             msg = f"names must be unique; repeated: {', '.join(dupes)}"
@@ -519,9 +512,10 @@ def extract_cutouts(image, positions, *, size=64, size_factor=None, min_size=Non
         region is resampled onto ``size`` x ``size`` pixels (so the output
         shape is fixed; the pixel scale varies per source).  Sources without
         a size use ``min_size``.  Default None (no rule: native pixels).
-    min_size, max_size : `~astropy.units.Quantity`, optional
-        Angular limits of the size rule.  Default: ``min_size`` is ``size``
-        native pixels, no ``max_size``.
+    min_size, max_size : `~astropy.units.Quantity` or int, optional
+        Limits of the size rule, as angles or in native pixels (only with
+        ``size_factor``).  Default: ``min_size`` is ``size`` native pixels,
+        no ``max_size``.
     resample_to : `~astropy.units.Quantity`, optional
         Target pixel scale (angle per pixel): each cutout is resampled with
         `reproject.reproject_interp` (bilinear) onto a TAN WCS centred on
@@ -559,11 +553,8 @@ def extract_cutouts(image, positions, *, size=64, size_factor=None, min_size=Non
     >>> import numpy as np
     >>> from astropy.wcs import WCS
     >>> from radioassist.cutouts import extract_cutouts
-    >>> w = WCS(naxis=2)
-    >>> w.wcs.ctype = ['RA---SIN', 'DEC--SIN']
-    >>> w.wcs.crval = [150.0, 2.0]
-    >>> w.wcs.crpix = [50.5, 50.5]
-    >>> w.wcs.cdelt = [-2 / 3600, 2 / 3600]
+    >>> w = WCS({'CTYPE1': 'RA---SIN', 'CRVAL1': 150.0, 'CRPIX1': 50.5, 'CDELT1': -2 / 3600,
+    ...          'CTYPE2': 'DEC--SIN', 'CRVAL2': 2.0, 'CRPIX2': 50.5, 'CDELT2': 2 / 3600})
     >>> data = np.arange(100 * 100, dtype=np.float32).reshape(100, 100)
     >>> stack = extract_cutouts((data, w), w.pixel_to_world([10, 50, 99], [10, 50, 60]), size=8)
     >>> stack.data.shape
@@ -590,15 +581,14 @@ def _extract(img, positions, *, owned, size, size_factor, min_size, max_size, re
              progress):
     coords, source_sizes = _parse_positions(positions)
     native_scale = img.pixel_scale.to(u.arcsec)
-    resample_scale = _parse_angle(resample_to, "resample_to", allow_none=True)
-    if size_factor is not None and resample_scale is not None:
-        msg = "size_factor and resample_to cannot both be given: size_factor sets each cutout's pixel scale"
+    resample_scale = as_angle(resample_to, name="resample_to")
+    rule = as_size_rule(size_factor, min_size, max_size)
+    if rule and resample_scale is not None:
+        msg = ("size_factor (--size-factor) and resample_to (--resample-to) cannot both be given: size_factor sets "
+               "each cutout's pixel scale")
         raise InputError(msg)
-    if size_factor is not None and isinstance(size, u.Quantity):
-        msg = (f"with size_factor, size is the output side in pixels (the angular extent comes from the "
-               f"size rule); got size={size}")
-        raise InputError(msg)
-    npix = _parse_size(size, resample_scale if resample_scale is not None else native_scale)
+    check_size_choice(size, rule)
+    npix = size_in_pixels(size, resample_scale if resample_scale is not None else native_scale)
     try:
         fill_value = float(fill_value)
     except (TypeError, ValueError):
@@ -630,7 +620,7 @@ def _extract(img, positions, *, owned, size, size_factor, min_size, max_size, re
     common = dict(size=npix, parent_wcs=wcs, unit=img.unit, beam=img.beam, meta_header=meta_header,
                   parent=img.label)
 
-    if size_factor is None and resample_scale is None:
+    if not rule and resample_scale is None:
         origin, partial, outside, nan_fraction = _extract_direct(
             img.data, xy, finite, npix, out, fill_value, memmapped=img.memmapped, owned=owned,
             progress=progress)
@@ -638,8 +628,8 @@ def _extract(img, positions, *, owned, size, size_factor, min_size, max_size, re
                            nan_fraction=nan_fraction, pixel_scale=native_scale, **common)
 
     # resampled cutouts: one pixel scale per source
-    if size_factor is not None:
-        scales = _size_rule(size_factor, source_sizes, min_size, max_size, n, npix, native_scale) / npix
+    if rule:
+        scales = _size_rule(rule, source_sizes, n, npix, native_scale) / npix
         pixel_scale = scales.to(u.arcsec)
     else:
         scales = np.full(n, resample_scale.to_value(u.deg)) * u.deg
@@ -951,86 +941,19 @@ def _parse_positions(positions):
     return coords, sizes
 
 
-def _parse_angle(value, name, *, allow_none):
-    if value is None:
-        if allow_none:
-            return None
-        msg = f"{name} is required"
-        raise InputError(msg)
-    if isinstance(value, str):
-        try:
-            value = u.Quantity(value)
-        except (TypeError, ValueError):
-            msg = f"{name} must be an angle such as '1.8arcsec', got {value!r}"
-            raise InputError(msg) from None
-    if not isinstance(value, u.Quantity) or value.unit.physical_type != "angle" or not value.isscalar:
-        msg = f"{name} must be a scalar angle Quantity (e.g. 1.8 * u.arcsec), got {value!r}"
-        raise InputError(msg)
-    if not np.isfinite(value.value) or value.value <= 0:
-        msg = f"{name} must be a positive angle, got {value}"
-        raise InputError(msg)
-    return value.to(u.arcsec)
+def _size_rule(rule, source_sizes, n, npix, native_scale):
+    """Angular extent of each cutout: clip(size_factor * source_size, min_size, max_size).
 
-
-def _parse_size(size, scale):
-    """Validate ``size`` (pixels or angle) -> int pixels."""
-    if isinstance(size, (bool, np.bool_)):
-        msg = f"size must be a positive integer number of pixels or an angle, got {size!r}"
-        raise InputError(msg)
-    if isinstance(size, str):
-        try:
-            size = int(size) if size.strip().isdigit() else u.Quantity(size)
-        except (TypeError, ValueError):
-            msg = f"size must be a number of pixels (128) or an angle ('90arcsec'), got {size!r}"
-            raise InputError(msg) from None
-    if isinstance(size, u.Quantity):
-        if size.unit == u.pix or size.unit.physical_type == "dimensionless":
-            size = size.value
-        elif size.unit.physical_type == "angle" and size.isscalar:
-            if not np.isfinite(size.value) or size.value <= 0:
-                msg = f"size must be a positive angle, got {size}"
-                raise InputError(msg)
-            npix = int(np.round((size / scale).decompose().value))
-            if npix < 1:
-                msg = f"size={size} is less than one pixel ({scale:.3g} per pixel)"
-                raise InputError(msg)
-            if npix > MAX_CUTOUT_SIZE:
-                msg = f"size={size} is {npix} pixels, more than the maximum {MAX_CUTOUT_SIZE}"
-                raise InputError(msg)
-            return npix
-        else:
-            msg = f"size must be a number of pixels or a scalar angle, got {size!r}"
-            raise InputError(msg)
-    if isinstance(size, (float, np.floating)) and float(size).is_integer():
-        size = int(size)
-    if not isinstance(size, (int, np.integer)):
-        msg = f"size must be a positive integer number of pixels or an angle, got {size!r}"
-        raise InputError(msg)
-    if size < 1:
-        msg = f"size must be a positive number of pixels, got {size}"
-        raise InputError(msg)
-    if size > MAX_CUTOUT_SIZE:
-        msg = f"size={size} pixels is more than the maximum {MAX_CUTOUT_SIZE}"
-        raise InputError(msg)
-    return int(size)
-
-
-def _size_rule(size_factor, source_sizes, min_size, max_size, n, npix, native_scale):
-    """Angular extent of each cutout: clip(size_factor * source_size, min_size, max_size)."""
-    try:
-        factor = float(size_factor)
-    except (TypeError, ValueError):
-        msg = f"size_factor must be a positive number, got {size_factor!r}"
-        raise InputError(msg) from None
-    if not np.isfinite(factor) or factor <= 0:
-        msg = f"size_factor must be a positive number, got {size_factor!r}"
-        raise InputError(msg)
-    lo = _parse_angle(min_size, "min_size", allow_none=True)
-    hi = _parse_angle(max_size, "max_size", allow_none=True)
+    ``rule`` is from `~radioassist._parameters.as_size_rule`; limits in pixels are native pixels.
+    """
+    factor = rule["size_factor"]
+    lo, hi = (rule.get(key) for key in ("min_size", "max_size"))
+    lo, hi = ((None if v is None else (v * native_scale if not isinstance(v, u.Quantity) else v).to(u.arcsec))
+              for v in (lo, hi))
     if lo is None:
         lo = (npix * native_scale).to(u.arcsec)
     if hi is not None and hi < lo:
-        msg = f"max_size ({hi}) is smaller than min_size ({lo})"
+        msg = f"max_size (--max-size, {hi}) is smaller than min_size (--min-size, {lo})"
         raise InputError(msg)
     if source_sizes is None:
         warnings.warn("size_factor was given but the positions carry no source sizes (no 'source_size' "

@@ -98,6 +98,16 @@ def _frequency_range(value):
     return None if v is None else (v, v)
 
 
+def _outside(value, accepted):
+    """Whether ``value`` lies outside the closed range ``accepted = (low, high)``."""
+    low, high = accepted
+    return not low <= value <= high
+
+
+def _range_text(accepted):
+    return f"{accepted[0]:g}-{accepted[1]:g}"
+
+
 def model_domain(spec):
     """The domain a model records in its input spec, as plain values for provenance.
 
@@ -202,10 +212,9 @@ def check_domain(image, spec, *, notes=None):
         scale = None
     if model_scale is not None and scale:
         ratio = scale / model_scale
-        lo, hi = PIXEL_RATIO_RANGE
-        if not lo <= ratio <= hi:
+        if _outside(ratio, PIXEL_RATIO_RANGE):
             reasons.append(f"mosaic pixel scale {scale:.3g}\" is {ratio:.3g} x the model's {model_scale:.3g}\" "
-                           f"(accepted: {lo:g}-{hi:g})")
+                           f"(accepted: {_range_text(PIXEL_RATIO_RANGE)})")
     if model_beam is not None:
         beam = _beam_fwhm(getattr(image, "beam", None))
         if beam is None:
@@ -214,10 +223,9 @@ def check_domain(image, spec, *, notes=None):
         else:
             mean = math.sqrt(beam[0] * beam[1])
             ratio = model_beam / mean
-            lo, hi = BEAM_RATIO_RANGE
-            if not lo <= ratio <= hi:
+            if _outside(ratio, BEAM_RATIO_RANGE):
                 reasons.append(f"model beam {model_beam:.3g}\" / mosaic beam {mean:.3g}\" = {ratio:.3g} is outside "
-                               f"the accepted range {lo:g}-{hi:g}")
+                               f"the accepted range {_range_text(BEAM_RATIO_RANGE)}")
     if freq_range is not None:
         freq = getattr(image, "frequency", None)
         try:
@@ -229,7 +237,7 @@ def check_domain(image, spec, *, notes=None):
         if mhz is None or not math.isfinite(mhz) or mhz <= 0:
             unknown.append(f"mosaic frequency unknown (no FREQ axis or RESTFRQ): not compared with the model's "
                            f"{model_text}")
-        elif not freq_range[0] / FREQUENCY_FACTOR <= mhz <= freq_range[1] * FREQUENCY_FACTOR:
+        elif _outside(mhz, (freq_range[0] / FREQUENCY_FACTOR, freq_range[1] * FREQUENCY_FACTOR)):
             reasons.append(f"mosaic frequency {mhz:.4g} MHz is outside the model's {model_text} by more than a "
                            f"factor {FREQUENCY_FACTOR:g}")
     return reasons
@@ -400,7 +408,10 @@ def cutouts_as_classified(image, positions, provenance, *, size=None):
     ----------
     image : `~radioassist.RadioImage`
         The mosaic (one tile of a survey run).
-    positions : `~astropy.coordinates.SkyCoord`
+    positions : `~astropy.coordinates.SkyCoord` or `~astropy.table.Table`
+        The sources; a table with ``skycoord`` and ``source_size`` columns
+        (as :func:`~radioassist.read_catalog` makes) when the run used a
+        size rule (``size_factor``), which is then applied again.
     provenance : dict
         ``meta['radioassist']`` of the labelled table.
     size : int or `~astropy.units.Quantity`, optional
@@ -428,6 +439,11 @@ def cutouts_as_classified(image, positions, provenance, *, size=None):
             size = int(text) if text.isdigit() else u.Quantity(text)
         except (TypeError, ValueError):
             size = 64
+    rule = provenance.get("size_rule")
+    if rule and hasattr(positions, "colnames") and "source_size" in positions.colnames:
+        from ._parameters import as_size_rule
+        rule = as_size_rule(**{k: v for k, v in dict(rule).items() if v not in (None, "None")})
+        return extract_cutouts(image, positions, size=size, **rule)
     return extract_cutouts(image, positions, size=size)
 
 

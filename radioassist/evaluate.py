@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._parameters import as_batch_size
 from .exceptions import BackendError, InputError, ModelError, RadioassistWarning
 from .logger import log
 from .metrics import bootstrap_interval, classification_report, expected_calibration_error, reliability_curve
@@ -268,19 +269,12 @@ def _predicted_text(task, label):
 
 
 def _describe(backend, task):
-    try:
-        info = backend.describe(task)
-    except TypeError:
-        info = backend.describe()
-    return json.loads(json.dumps(info, default=str))
+    return json.loads(json.dumps(backend.describe(task), default=str))
 
 
 def _check_input_spec(backend, name, task, data):
     """Warn when the images differ from what the model was trained on (pixel scale, cutout size)."""
-    try:
-        spec = backend.input_spec(task) or {}
-    except Exception:  # a backend that cannot tell is not an error here
-        return
+    spec = backend.input_spec(task)
     pairs = (("pixel_scale_arcsec", data.pixel_scale_arcsec, "pixel scale", "arcsec"),
              ("cutout_size_pix", data.cutout_size_pix, "cutout size", "pixels"))
     for key, have, what, unit in pairs:
@@ -401,9 +395,7 @@ def evaluate(data, *, tasks=None, backends=("vision",), models=None, split="test
     if not task_list:
         msg = "tasks is empty: give at least one task id such as 'B6'"
         raise InputError(msg)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        msg = f"batch_size must be a positive integer, got {batch_size!r}"
-        raise InputError(msg)
+    batch_size = as_batch_size(batch_size)
     if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 0:
         msg = f"n_bootstrap must be a non-negative integer, got {n_bootstrap!r}"
         raise InputError(msg)
@@ -603,6 +595,24 @@ def _output_folder(folder, *, overwrite):
     return folder
 
 
+def _write_results(folder, contents, *, overwrite):
+    """Write a results folder: each ``name -> content`` as ECSV (a Table) or UTF-8 text (a str).
+
+    The folder is checked by :func:`_output_folder` first.  Returns the folder
+    and the list of paths written, in order.
+    """
+    folder = _output_folder(folder, overwrite=overwrite)
+    written = []
+    for name, content in contents.items():
+        path = folder / name
+        if isinstance(content, str):
+            path.write_text(content, encoding="utf-8")
+        else:
+            content.write(path, format="ascii.ecsv", overwrite=True)
+        written.append(path)
+    return folder, written
+
+
 def _safe(name):
     return re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("_") or "model"
 
@@ -611,6 +621,7 @@ def _fmt(value, spec=".3f"):
     return "-" if value is None or (isinstance(value, float) and np.isnan(value)) else format(value, spec)
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class EvaluationResult:
     """What :func:`evaluate` measured.
 
@@ -635,11 +646,10 @@ class EvaluationResult:
         The provenance also stored in ``summary.meta``.
     """
 
-    def __init__(self, *, summary, predictions, reports, meta):
-        self.summary = summary
-        self.predictions = predictions
-        self.reports = reports
-        self.meta = meta
+    summary: object
+    predictions: dict
+    reports: dict
+    meta: dict
 
     def __repr__(self):
         return (f"<EvaluationResult {len(self.summary)} run(s): models {', '.join(self.models)}; "
@@ -796,27 +806,18 @@ class EvaluationResult:
         list of `pathlib.Path`
             The files written.
         """
-        folder = _output_folder(folder, overwrite=overwrite)
-        written = []
-        path = folder / "summary.ecsv"
-        self.summary.write(path, format="ascii.ecsv", overwrite=True)
-        written.append(path)
-        path = folder / "summary.md"
         data = self.meta.get("data")
         if isinstance(data, dict):
             data = "; ".join(f"{task}: {source}" for task, source in data.items())
-        path.write_text(f"# Evaluation on {data}\n\n" + self.to_markdown(details=True) + "\n", encoding="utf-8")
-        written.append(path)
-        path = folder / "metrics.json"
-        content = {"meta": self.meta,
+        metrics = {"meta": self.meta,
                    "runs": [{"model": m, "task": t, "macro_f1_interval": list(self._interval(m, t)),
                              **r.to_dict()} for (m, t), r in self.reports.items()]}
-        path.write_text(json.dumps(content, indent=1, default=str) + "\n", encoding="utf-8")
-        written.append(path)
-        for task_id, table in self.predictions.items():
-            path = folder / f"predictions_{_safe(task_id)}.ecsv"
-            table.write(path, format="ascii.ecsv", overwrite=True)
-            written.append(path)
+        folder, written = _write_results(folder, {
+            "summary.ecsv": self.summary,
+            "summary.md": f"# Evaluation on {data}\n\n" + self.to_markdown(details=True) + "\n",
+            "metrics.json": json.dumps(metrics, indent=1, default=str) + "\n",
+            **{f"predictions_{_safe(task_id)}.ecsv": table for task_id, table in self.predictions.items()},
+        }, overwrite=overwrite)
         if figures:
             written += self._write_figures(folder, dpi)
         log.info("evaluation results written to %s (%d files)", folder, len(written))

@@ -10,6 +10,7 @@ import numpy as np
 
 from .exceptions import InputError
 from .logger import log
+from .tasks import label_text
 
 __all__ = ["make_gallery", "PALETTE"]
 
@@ -37,15 +38,6 @@ def _font(px):
         return ImageFont.load_default(size=px)
     except TypeError:  # Pillow < 10.1: fixed-size bitmap font
         return ImageFont.load_default()
-
-
-def _label_text(label):
-    if label is None:
-        return ""
-    if isinstance(label, str):
-        return label
-    label = tuple(label)
-    return "+".join(str(x) for x in label) if label else "NONE"
 
 
 def _first_label(label):
@@ -76,7 +68,8 @@ def make_gallery(images, *, labels=None, probabilities=None, titles=None, ncols=
         rendered with the default ``'radio-llava'`` preset.
     labels : sequence, optional
         One label per image: a string, a tuple of strings (multi-label, drawn
-        ``'A+B'``; an empty tuple is drawn ``'NONE'``) or None.
+        ``'A,B'`` as in catalogues; an empty tuple is drawn ``'NONE'``) or None;
+        see :func:`radioassist.tasks.label_text`.
     probabilities : array-like, optional
         One number per image (the probability of the shown label), or an
         (N, K) array of class probabilities of which the maximum is shown.
@@ -182,7 +175,7 @@ def make_gallery(images, *, labels=None, probabilities=None, titles=None, ncols=
         if titles is not None:
             lines.append(str(titles[i]))
         if labels is not None or probabilities is not None:
-            parts = [_label_text(label)] if labels is not None else []
+            parts = [label_text(label)] if labels is not None else []
             if probabilities is not None and np.isfinite(probabilities[i]):
                 parts.append(f"{probabilities[i]:.2f}")
             lines.append(" ".join(p for p in parts if p))

@@ -722,12 +722,10 @@ def expected_calibration_error(probabilities, y_true, *, n_bins=15):
 
     Parameters
     ----------
-    probabilities : array-like
-        ``(N, n_classes)`` class probabilities.
-    y_true : array-like of int
-        True class index of each image.
+    probabilities, y_true : array-like
+        Class probabilities and true class indices, as for `reliability_curve`.
     n_bins : int, optional
-        Number of equal-width bins (15, as Guo et al. 2017).
+        Number of equal-width confidence bins (15, as Guo et al. 2017).
 
     Returns
     -------
@@ -742,12 +740,17 @@ def expected_calibration_error(probabilities, y_true, *, n_bins=15):
     0.375
     """
     curve = reliability_curve(probabilities, y_true, n_bins=n_bins)
-    n = curve["count"].sum()
+    return _binned_calibration_error(curve["count"], curve["accuracy"], curve["confidence"])
+
+
+def _binned_calibration_error(count, accuracy, confidence):
+    """The count-weighted mean ``|accuracy - confidence|`` of the non-empty bins of a reliability curve."""
+    n = count.sum()
     if n == 0:
         return float("nan")
-    filled = curve["count"] > 0
-    gap = np.abs(curve["accuracy"][filled] - curve["confidence"][filled])
-    return float(np.sum(gap * curve["count"][filled]) / n)
+    filled = count > 0
+    gap = np.abs(accuracy[filled] - confidence[filled])
+    return float(np.sum(gap * count[filled]) / n)
 
 
 def _log_softmax(z):

@@ -17,6 +17,7 @@ import os
 import socket
 import threading
 
+from ._parameters import as_parallel
 from .exceptions import InputError
 from .logger import log
 
@@ -52,9 +53,7 @@ def dask_client(scheduler=None, workers=None, *, processes=True, threads_per_wor
     """
     from ._optional_deps import require
     distributed = require("distributed", purpose="parallel classification (scheduler=/workers=)")
-    if scheduler is not None and workers is not None:
-        msg = "give scheduler= (--scheduler, an existing dask cluster) or workers= (--workers, a local one), not both"
-        raise InputError(msg)
+    scheduler, workers = as_parallel(scheduler, workers)
     if isinstance(scheduler, distributed.Client):
         yield scheduler
         return
@@ -75,8 +74,8 @@ def dask_client(scheduler=None, workers=None, *, processes=True, threads_per_wor
         finally:
             client.close()
         return
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        msg = f"workers must be a positive integer, got {workers!r}"
+    if workers is None:
+        msg = "give scheduler= (--scheduler, an existing dask cluster) or workers= (--workers, a local one)"
         raise InputError(msg)
     cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=int(threads_per_worker),
                                        processes=processes, dashboard_address=None,
@@ -111,8 +110,7 @@ def _json_default(value):
 
 
 def _backend_key(spec):
-    name, options = spec
-    return str(name).strip().lower(), json.dumps(options, sort_keys=True, default=_json_default)
+    return json.dumps(spec, sort_keys=True, default=_json_default)
 
 
 def _worker_id():
@@ -128,33 +126,32 @@ def worker_backend(spec):
 
     Parameters
     ----------
-    spec : tuple or `~radioassist.backends.Backend`
-        ``(name, options)`` as given to `~radioassist.backends.get_backend`, or a
-        backend instance (returned as is).
+    spec : dict or `~radioassist.backends.Backend`
+        The settings of a registered backend, as returned by its
+        :meth:`~radioassist.backends.Backend.to_spec`, or a backend instance
+        (returned as is).
 
     Returns
     -------
     `~radioassist.backends.Backend`
     """
-    if not isinstance(spec, tuple):
+    if not isinstance(spec, dict):
         return spec
-    key = (_worker_id(),) + _backend_key(spec)
+    key = (_worker_id(), _backend_key(spec))
     with _LOCK:
         backend = _BACKENDS.get(key)
         if backend is None:
-            from .backends import get_backend
-            name, options = spec
-            backend = get_backend(name, cache=False, **options)
+            from .backends import backend_from_spec
+            backend = backend_from_spec(spec, cache=False)
             _BACKENDS[key] = backend
-            log.debug("worker %s: built backend %s", key[0], name)
+            log.debug("worker %s: built backend %s", key[0], spec.get("backend"))
     return backend
 
 
 def _preload(spec, task):
     backend = worker_backend(spec)
     if task is not None:
-        from .pipeline import _model_spec
-        _model_spec(backend, task)  # backends that load lazily load their model here
+        backend.input_spec(task)  # backends that load lazily load their model here
     return _worker_id()
 
 
@@ -167,8 +164,8 @@ def preload_backend(client, spec, *, task=None):
     Parameters
     ----------
     client : `distributed.Client`
-    spec : tuple
-        ``(name, options)`` as for :func:`worker_backend`.
+    spec : dict
+        ``backend.to_spec()``, as for :func:`worker_backend`.
     task : `~radioassist.tasks.Task` or str, optional
         Load the model the backend uses for this task.
 

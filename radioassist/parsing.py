@@ -22,7 +22,9 @@ report the unparsed rate, never drop it silently.
 """
 import re
 
-__all__ = ["parse_answer", "yes_no_aliases", "fanaroff_riley_aliases", "NONE_ALIASES"]
+from .tasks import get_task
+
+__all__ = ["parse_answer", "NONE_ALIASES"]
 
 _DASHES = dict.fromkeys(map(ord, "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d"), "-")
 _APOSTROPHES = dict.fromkeys(map(ord, "\u2018\u2019\u02bc"), "'")
@@ -37,25 +39,6 @@ _CLAUSE_BREAK = re.compile(r"[,.;:!?\n()\[\]]")
 
 #: Accepted spellings of "no label applies" in multi-label answers (besides the task's none label).
 NONE_ALIASES = ("NONE", "NONE OF THE ABOVE", "NOTHING", "NO", "NO CLASS", "NO CLASSES", "NULL")
-
-
-def yes_no_aliases():
-    """Aliases of the YES/NO answers (``{'TRUE': 'YES', 'FALSE': 'NO', ...}``)."""
-    return {"TRUE": "YES", "YEP": "YES", "AFFIRMATIVE": "YES", "FALSE": "NO", "NOPE": "NO", "NEGATIVE": "NO"}
-
-
-def fanaroff_riley_aliases():
-    """Aliases of FR-I / FR-II (``FRI``, ``FR 1``, ``Fanaroff-Riley type II``...)."""
-    aliases = {}
-    for label, numerals in (("FR-I", ("I", "1")), ("FR-II", ("II", "2"))):
-        for numeral in numerals:
-            for prefix in ("FR", "FR TYPE", "FR CLASS", "FANAROFF-RILEY", "FANAROFF-RILEY TYPE",
-                           "FANAROFF-RILEY CLASS", "FANAROFF RILEY"):
-                alias = f"{prefix}-{numeral}" if prefix == "FR" else f"{prefix} {numeral}"
-                if alias != label:
-                    aliases[alias] = label
-            aliases[f"FR{numeral}"] = label
-    return aliases
 
 
 def _normalise(text):
@@ -77,14 +60,14 @@ _CACHE = {}
 def _matcher(task):
     """Compiled regex of every surface form of the task's answers, longest first, and form -> answer."""
     key = (task.id, task.labels, task.none_label, task.multilabel,
-           tuple(sorted((str(k), str(v)) for k, v in (task.answer_aliases or {}).items())))
+           tuple(sorted((str(k), str(v)) for k, v in task.answer_aliases.items())))
     if key in _CACHE:
         return _CACHE[key]
     forms = {label.upper(): label for label in task.labels}
     none_label = task.none_label
     if none_label and none_label.upper() not in forms:
         forms[none_label.upper()] = none_label
-    for alias, target in (task.answer_aliases or {}).items():
+    for alias, target in task.answer_aliases.items():
         target = str(target)
         canonical = next((lab for lab in task.labels if lab.upper() == target.upper()), None)
         if canonical is None and none_label and target.upper() == none_label.upper():
@@ -156,8 +139,6 @@ def parse_answer(task, text):
     >>> parse_answer('B6', 'I cannot tell.') is None
     True
     """
-    from .tasks import get_task
-
     task = get_task(task)
     if text is None:
         return None

@@ -8,6 +8,7 @@ and threads; save them with ``fig.savefig(path)``.
 import numpy as np
 
 from .exceptions import InputError
+from .metrics import _binned_calibration_error
 
 __all__ = ["plot_confusion_matrix", "plot_metric_comparison", "plot_reliability_diagram", "MODEL_COLORS"]
 
@@ -58,6 +59,7 @@ def plot_confusion_matrix(report, *, ax=None, title=None, cmap="Blues"):
     Returns
     -------
     `matplotlib.figure.Figure`
+        The figure of ``ax`` when given; else a new one (one panel per label for multi-label tasks).
 
     Examples
     --------
@@ -161,6 +163,7 @@ def plot_metric_comparison(summary, *, metric="macro_f1", ax=None, title=None, c
     Returns
     -------
     `matplotlib.figure.Figure`
+        The figure of ``ax`` when given, else a new one sized for the number of tasks and models.
 
     Examples
     --------
@@ -250,6 +253,7 @@ def plot_reliability_diagram(curve, *, ax=None, title=None, color="#1f5fbf"):
     Returns
     -------
     `matplotlib.figure.Figure`
+        The figure of ``ax`` when given, else a new square one; the bin counts are written in the bars.
     """
     try:
         edges = np.asarray(curve["edges"], dtype=float)
@@ -266,8 +270,7 @@ def plot_reliability_diagram(curve, *, ax=None, title=None, color="#1f5fbf"):
            edgecolor="white", label="accuracy")
     ax.plot([0, 1], [0, 1], color="#555555", linestyle="--", linewidth=1, label="perfect calibration")
     ax.plot(confidence[filled], accuracy[filled], "o", color="#222222", markersize=3, label="bin mean confidence")
-    ece = float(np.sum(np.abs(accuracy[filled] - confidence[filled]) * count[filled]) / count.sum()) \
-        if count.sum() else float("nan")
+    ece = _binned_calibration_error(count, accuracy, confidence)
     for x, n in zip(edges[:-1][filled], count[filled]):
         ax.text(x + widths[0] / 2, 0.02, f"{int(n)}", ha="center", va="bottom", fontsize=6, rotation=90)
     ax.set_xlim(0, 1)

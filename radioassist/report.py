@@ -200,14 +200,9 @@ def _cut_spec(prov):
             except (TypeError, ValueError):
                 log.warning("cannot read cutout_size %r from the provenance: thumbnails use 64 pixels", text)
                 size = 64
-    rule = {}
-    for key, value in dict(prov.get("size_rule") or {}).items():
-        if value in (None, "None"):
-            rule[key] = None
-        elif key == "size_factor":
-            rule[key] = float(value)
-        else:
-            rule[key] = u.Quantity(value)
+    from ._parameters import as_size_rule
+    rule = as_size_rule(**{key: value for key, value in dict(prov.get("size_rule") or {}).items()
+                           if value not in (None, "None")})
     return size, rule
 
 
@@ -243,7 +238,6 @@ def _thumbnails(images, rows_by_image, coords, size_arcsec, *, size, rule, prese
     """Rendered thumbnails (uint8 (n, thumb, thumb, 3)) of the given rows; None where nothing could be cut."""
     from PIL import Image
 
-    from .cutouts import extract_cutouts
     from .domain import cutouts_as_classified
     from .image import load_image
     from .render import render
@@ -255,12 +249,10 @@ def _thumbnails(images, rows_by_image, coords, size_arcsec, *, size, rule, prese
         with load_image(images[k], hdu=hdu, plane=plane) as img:
             for start in range(0, len(rows), chunk):
                 part = rows[start:start + chunk]
-                if rule:
-                    where = Table({"skycoord": coords[part]})
-                    where["source_size"] = size_arcsec[part] * u.arcsec
-                    stack = extract_cutouts(img, where, size=size, **rule)
-                else:  # the model's grid when the run was cut on it
-                    stack = cutouts_as_classified(img, coords[part], prov, size=size)
+                where = coords[part]
+                if rule:  # the size rule is applied again to the catalogue sizes
+                    where = Table({"skycoord": where, "source_size": size_arcsec[part] * u.arcsec})
+                stack = cutouts_as_classified(img, where, prov, size=size)
                 keep = np.flatnonzero(np.asarray(stack.nan_fraction) < 1)
                 if not len(keep):
                     continue

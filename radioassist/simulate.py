@@ -424,26 +424,35 @@ def _parse_beam(beam):
     return fwhm, fwhm, 0.0
 
 
+def _non_negative(value, name, *, number, meaning, shown=None):
+    """``float(value)``, finite and >= 0; else an `InputError` saying ``name`` must be ``number``/``meaning``.
+
+    ``shown`` is what the message quotes (``value`` by default).
+    """
+    shown = value if shown is None else shown
+    try:
+        val = float(value)
+    except (TypeError, ValueError) as exc:
+        msg = f"{name} must be {number}, got {shown!r}"
+        raise InputError(msg) from exc
+    if not np.isfinite(val) or val < 0:
+        msg = f"{name} must be a non-negative {meaning}, got {shown!r}"
+        raise InputError(msg)
+    return val
+
+
 def _parse_noise(noise):
+    value = noise
     if isinstance(noise, u.Quantity):
         try:
-            val = float(noise.to_value(u.Jy / u.beam))
+            value = noise.to_value(u.Jy / u.beam)
         except u.UnitsError:
             try:
-                val = float(noise.to_value(u.Jy))
+                value = noise.to_value(u.Jy)
             except u.UnitsError as exc:
                 msg = f"noise must be in Jy/beam (or a plain float), got unit {noise.unit}"
                 raise InputError(msg) from exc
-    else:
-        try:
-            val = float(noise)
-        except (TypeError, ValueError) as exc:
-            msg = f"noise must be a number of Jy/beam, got {noise!r}"
-            raise InputError(msg) from exc
-    if not np.isfinite(val) or val < 0:
-        msg = f"noise must be a non-negative rms in Jy/beam, got {noise!r}"
-        raise InputError(msg)
-    return val
+    return _non_negative(value, "noise", number="a number of Jy/beam", meaning="rms in Jy/beam", shown=noise)
 
 
 def _parse_frequency(frequency):
@@ -475,15 +484,7 @@ def _parse_mix(mix):
         if kind is None:
             msg = f"unknown source kind {key!r} in mix: use {', '.join(repr(k) for k in SOURCE_KINDS)}"
             raise InputError(msg)
-        try:
-            frac = float(value)
-        except (TypeError, ValueError) as exc:
-            msg = f"mix[{key!r}] must be a number, got {value!r}"
-            raise InputError(msg) from exc
-        if not np.isfinite(frac) or frac < 0:
-            msg = f"mix[{key!r}] must be a non-negative fraction, got {value!r}"
-            raise InputError(msg)
-        out[kind] += frac
+        out[kind] += _non_negative(value, f"mix[{key!r}]", number="a number", meaning="fraction")
     total = sum(out.values())
     if total <= 0:
         msg = f"mix={mix!r} has no positive fraction"

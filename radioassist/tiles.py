@@ -1,4 +1,4 @@
-"""Which mosaic tile of a survey each catalogue source is classified in.
+"""The mosaics (tiles) of a run: which tile each catalogue source is classified in, and opening them.
 
 Survey catalogues span many mosaics (tiles) that overlap; a source near the
 edge of one tile, or next to its blank (NaN) area, usually lies well inside
@@ -15,13 +15,17 @@ The footprint also tells whether a tile holds any data at all (an all-NaN
 mosaic is an error).
 """
 import math
+import os
 import warnings
+from pathlib import Path
 
 import numpy as np
+from astropy import units as u
 from astropy.coordinates import SkyCoord
 
 from .exceptions import ImageError, InputError
-from .image import load_image
+from .flags import FLAG_NO_TILE
+from .image import RadioImage, load_image
 from .logger import log
 
 __all__ = ["TileFootprint", "tile_footprint", "assign_tiles", "NO_TILE"]
@@ -321,3 +325,167 @@ def assign_tiles(positions, footprints, *, valid=None):
         best[rows] = index
         best_dist[rows] = dist[better]
     return best, best_dist
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the mosaics of a run (used by radioassist.pipeline.classify)
+# ----------------------------------------------------------------------------------------------------------
+
+class TileRef:
+    """What a worker needs to open a tile: a path (+ hdu/plane), or the image itself (in-memory tiles).
+
+    Small and picklable: sent to dask workers in place of an open image.
+    """
+
+    def __init__(self, *, path=None, hdu=None, plane=None, image=None):
+        self.path = path
+        self.hdu = hdu
+        self.plane = plane
+        self.image = image
+
+    @property
+    def in_memory(self):
+        """True for an image given in memory (scattered to workers), False for a file each worker opens."""
+        return self.path is None
+
+    def open(self):
+        """The image, memory-mapped from its file or the in-memory one."""
+        if self.path is not None:
+            return load_image(self.path, hdu=self.hdu, plane=self.plane)
+        return self.image
+
+    def close(self, img):
+        """Close an image returned by :meth:`open` (files only)."""
+        if self.path is not None:
+            img.close()
+
+
+class Tile:
+    """One mosaic of a run, opened (memory-mapped) only while it is needed.
+
+    Parameters
+    ----------
+    source : str, path or anything :func:`~radioassist.load_image` accepts
+        The mosaic.
+    hdu, plane : optional
+        As for :func:`~radioassist.load_image` (paths only).
+    keep_open : bool
+        Keep a mosaic given as a path open for the whole run (a single mosaic);
+        otherwise it is opened for its partitions only (a survey of many).
+    """
+
+    def __init__(self, source, *, hdu, plane, keep_open):
+        self.path = None
+        self.hdu = hdu
+        self.plane = plane
+        self.image = None
+        self.pixel_scale = None
+        if isinstance(source, (str, os.PathLike)):
+            self.path = str(Path(source).expanduser().resolve())
+            img = load_image(self.path, hdu=hdu, plane=plane)  # header, WCS and shape are checked here
+            if keep_open:
+                self.image = img
+        else:
+            img = load_image(source, hdu=hdu, plane=plane)
+            self.image = img
+        self.label = img.label
+        self.beam = img.beam
+        self.frequency = img.frequency
+        self._first = img
+
+    def footprint(self):
+        """The tile's `TileFootprint` (made once, from the image opened at construction)."""
+        img = self._first
+        try:
+            fp = tile_footprint(img)
+        finally:
+            if img is not self.image:
+                img.close()
+            self._first = None
+        self.pixel_scale = footprint_pixel_scale(fp)
+        return fp
+
+    def open(self):
+        """The image, for the partitions of this tile."""
+        return self.image if self.image is not None else load_image(self.path, hdu=self.hdu, plane=self.plane)
+
+    def close(self, img):
+        """Close an image returned by :meth:`open` unless it is kept open."""
+        if img is not self.image:
+            img.close()
+
+    def reference(self):
+        """A picklable `TileRef` for dask workers."""
+        if self.path is not None:
+            return TileRef(path=self.path, hdu=self.hdu, plane=self.plane)
+        img = self.image
+        plain = RadioImage(np.asarray(img.data), img.wcs, img.header, beam=img.beam, unit=img.unit,
+                           frequency=img.frequency, filename=img.filename)
+        return TileRef(image=plain)
+
+    def release(self):
+        """Drop our reference to a path-based image (the caller's in-memory images are theirs)."""
+        if self.path is not None and self.image is not None:
+            self.image = None
+
+
+def tile_labels(tiles):
+    """Unique names of the tiles: file names, else paths, else names with the tile's index."""
+    for labels in ([tile.label for tile in tiles], [tile.path or tile.label for tile in tiles]):
+        if len(set(labels)) == len(labels):
+            return labels
+    return [f"{tile.label}[{i}]" for i, tile in enumerate(tiles)]
+
+
+def tile_identity(tile, fp):
+    """What identifies a tile in a checkpoint: name, shape and WCS reference values."""
+    wcs = fp.wcs.wcs
+    return {"name": tile.label, "shape": list(fp.shape), "crval": [round(float(v), 9) for v in wcs.crval],
+            "crpix": [round(float(v), 6) for v in wcs.crpix], "ctype": list(wcs.ctype)}
+
+
+def footprint_pixel_scale(fp):
+    """Mean pixel scale of a footprint's WCS, in arcsec."""
+    from astropy.wcs.utils import proj_plane_pixel_scales
+    return (float(np.mean(proj_plane_pixel_scales(fp.wcs))) * u.deg).to(u.arcsec)
+
+
+def rows_to_tiles(positions, position_ok, tiles, footprints, *, survey, size, flags, source_label):
+    """Tile index of every catalogue row (-1: none), flagging rows in no tile ``no_tile`` in ``flags``.
+
+    Raises `~radioassist.InputError` when no row has a valid position, or
+    none lies in any mosaic (the catalogue and mosaics do not cover the same field).
+    """
+    n = len(position_ok)
+    if not position_ok.any():
+        msg = f"no row of the catalogue {source_label} has a valid position"
+        raise InputError(msg)
+    if survey:
+        tile_of, _ = assign_tiles(positions, footprints, valid=position_ok)
+        flags[position_ok & (tile_of < 0)] = FLAG_NO_TILE
+        n_in = int(np.sum(tile_of >= 0))
+        if n_in == 0:
+            msg = (f"none of the {int(position_ok.sum())} catalogue sources lies in any of the {len(tiles)} "
+                   "mosaics: check that the catalogue and the mosaics cover the same field (and the catalogue's "
+                   "RA/Dec columns: --ra-col/--dec-col)")
+            raise InputError(msg)
+        log.info("%d of %d sources assigned to %d tiles; %d in no tile", n_in, n, len(tiles),
+                 int(np.sum(position_ok & (tile_of < 0))))
+        return tile_of
+    # one mosaic: every valid row is cut from it (rows off the image are flagged 'outside' by the cutter);
+    # still, a catalogue entirely off the image is a mistake worth an error
+    fp = footprints[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        x, y = fp.wcs.world_to_pixel(positions[position_ok])
+    half = (size / 2) if isinstance(size, (int, np.integer)) else 0.5
+    ny, nx = fp.shape
+    with np.errstate(invalid="ignore"):
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        near = (x > -half) & (x < nx - 1 + half) & (y > -half) & (y < ny - 1 + half)
+    if not near.any():
+        msg = (f"none of the {int(position_ok.sum())} catalogue sources lies in the mosaic {tiles[0].label}: "
+               "check that the catalogue and the mosaic cover the same field (and the catalogue's RA/Dec columns: "
+               "--ra-col/--dec-col)")
+        raise InputError(msg)
+    return np.where(position_ok, 0, -1)

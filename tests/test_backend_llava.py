@@ -303,6 +303,25 @@ def test_describe(tiny_llava, llava):
     assert llava.input_spec("B6") == {"render_preset": "radio-llava"}
     fresh = LlavaBackend(model=tiny_llava, dtype="bf16", mode="generate")
     assert fresh.describe()["dtype"] == "bfloat16" and fresh._loaded is None  # describe loads nothing
+    assert fresh.describe("B6") == fresh.describe() and fresh._loaded is None  # the task changes nothing
+
+
+def test_to_spec_with_examples_and_in_memory_models(llava, mixed_images):
+    from radioassist.backends import backend_from_spec
+    from radioassist.exceptions import BackendError
+
+    examples = [(mixed_images[0], "FR-I"), (mixed_images[1], ["FR-II"])]
+    backend = LlavaBackend(model=llava.model, examples=examples, system_prompt="Be brief.", batch_size=2)
+    spec = backend.to_spec()
+    assert spec["options"]["examples"][1][1] == ["FR-II"] and spec["options"]["system_prompt"] == "Be brief."
+    rebuilt = backend_from_spec(spec)
+    assert rebuilt.describe()["examples_sha256"] == backend.describe()["examples_sha256"] is not None
+    np.testing.assert_allclose(rebuilt.predict(mixed_images[2:4], "B6").probabilities,
+                               backend.predict(mixed_images[2:4], "B6").probabilities, atol=1e-5)
+    loaded = llava.load()
+    in_memory = LlavaBackend.from_loaded(loaded.model, loaded.processor, name="session-model")
+    with pytest.raises(BackendError, match="in-memory model 'session-model'.*save_pretrained"):
+        in_memory.to_spec()
 
 
 def test_bfloat16(tiny_llava, llava, mixed_images):

@@ -13,6 +13,7 @@ from radioassist.backends import (
     Backend,
     Predictions,
     available_backends,
+    backend_from_spec,
     get_backend,
     get_backend_class,
     register_backend,
@@ -174,6 +175,49 @@ def test_registry_duplicate_and_custom_backend():
             get_backend("test-constant", batch_size=0)
     finally:
         registry._BACKENDS.pop("test-constant", None)
+
+
+def test_to_spec_rebuilds_only_registered_classes(tiny_b6):
+    class Unregistered(Backend):
+        def predict(self, images, task):
+            raise NotImplementedError
+
+    with pytest.raises(BackendError, match="Unregistered.*name None.*register_backend"):
+        Unregistered().to_spec()
+    # a subclass that inherits the name 'vision' is not what get_backend('vision') builds
+    from radioassist.backends.vision import VisionBackend
+
+    class Tweaked(VisionBackend):
+        pass
+
+    with pytest.raises(BackendError, match="Tweaked.*'vision'.*cannot be rebuilt"):
+        Tweaked(model=tiny_b6).to_spec()
+    with pytest.raises(BackendError, match="model=.*cannot be sent to another process"):
+        VisionBackend(model=object()).to_spec()
+    spec = get_backend("vision", model=tiny_b6, dtype="float64", batch_size=5, threshold=0.25).to_spec()
+    assert spec == {"backend": "vision", "model": str(tiny_b6), "device": "cpu", "dtype": "float64",
+                    "batch_size": 5, "options": {**VisionBackend.option_defaults, "threshold": 0.25}}
+
+
+def test_backend_from_spec_checks_the_spec(tiny_b6):
+    spec = get_backend("vision", model=tiny_b6).to_spec()
+    # every setting spelled out, as in a spec, or left to its default: the same cached backend
+    assert backend_from_spec(spec, cache=True) is get_backend("vision", model=tiny_b6)
+    assert backend_from_spec(spec) is not get_backend("vision", model=tiny_b6)  # private by default
+    with pytest.raises(InputError, match="must be a dict made by Backend.to_spec.*got tuple"):
+        backend_from_spec(("vision", {}))
+    with pytest.raises(InputError, match="missing key.s. options.*expected exactly the keys"):
+        backend_from_spec({k: v for k, v in spec.items() if k != "options"})
+    with pytest.raises(InputError, match="unknown key.s. name"):
+        backend_from_spec({**spec, "name": "x"})
+    with pytest.raises(InputError, match="'options' must be a dict"):
+        backend_from_spec({**spec, "options": [("threshold", 0.3)]})
+    with pytest.raises(InputError, match="must not repeat batch_size"):
+        backend_from_spec({**spec, "options": {"batch_size": 3}})
+    with pytest.raises(BackendError, match="unknown backend 'nope'"):
+        backend_from_spec({**spec, "backend": "nope"})
+    with pytest.raises(BackendError, match="unknown option.*colour"):
+        backend_from_spec({**spec, "options": {"colour": "red"}})
 
 
 def test_registry_entry_points(tmp_path, monkeypatch):

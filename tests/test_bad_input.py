@@ -16,7 +16,8 @@ from astropy.wcs import WCS
 from click.testing import CliRunner
 
 from radioassist.cli import main
-from radioassist.exceptions import BackendError, CatalogError, ImageError, InputError, ModelError
+from radioassist.exceptions import (BackendError, CatalogError, ImageError, InputError, ModelError,
+                                    RadioassistWarning)
 from radioassist.pipeline import classify
 from radioassist.simulate import simulate_sky
 
@@ -368,13 +369,15 @@ CASES = [
          api=CatalogError),
     Case("garbage catalogue", garbage_catalog, r"cannot read .*cat\.vot", api=CatalogError),
     Case("unknown RA column", unknown_ra_column, "RAJ2000_nope", api=CatalogError),
-    Case("negative size", negative_size, r"--size: must be a positive number of pixels .* got -5", api=InputError,
-         exit_code=2, api_message="size must be a positive number of pixels, got -5"),
-    Case("zero size", zero_size, r"--size: must be a positive number of pixels .* got 0", api=InputError,
-         exit_code=2, api_message="size must be a positive number of pixels, got 0"),
-    Case("huge size", huge_size, "more than the maximum 8192", api=InputError),
-    Case("size not an angle", size_not_an_angle, r"'5kg' is not an angle", api=InputError, exit_code=2,
-         api_message="size must be a number of pixels or a scalar angle, got <Quantity 5. kg>"),
+    # the command line and the API say the same (radioassist._parameters); the CLI's value is a string
+    Case("negative size", negative_size, r"size \(--size\) must be a positive number of pixels .* got '-5'",
+         api=InputError, exit_code=2, api_message=r"size \(--size\) must be a positive number of pixels .* got -5"),
+    Case("zero size", zero_size, r"size \(--size\) must be a positive number of pixels .* got '0'", api=InputError,
+         exit_code=2, api_message=r"size \(--size\) must be a positive number of pixels .* got 0"),
+    Case("huge size", huge_size, r"size \(--size\) is 100000 pixels, more than the maximum 8192", api=InputError,
+         exit_code=2),
+    Case("size not an angle", size_not_an_angle, r"size \(--size\) must be .* got '5kg', which is not an angle",
+         api=InputError, exit_code=2),
     Case("unknown task", unknown_task, "unknown task 'B9'; available tasks: B1", api=InputError),
     Case("unknown backend", unknown_backend, "unknown backend 'nonexistent'; available backends", api=BackendError),
     Case("unknown backend option", unknown_backend_option, r"unknown option\(s\) colour for backend 'vision'",
@@ -395,8 +398,10 @@ CASES = [
     Case("output exists", output_exists, r"labels\.ecsv already exists: pass .*--overwrite"),
     Case("unknown output extension", output_unknown_extension, r"cannot tell the output format of .*labels\.txt"),
     Case("region file folder missing", regions_folder_missing, r"cannot write .*r\.reg: folder"),
-    Case("batch size zero", batch_size_zero, "must be a positive integer, got 0", api=InputError, exit_code=2),
-    Case("zero workers", workers_zero, "must be a positive integer, got 0", api=InputError, exit_code=2),
+    Case("batch size zero", batch_size_zero, r"batch_size \(--batch-size\) must be a positive integer, got 0",
+         api=InputError, exit_code=2),
+    Case("zero workers", workers_zero, r"workers \(--workers\) must be a positive integer, got 0", api=InputError,
+         exit_code=2),
     Case("workers and scheduler", workers_and_scheduler, "not both", api=InputError, exit_code=2),
     Case("unreachable scheduler", unreachable_scheduler, "cannot connect to the dask scheduler at 'tcp://127.0.0.1:1'",
          api=InputError),
@@ -452,8 +457,6 @@ def test_api(case, good, tmp_path, monkeypatch):
     kwargs.setdefault("size", 32)
     before = _files(tmp_path)
     message = case.api_message or case.message
-    if case.name in ("batch size zero", "zero workers"):
-        message = r"(batch_size|workers) must be a positive integer, got 0"
     with pytest.raises(case.api, match=message):
         classify(image, catalog, **kwargs)
     assert _files(tmp_path) == before
@@ -477,7 +480,7 @@ def test_unreadable_region_lines_are_skipped_with_a_warning(good, tmp_path):
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output
     assert len(Table.read(out)) == len(sky)
-    with pytest.warns(Warning, match="skipp"):
+    with pytest.warns(RadioassistWarning, match=r"sources\.reg: skipped 6 unreadable region line\(s\)"):
         table = classify(good["mosaic"], path, model=good["model"], size=32)
     assert len(table) == len(sky)
 

@@ -165,7 +165,7 @@ class _Spec(Backend):
     def input_spec(self, task):
         return dict(self.spec)
 
-    def describe(self):
+    def describe(self, task=None):
         return {"backend": self.name}
 
 

@@ -11,7 +11,7 @@ from astropy.table import QTable, Table
 from astropy.wcs import WCS
 
 from radioassist.cutouts import MAX_CUTOUT_SIZE, CutoutStack, extract_cutouts
-from radioassist.exceptions import InputError
+from radioassist.exceptions import InputError, RadioassistWarning
 from radioassist.image import load_image
 
 NX, NY = 200, 150
@@ -176,12 +176,14 @@ def test_bad_arguments_raise(image):
         extract_cutouts((data, w), sky, size=8, out=np.zeros((3, 8, 8), np.float32))
     with pytest.raises(InputError, match="resample_to"):
         extract_cutouts((data, w), sky, size=8, resample_to=3 * u.m)
-    with pytest.raises(InputError, match="size_factor and resample_to"):
+    with pytest.raises(InputError, match=r"size_factor \(--size-factor\) and resample_to \(--resample-to\)"):
         extract_cutouts((data, w), sky, size=8, size_factor=2, resample_to=1 * u.arcsec)
-    with pytest.raises(InputError, match="size_factor must be a positive"):
+    with pytest.raises(InputError, match=r"size_factor \(--size-factor\) must be a positive number"):
         extract_cutouts((data, w), sky, size=8, size_factor=-1)
-    with pytest.raises(InputError, match="with size_factor, size is the output side in pixels"):
+    with pytest.raises(InputError, match=r"with size_factor \(--size-factor\), size \(--size\) is the output side"):
         extract_cutouts((data, w), sky, size=30 * u.arcsec, size_factor=2)
+    with pytest.raises(InputError, match=r"min_size \(--min-size\) and max_size \(--max-size\) only apply with"):
+        extract_cutouts((data, w), sky, size=8, min_size=20 * u.arcsec)
     with pytest.raises(InputError, match="max_size .* smaller than min_size"):
         extract_cutouts((data, w), sky, size=8, size_factor=2, min_size=20 * u.arcsec, max_size=10 * u.arcsec)
 
@@ -318,7 +320,11 @@ def test_size_rule(image):
     above = (stack.data > 0.5 * np.nanmax(stack.data, axis=(1, 2), keepdims=True)).sum(axis=(1, 2))
     assert above[0] > above[1] > above[2]
     np.testing.assert_array_equal(stack[0], stack[3])  # missing size -> min_size
-    with pytest.warns(UserWarning, match="no source sizes"):
+    # limits in native pixels (12 and 120 px of 2 arcsec), as the command line's --min-size 12 gives them
+    in_pixels = extract_cutouts((data, w), table, size=16, size_factor=3, min_size="12", max_size=120)
+    np.testing.assert_allclose(in_pixels.pixel_scale.to_value(u.arcsec), stack.pixel_scale.to_value(u.arcsec))
+    np.testing.assert_array_equal(in_pixels.data, stack.data)
+    with pytest.warns(RadioassistWarning, match="no source sizes"):
         plain = extract_cutouts((data, w), sky[:1], size=16, size_factor=3)
     assert plain.pixel_scale[0].to_value(u.arcsec) == pytest.approx(SCALE)  # default min_size: size native px
 

@@ -202,7 +202,8 @@ def test_evaluate_several_tasks_skips_models_that_cannot_answer(folder, tiny_mod
     assert both.meta["data"] == {"B6": str(folder), "B3": str(folder)}
     with pytest.raises(InputError, match="no data for task"):
         evaluate({"B6": folder}, tasks=["B6", "B3"], models=["fake-generative-eval"])
-    with pytest.raises(ModelError, match="no model could answer"), pytest.warns(RadioassistWarning):
+    with pytest.raises(ModelError, match="no model could answer"), \
+            pytest.warns(RadioassistWarning, match="skipping vision:.* on task B3: .*trained for task B6, not B3"):
         evaluate(folder, tasks="B3", models=[str(tiny_model)], backends="vision",
                  dataset_options={"label_map": "FR-I=YES,FR-II=NO"}, n_bootstrap=0)
 
@@ -287,6 +288,30 @@ def test_evaluate_backend_instance_and_domain_warning(folder):
         result = evaluate(folder, models=[backend], n_bootstrap=0)
     assert result.models == ["fake-generative-eval"]
     assert result.meta["models"]["fake-generative-eval"]["tasks"]["B6"]["backend"] == "fake-generative-eval"
+
+
+def test_evaluate_records_describe_of_the_task_and_lets_errors_through(folder):
+    class TaskAware(FakeGenerative):
+        def describe(self, task=None):
+            return {**super().describe(task), "described_task": None if task is None else get_task(task).id}
+
+    result = evaluate(folder, models=[TaskAware()], n_bootstrap=0)
+    assert result.meta["models"]["fake-generative-eval"]["tasks"]["B6"]["described_task"] == "B6"
+
+    class Broken(FakeGenerative):
+        def describe(self, task=None):
+            if task is not None:  # (a fallback to describe() used to hide this)
+                raise TypeError("a bug inside describe")
+            return super().describe()
+
+        def input_spec(self, task):
+            raise TypeError("a bug inside input_spec")
+
+    for method in ("describe", "input_spec"):  # a real error is not mistaken for an old signature
+        backend = FakeGenerative()
+        setattr(backend, method, getattr(Broken(), method))
+        with pytest.raises(TypeError, match=f"a bug inside {method}"):
+            evaluate(folder, models=[backend], n_bootstrap=0)
 
 
 def test_plotting_functions():

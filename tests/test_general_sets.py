@@ -81,19 +81,19 @@ def test_synthetic_set_is_deterministic_and_balanced():
         "counting": 50, "text": 50, "number": 50, "chart": 50, "colour": 50, "position": 50}
     assert full.counts() == {"exact": 100, "anls": 50, "relaxed": 50, "multiple_choice": 100}
     again = load_general_set("synthetic-general", limit=30)
-    small = make_synthetic_general(30)
+    small = make_synthetic_general(n=30)
     for a, b, c in zip(again, small, full):
         assert a == b == c  # ids, questions, answers, options
         assert np.array_equal(a.load_image(), c.load_image())
     assert len({item.id for item in full}) == 300
-    other = make_synthetic_general(30, seed=1)
+    other = make_synthetic_general(n=30, seed=1)
     assert [i.answers for i in other] != [i.answers for i in small]
 
 
 def test_synthetic_answers_match_the_pictures():
     from scipy import ndimage
 
-    items = make_synthetic_general(60)
+    items = make_synthetic_general(n=60)
     colours = {"red": (220, 30, 30), "green": (30, 160, 50), "blue": (30, 70, 220), "yellow": (235, 200, 20),
                "black": (15, 15, 15), "orange": (245, 130, 20), "purple": (140, 40, 170), "grey": (128, 128, 128)}
     for item in items:
@@ -115,10 +115,10 @@ def test_synthetic_answers_match_the_pictures():
 
 
 def test_prompt_and_training_records():
-    item = make_synthetic_general(5)[4]
+    item = make_synthetic_general(n=5)[4]
     prompt = item_prompt(item)
     assert prompt.startswith(item.question) and "\nA. " in prompt and prompt.endswith("directly.")
-    records = training_records(make_synthetic_general(6))
+    records = training_records(make_synthetic_general(n=6))
     assert records[4]["conversations"][1]["value"] == item.answers[0]
     assert records[0]["conversations"][0]["value"].startswith("<image>\nHow many")
     assert records[0]["image"].shape == (128, 128, 3)
@@ -260,13 +260,13 @@ def test_bad_specs_say_what_to_do(tmp_path):
         load_general_set("synthetic-general", limit=0)
     with pytest.raises(InputError, match="needs 2 to"):
         from radioassist.general import GeneralSet
-        GeneralSet("x", [GeneralItem("a", "q?", ("A",), "multiple_choice", ("only",))])
+        GeneralSet("x", [GeneralItem("a", "q?", ("A",), "multiple_choice", options=("only",))])
     assert parse_set_spec("mmbench:x.tsv,split=dev") == ("x.tsv", "mmbench", {"split": "dev"})
 
 
 @pytest.mark.parametrize("layout", ["datalist", "llava"])
 def test_written_sets_read_back_unchanged(tmp_path, layout):
-    original = make_synthetic_general(12)
+    original = make_synthetic_general(n=12)
     path = write_general_set(original, tmp_path, format=layout)
     again = load_general_set(path)
     assert again.format == layout and again.name == "synthetic-general"

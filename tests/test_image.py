@@ -8,6 +8,7 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.nddata import NDData
 from astropy.wcs import WCS
+from astropy.utils.exceptions import AstropyUserWarning
 
 from radioassist import ImageError, RadioassistWarning, load_image
 
@@ -124,7 +125,7 @@ def test_errors_for_bad_files(tmp_path):
     fits.PrimaryHDU(np.zeros((480, 640), np.float32), _header(640, 480)).writeto(good)
     truncated = tmp_path / "truncated.fits"
     truncated.write_bytes(good.read_bytes()[:20000])
-    with pytest.raises(ImageError, match="truncated"), pytest.warns(UserWarning, match="truncated"):
+    with pytest.raises(ImageError, match="truncated"), pytest.warns(AstropyUserWarning, match="truncated"):
         load_image(truncated)
     with pytest.raises(ImageError, match="has no HDU 3"):
         load_image(good, hdu=3)

@@ -10,7 +10,7 @@ from astropy.table import Table
 from astropy.wcs import WCS
 from click.testing import CliRunner
 
-from radioassist.backends import Backend, Predictions, register_backend
+from radioassist.backends import Backend, Predictions, get_backend, register_backend
 from radioassist.cutouts import extract_cutouts
 from radioassist.exceptions import ImageError, InputError, RadioassistWarning
 from radioassist.pipeline import FLAG_NO_TILE, classify, classify_survey
@@ -314,7 +314,7 @@ def test_backend_and_model_loaded_once_per_worker(survey, tiny_model, cluster, m
     # preload_backend: every worker ready before the run, nothing loaded again during it
     from radioassist.parallel import preload_backend
     loads.clear()
-    ready = preload_backend(cluster, ("vision", dict(model=tiny_model, device="cpu")), task="B6")
+    ready = preload_backend(cluster, get_backend("vision", model=tiny_model).to_spec(), task="B6")
     assert sorted(ready) == sorted(w.id for w in cluster.cluster.workers.values()) and len(loads) == 2
     with pytest.warns(RadioassistWarning, match="no valid position"):
         classify(survey["paths"], cat, model=tiny_model, size=SIZE, batch_size=4, chunk_size=4, scheduler=cluster)
@@ -353,7 +353,7 @@ def test_scheduler_errors_are_clear(survey, tiny_model, monkeypatch):
                  scheduler="tcp://127.0.0.1:1")
     with pytest.raises(InputError, match="not both"):
         classify(survey["paths"][0], survey["catalog"][:5], model=tiny_model, scheduler="tcp://x:1", workers=2)
-    with pytest.raises(InputError, match="workers must be a positive integer"):
+    with pytest.raises(InputError, match=r"workers \(--workers\) must be a positive integer"):
         classify(survey["paths"][0], survey["catalog"][:5], model=tiny_model, workers=0)
 
 
@@ -369,11 +369,11 @@ def test_local_process_cluster(survey, tiny_model):
 
 def test_backend_instance_rebuilt_on_the_workers(survey, tiny_model, cluster):
     from radioassist.backends import get_backend
-    from radioassist.pipeline import _rebuild_spec
+    from radioassist.exceptions import BackendError
     backend = get_backend("vision", model=tiny_model, batch_size=16)
-    name, options = _rebuild_spec(backend)
-    assert name == "vision" and options["model"] == tiny_model and options["batch_size"] == 16
-    assert options["allow_pickle"] is False and options["trust_remote_code"] is False
+    spec = backend.to_spec()
+    assert spec["backend"] == "vision" and spec["model"] == str(tiny_model) and spec["batch_size"] == 16
+    assert spec["options"]["allow_pickle"] is False and spec["options"]["trust_remote_code"] is False
     cat = survey["catalog"][:20]
     serial = classify(survey["paths"][0], cat, backend=backend, size=SIZE, batch_size=8)
     parallel = classify(survey["paths"][0], cat, backend=backend, size=SIZE, batch_size=8, chunk_size=8,
@@ -381,4 +381,8 @@ def test_backend_instance_rebuilt_on_the_workers(survey, tiny_model, cluster):
     np.testing.assert_array_equal(np.asarray(serial["B6_prob_FR-I"]), np.asarray(parallel["B6_prob_FR-I"]))
     unregistered = CountingBackend()
     unregistered.name = "not-registered-anywhere"
-    assert _rebuild_spec(unregistered) is unregistered  # sent as it is
+    with pytest.raises(BackendError, match="not-registered-anywhere"):
+        unregistered.to_spec()  # cannot be rebuilt: classify sends it as it is
+    labelled = classify(survey["paths"][0], cat[:8], backend=unregistered, size=SIZE, batch_size=8,
+                        scheduler=cluster)
+    assert len(labelled) == 8

@@ -79,3 +79,145 @@ def test_background_clip_is_per_image_and_idempotent():
     assert torch.equal(x, unit_images(render_cutouts(_cutouts())))  # the input is not modified in place
     flat = torch.zeros(1, 1, 8, 8)
     assert torch.equal(background_clip(flat, 3.0), flat)
+
+
+# -----------------------------------------------------------------------------------------------------------
+# The fast path for grey 8-bit images (what the vision backend gets from the pipeline) against the
+# implementation it replaced, kept here as the reference: the model must see the tensor it was trained on.
+
+
+def _reference_unit_images(images, *, channels=3):
+    raw = images if isinstance(images, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(images))
+    if raw.ndim == 3:
+        x = raw.unsqueeze(1)
+    elif raw.ndim == 4 and raw.shape[1] == 1:
+        x = raw
+    elif raw.shape[-1] == 1 or (torch.equal(raw[..., 0], raw[..., 1])
+                                and torch.equal(raw[..., 0], raw[..., 2])):
+        x = raw[..., 0].unsqueeze(1)
+    elif channels == 1:
+        x = raw.permute(0, 3, 1, 2).float().mean(dim=1, keepdim=True)
+    else:
+        x = raw.permute(0, 3, 1, 2)
+    return x.float() / 255.0
+
+
+def _reference_background_clip(x, nsigma, *, full_scale=1.0):
+    n = x.shape[0]
+    grey = x.mean(dim=1) if x.shape[1] > 1 else x[:, 0]
+    flat = grey.flatten(1)
+    sample = flat[:, :: max(1, flat.shape[1] // 4096)]
+    median = sample.median(dim=1).values
+    sigma = (sample - median[:, None]).abs().median(dim=1).values * 1.4826
+    nsigma = torch.as_tensor(nsigma, dtype=x.dtype)
+    level = (median + nsigma * sigma).view(n, 1, 1, 1)
+    x = (x - level).clamp_min_(0)
+    peak = x.amax(dim=(1, 2, 3), keepdim=True)
+    return x.mul_(torch.where(peak > 0, full_scale / peak.clamp_min(1e-12), torch.ones_like(peak)))
+
+
+def _reference_model_input(images, spec, *, clip_sigma="spec"):
+    import torch.nn.functional as F
+
+    channels = int(spec["num_channels"])
+    x = _reference_unit_images(images, channels=channels)
+    full = 255.0 * float(spec["rescale"])
+    if abs(full - 1.0) > 1e-9:
+        x = x * full
+    if isinstance(clip_sigma, str):
+        clip_sigma = spec.get("background_clip_sigma")
+    if clip_sigma is not None:
+        x = _reference_background_clip(x, clip_sigma, full_scale=full)
+    size = spec["size"]
+    if size is not None and tuple(x.shape[-2:]) != tuple(size):
+        if spec["resample"] in ("bilinear", "bicubic"):
+            x = F.interpolate(x, size=tuple(size), mode=spec["resample"], align_corners=False, antialias=True)
+            if spec["resample"] == "bicubic":
+                x = x.clamp(0.0, full)
+        else:
+            x = F.interpolate(x, size=tuple(size), mode=spec["resample"])
+    crop = spec["crop"]
+    if crop is not None:
+        h, w = x.shape[-2:]
+        top, left = max((h - crop[0]) // 2, 0), max((w - crop[1]) // 2, 0)
+        x = x[..., top : top + crop[0], left : left + crop[1]]
+    if x.shape[1] != channels:
+        x = x.expand(-1, channels, -1, -1)
+    mean = torch.tensor(spec["mean"], dtype=x.dtype).view(1, -1, 1, 1)
+    std = torch.tensor(spec["std"], dtype=x.dtype).view(1, -1, 1, 1)
+    return (x - mean) / std
+
+
+@pytest.fixture(scope="module")
+def first_rgb(shared_data):
+    """Real FIRST cutouts (FR-DEEP, 150 x 150) rendered as the pipeline renders them: uint8 RGB, grey."""
+    import warnings
+
+    from astropy.io import fits
+
+    from radioassist.render import render
+
+    files = sorted((shared_data / "frdeep_v2" / "FIRST").glob("*.fits"))[::8]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # FIRST headers: TAB characters in COMMENT cards
+        arrays = np.stack([np.squeeze(fits.getdata(f)).astype(np.float32) for f in files])
+    rgb = render(arrays, preset="radio-llava")
+    assert rgb.shape == (len(files), 150, 150, 3) and len(files) >= 60
+    return rgb
+
+
+_SPECS = {
+    "shipped B6 (64 px, bilinear)": {**SPEC, "size": (64, 64)},
+    "bicubic": {**SPEC, "size": (64, 64), "resample": "bicubic"},
+    "nearest": {**SPEC, "size": (48, 48), "resample": "nearest"},
+    "area": {**SPEC, "size": (50, 50), "resample": "area"},
+    "resize + crop": {**SPEC, "size": (72, 72), "crop": (64, 64)},
+    "no resize": {**SPEC, "size": None},
+    "0..255 input (rescale 1)": {**SPEC, "size": (64, 64), "rescale": 1.0},
+    "no clip": {**SPEC, "size": (64, 64), "background_clip_sigma": None},
+    "one channel": {**SPEC, "size": (64, 64), "num_channels": 1, "mean": [0.2], "std": [0.3]},
+    "ImageNet mean/std": {**SPEC, "size": (64, 64), "mean": [0.485, 0.456, 0.406],
+                          "std": [0.229, 0.224, 0.225]},
+}
+
+
+@pytest.mark.parametrize("name", list(_SPECS))
+def test_grey_fast_path_gives_the_reference_tensor_on_real_first_cutouts(first_rgb, name):
+    spec = _SPECS[name]
+    expected = _reference_model_input(first_rgb, spec)
+    for images in (first_rgb, first_rgb[..., 0], torch.from_numpy(first_rgb[..., 0].copy()).unsqueeze(1)):
+        got = model_input(images, spec)
+        assert got.shape == expected.shape and got.dtype == torch.float32
+        assert float((got - expected).abs().max()) <= 1e-6
+    layout = model_input(first_rgb, spec, memory_format=torch.channels_last)
+    assert layout.is_contiguous(memory_format=torch.channels_last)
+    assert float((layout - expected).abs().max()) <= 1e-6
+
+
+def test_grey_fast_path_edge_cases_match_the_reference(first_rgb):
+    spec = _SPECS["shipped B6 (64 px, bilinear)"]
+    sigmas = torch.linspace(0.5, 6.0, len(first_rgb))  # the training augmentation's per-image clip level
+    got = model_input(first_rgb, spec, clip_sigma=sigmas)
+    assert float((got - _reference_model_input(first_rgb, spec, clip_sigma=sigmas)).abs().max()) <= 1e-6
+    flat = np.zeros((3, 150, 150, 3), np.uint8)  # blank and saturated images: peak 0, MAD 0
+    flat[1] = 255
+    flat[2, ::2] = 7
+    assert float((model_input(flat, spec) - _reference_model_input(flat, spec)).abs().max()) <= 1e-6
+    halves = np.full((2, 64, 64), 10, np.uint8)  # an even sample split in two: torch's median is the lower
+    halves[:, 32:] = 200
+    halves[1, 32:, :3] = 90
+    assert float((model_input(halves, spec) - _reference_model_input(halves, spec)).abs().max()) <= 1e-6
+    colour = first_rgb[:4].copy()
+    colour[..., 2] //= 2  # not grey: the general path, averaged channels for the background level
+    assert float((model_input(colour, spec) - _reference_model_input(colour, spec)).abs().max()) <= 1e-6
+    assert not torch.equal(model_input(colour, spec), model_input(first_rgb[:4], spec))
+
+
+def test_grey_fast_path_on_clipped_catalogue_pngs(shared_data):
+    """RGD PNGs are already sigma-clipped (median and MAD 0): unchanged by the clip, like the reference."""
+    from PIL import Image
+
+    files = sorted((shared_data / "first_rgd_png" / "galaxy_data" / "test").rglob("*.png"))[:24]
+    grey = np.stack([np.asarray(Image.open(f).convert("L")) for f in files])
+    spec = _SPECS["shipped B6 (64 px, bilinear)"]
+    assert float((model_input(grey, spec) - _reference_model_input(grey, spec)).abs().max()) <= 1e-6

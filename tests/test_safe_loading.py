@@ -310,6 +310,7 @@ def test_openai_key_not_leaked_by_an_echoing_error_page(small_sky, monkeypatch, 
     assert predictions.labels == [None]
     assert "HTTP 401" in predictions.raw_answers[0]
     leaks = [where for where, text in (("raw answer", predictions.raw_answers[0]), ("log", caplog.text),
+                                       ("errors", str(predictions.errors)),
                                        ("last_errors", str(backend.last_errors))) if KEY in text]
     assert not leaks, f"the API key leaked into: {', '.join(leaks)}"
 

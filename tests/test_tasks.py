@@ -1,4 +1,9 @@
 """Tests of the task registry, prompts, answer parsing and tag -> label mapping."""
+import copy
+import dataclasses
+import pickle
+
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -7,7 +12,8 @@ from radioassist.exceptions import InputError
 from radioassist.parsing import parse_answer
 from radioassist.prompts import (PREAMBLE, SYSTEM_PROMPT, build_prompt, chat_messages, format_answer,
                                  reask_prompt)
-from radioassist.tasks import TASKS, Task, available_tasks, get_task, labels_from_tags, register_task
+from radioassist.tasks import (TASKS, Task, available_tasks, get_task, label_text, labels_from_tags,
+                              register_task)
 
 BENCHMARK = ("B1", "B2", "B3", "B4", "B5", "B6")
 ALL_BUILTIN = BENCHMARK + ("M4",)
@@ -54,13 +60,150 @@ def test_register_user_task_gets_prompts_and_parsing():
         assert prompt.startswith(PREAMBLE)
         assert "\nHEAD-TAIL\nOTHER\n" in prompt
         assert parse_answer("TEST-HT", "It is an HT source.") == ("HEAD-TAIL",)
-        assert task.parse_answer("other") == ("OTHER",)
+        assert parse_answer(task, "other") == ("OTHER",)
         replaced = Task("TEST-HT", "literal prompt", ("HEAD-TAIL", "OTHER"),
                         prompts={"v2": "Is it a head-tail?"})
         register_task(replaced, overwrite=True)
-        assert get_task("TEST-HT").prompt() == "Is it a head-tail?"
+        assert build_prompt("TEST-HT") == "Is it a head-tail?"
+        assert build_prompt(task) != build_prompt(replaced)
     finally:
         TASKS.pop("TEST-HT", None)
+
+
+def test_registered_tasks_cannot_be_changed():
+    """A registered task is immutable, its dicts included: build a new one and register it instead."""
+    task = get_task("B6")
+    question = task.prompts["question"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        task.labels = ("A", "B")
+    for mapping in (task.prompts, task.class_definitions, task.answer_aliases):
+        with pytest.raises(TypeError, match="a Task cannot be changed.*overwrite=True"):
+            mapping["question"] = "What is it?"
+        with pytest.raises(TypeError, match="a Task cannot be changed"):
+            mapping.update({"x": 1})
+        with pytest.raises(TypeError, match="a Task cannot be changed"):
+            mapping.pop(next(iter(mapping)))
+    assert get_task("B6").prompts["question"] == question
+    # the dicts given are copied: changing them later does not change the task
+    aliases = {"HT": "HEAD-TAIL"}
+    user = Task("TEST-COPY", "copy", ("HEAD-TAIL", "OTHER"), answer_aliases=aliases)
+    aliases["OT"] = "OTHER"
+    assert dict(user.answer_aliases) == {"HT": "HEAD-TAIL"}
+    # the documented way to change a task
+    changed = dataclasses.replace(task, prompts={**task.prompts, "question": "Which class?"})
+    assert "Question: Which class?" in build_prompt(changed) and build_prompt(task) != build_prompt(changed)
+    assert get_task("B6") is task
+
+
+def test_tasks_pickle():
+    """Tasks travel to dask worker processes."""
+    for task_id in ALL_BUILTIN:
+        task = get_task(task_id)
+        again = pickle.loads(pickle.dumps(task))
+        assert again == task and dict(again.prompts) == dict(task.prompts)
+        assert dict(again.answer_aliases) == dict(task.answer_aliases)
+        assert build_prompt(again, with_definitions=True) == build_prompt(task, with_definitions=True)
+        with pytest.raises(TypeError, match="cannot be changed"):
+            again.prompts["question"] = "?"
+    assert copy.deepcopy(get_task("B1")).prompts == get_task("B1").prompts
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"labels": "AB"}, "must be a sequence of non-empty strings"),
+    ({"labels": (), "multilabel": True}, "must be a sequence of non-empty strings"),
+    ({"labels": ("A", "")}, "must be a sequence of non-empty strings"),
+    ({"labels": ("A", 2)}, "must be a sequence of non-empty strings"),
+    ({"labels": ("A", "a")}, "duplicate labels"),
+    ({"labels": ("A", "NONE")}, "none label 'NONE' .* is also one of its labels"),
+    ({"labels": ("A,B", "C"), "multilabel": True}, "cannot contain commas"),
+    ({"id": " "}, "task id must be a non-empty string"),
+])
+def test_task_validation(kwargs, match):
+    arguments = {"id": "X1", "name": "test", "labels": ("A", "B")} | kwargs
+    with pytest.raises(InputError, match=match):
+        Task(**arguments)
+
+
+def test_prompt_pieces_of_a_user_task():
+    single = Task("X1", "test", ("A", "B"))
+    pieces = single.prompt_pieces()
+    assert pieces["question"] == "Which of these classes does the radio source in the image belong to?"
+    assert pieces["options"] is True
+    assert pieces["instructions"] == (
+        "Answer with only one class label among {labels}, without any additional explanation text.",)
+    assert pieces["v1_format"] == pieces["instructions"][0]
+    multi = Task("X2", "test", ("A", "B"), multilabel=True, none_label="NOTHING",
+                 prompts={"question": "Which?", "instructions": "Name them."})
+    pieces = multi.prompt_pieces()
+    assert pieces["question"] == "Which?" and pieces["options"] is False
+    assert pieces["instructions"] == ("Name them.",)
+    pieces["question"] = "changed"  # a new dict each time
+    assert multi.prompt_pieces()["question"] == "Which?"
+    generic = Task("X3", "test", ("A", "B"), multilabel=True, none_label="NOTHING").prompt_pieces()
+    assert generic["instructions"][1] == (
+        "Answer NOTHING if you cannot recognize any of the above classes in the image.")
+
+
+@pytest.mark.parametrize("value, task_id, expected", [
+    (None, "B1", ""),
+    (None, None, ""),
+    ("", "B6", ""),
+    (("DIFFUSE", "EXTENDED"), "B1", "EXTENDED,DIFFUSE"),
+    (["diffuse-large", "extended", "EXTENDED"], "B1", "EXTENDED,DIFFUSE-LARGE"),
+    ((), "B1", "NONE"),
+    (("NONE",), "B1", "NONE"),
+    ("NONE", "B1", "NONE"),
+    ("diffuse, extended", "B1", "EXTENDED,DIFFUSE"),
+    ([True, False, True], "B1", "EXTENDED,DIFFUSE-LARGE"),
+    (np.array([False, False, False]), "B1", "NONE"),
+    (np.array([0, 1, 0]), "B1", "DIFFUSE"),
+    (1, "B6", "FR-II"),
+    (np.int64(0), "B6", "FR-I"),
+    ("fr-ii", "B6", "FR-II"),
+    (("FR-I",), "B6", "FR-I"),
+    ((), "B6", "NONE"),
+    ("FR-II", None, "FR-II"),
+    (("A", "B"), None, "A,B"),
+    ((), None, "NONE"),
+])
+def test_label_text(value, task_id, expected):
+    assert label_text(value, task=task_id) == expected
+    if task_id is not None:
+        assert get_task(task_id).label_text(value) == expected
+
+
+def test_label_text_errors():
+    with pytest.raises(InputError, match="not a label of task B6"):
+        label_text("FR-III", task="B6")
+    with pytest.raises(InputError, match="single-label: give one label"):
+        label_text(("FR-I", "FR-II"), task="B6")
+    with pytest.raises(InputError, match="2 is not a class index of task B6"):
+        label_text(2, task="B6")
+    with pytest.raises(InputError, match="needs task= to turn the class index 1"):
+        label_text(1)
+
+
+def test_label_text_matches_the_catalogue_columns():
+    """The <task>_label column of a run is label_text of each prediction."""
+    from radioassist.backends import Predictions
+
+    for task_id, labels in (("B1", [("DIFFUSE", "EXTENDED"), (), None, ("DIFFUSE-LARGE",)]),
+                            ("B6", ["FR-I", None, "FR-II"])):
+        task = get_task(task_id)
+        predictions = Predictions(task_id, labels, np.full((len(labels), task.n_classes), 0.5))
+        assert predictions.to_columns()[f"{task_id}_label"].tolist() == [
+            label_text(label, task=task) for label in predictions.labels]
+
+
+def test_label_text_is_the_catalogue_spelling():
+    """What the parser reads back from label_text is the same labels (the catalogue round trip)."""
+    for task_id in ALL_BUILTIN:
+        task = get_task(task_id)
+        for label in task.labels:
+            assert parse_answer(task, label_text((label,), task=task)) == (label,)
+        if task.multilabel:
+            assert parse_answer(task, label_text(task.labels, task=task)) == task.labels
+            assert parse_answer(task, label_text((), task=task)) == ()
 
 
 # --------------------------------------------------------------------------------------
@@ -93,7 +236,7 @@ def test_v2_prompt_structure(task_id):
         else:
             assert "only one class label" in instructions
     assert ("NONE" in instructions) == (task_id == "B1")
-    assert task.prompts["v2"] == prompt and task.prompt() == prompt
+    assert build_prompt(task) == prompt
 
 
 @pytest.mark.parametrize("task_id, question", [
@@ -113,7 +256,7 @@ def test_v1_prompt(task_id):
     task = get_task(task_id)
     prompt = build_prompt(task_id, version="v1")
     assert PREAMBLE not in prompt and "Instructions" not in prompt
-    assert prompt == task.prompts["v1"]
+    assert prompt == build_prompt(task, version="v1")
     if task_id in ("B1", "B2", "B6", "M4"):
         assert " \n " + " \n ".join(task.labels) + " \n " in prompt
     assert len(prompt) < len(build_prompt(task_id))
@@ -177,6 +320,13 @@ def test_format_answer_and_chat_messages():
     assert format_answer("B3", "yes") == "YES"
     with pytest.raises(InputError, match="single-label"):
         format_answer("B6", ["FR-I", "FR-II"])
+    with pytest.raises(InputError, match="single-label: give exactly one label"):
+        format_answer("B6", [])
+    with pytest.raises(InputError, match="needs the true labels"):
+        format_answer("B1", None)
+    with pytest.raises(InputError, match="not a label of task B1"):
+        format_answer("B1", ["COMPACT"])
+    assert format_answer("B1", "diffuse,extended") == "EXTENDED,DIFFUSE"
     messages = chat_messages("B6", system_prompt=True, examples=["FR-I", "FR-II"])
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user", "assistant", "user"]
     assert messages[0]["content"] == SYSTEM_PROMPT
@@ -259,9 +409,9 @@ def test_parse_answer(task_id, text, expected):
     assert parse_answer(task_id, text) == expected
 
 
-def test_parse_answer_bytes_and_task_method():
+def test_parse_answer_bytes_and_task_object():
     assert parse_answer("B6", b"FR-II") == ("FR-II",)
-    assert get_task("B6").parse_answer("fr-ii") == ("FR-II",)
+    assert parse_answer(get_task("B6"), "fr-ii") == ("FR-II",)
 
 
 _PREFIXES = ["", "The answer is ", "Answer: ", "answer: ", "I think the image shows ", "  ", "\n", "Label: ",

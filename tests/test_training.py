@@ -185,6 +185,29 @@ def test_datalist_and_blank_images(tmp_path):
         load_dataset(tmp_path / "missing_folder", task="B6")
 
 
+def test_datalist_is_checked_like_read_datalist(tmp_path):
+    """load_datalist reads the format by the rules of read_datalist: one reader, one set of errors."""
+    rng = np.random.default_rng(5)
+    for i in range(3):
+        _to_fits(_blob_image(rng, "double"), tmp_path / f"img{i}.fits")
+    entries = [{"filepaths": "img0.fits", "label": "FR-I", "split": "Training"},  # a bare file name
+               {"filepath": "img1.fits", "label": "FR-II", "split": "val"},
+               {"filepaths": [str(tmp_path / "img2.fits")], "label": ["FR-II"], "split": "TEST"}]
+    (tmp_path / "ok.json").write_text(json.dumps({"data": entries}))
+    data = load_datalist(tmp_path / "ok.json", task="B6")
+    assert data.targets.tolist() == [0, 1, 1]
+    assert data.splits.tolist() == ["train", "valid", "test"]
+    bad = {"bad_label.json": ({"data": [{"filepaths": ["img0.fits"], "label": 1}]},
+                              r"bad_label\.json: entry 0: 'label' must be a string"),
+           "bad_split.json": ({"data": [{"filepaths": ["img0.fits"], "label": "FR-I", "split": "later"}]},
+                              r"bad_split\.json: entry 0: 'split' must be one of"),
+           "no_files.json": ({"data": [{"label": "FR-I"}]}, r"no_files\.json: entry 0 has no 'filepaths'"),
+           "broken.json": ("{not json", r"broken\.json is not valid JSON")}
+    for name, (content, message) in bad.items():
+        (tmp_path / name).write_text(content if isinstance(content, str) else json.dumps(content))
+        with pytest.raises(InputError, match=message):
+            load_datalist(tmp_path / name, task="B6")
+
 def test_catalog_cutouts(tmp_path):
     from astropy.table import Table
 

@@ -16,7 +16,14 @@ True
 from ._cache import clear_model_cache
 from .base import Backend
 from .predictions import Predictions
-from .registry import ENTRY_POINT_GROUP, available_backends, get_backend, get_backend_class, register_backend
+from .registry import (
+    ENTRY_POINT_GROUP,
+    available_backends,
+    backend_from_spec,
+    get_backend,
+    get_backend_class,
+    register_backend,
+)
 
 __all__ = [
     "Backend",
@@ -24,6 +31,7 @@ __all__ = [
     "register_backend",
     "get_backend",
     "get_backend_class",
+    "backend_from_spec",
     "available_backends",
     "ENTRY_POINT_GROUP",
     "clear_model_cache",

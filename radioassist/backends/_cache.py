@@ -11,6 +11,7 @@ it), so replacing or editing a model folder gives a fresh backend, and the
 stale one is dropped.  `clear_model_cache` empties the cache (and frees the
 models, if nothing else holds them).
 """
+import inspect
 import os
 import threading
 from collections import OrderedDict
@@ -97,6 +98,14 @@ def _released(backend):
     return hasattr(backend, "_loaded") and backend._loaded is None
 
 
+def _defaults(cls):
+    """The keyword defaults of ``cls.__init__`` and its ``option_defaults``."""
+    params = inspect.signature(cls.__init__).parameters.values()
+    defaults = {p.name: p.default for p in params
+                if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is not inspect.Parameter.empty}
+    return {**defaults, **getattr(cls, "option_defaults", {})}
+
+
 def cached_backend(name, cls, options):
     """The cached instance of backend ``cls`` (registered as ``name``) for ``options``, built if needed.
 
@@ -104,9 +113,10 @@ def cached_backend(name, cls, options):
     (an object given as an option value).
     """
     options = dict(options)
+    settings = {**_defaults(cls), **options}  # the same settings give the same key, given or defaulted
     try:
         identity, fingerprint = model_fingerprint(options.get("model"))
-        frozen = tuple(sorted((k, _freeze(v)) for k, v in options.items() if k != "model"))
+        frozen = tuple(sorted((k, _freeze(v)) for k, v in settings.items() if k != "model"))
     except _Unhashable:
         return cls(**options)
     key = (name, cls, identity, frozen)

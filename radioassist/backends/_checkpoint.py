@@ -2,15 +2,19 @@
 
 One place decides what a safe, complete transformers checkpoint folder is
 (``config.json`` plus safetensors weights; pickle ``.bin`` weights only when the
-user allows them) and how weights are hashed for provenance.
+user allows them), how weights are hashed for provenance, whether a model
+argument names a local path or a hub id, and how a failed ``from_pretrained``
+is reported (:func:`loading_model`).
 """
+import contextlib
 import hashlib
+import re
 from pathlib import Path
 
 from ..exceptions import ModelError
 
 __all__ = ["SAFE_WEIGHTS", "PICKLE_WEIGHTS", "file_sha256", "files_sha256", "weights_sha256",
-           "check_checkpoint_folder"]
+           "check_checkpoint_folder", "looks_like_path", "clean_error", "loading_model"]
 
 SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -78,3 +82,55 @@ def check_checkpoint_folder(path, *, allow_pickle=False, label=None):
                "trust the file")
         raise ModelError(msg)
     return has_safe
+
+
+def looks_like_path(text):
+    """True when a model argument is meant as a local path (so a missing one is an error, not a hub id).
+
+    Examples
+    --------
+    >>> from radioassist.backends._checkpoint import looks_like_path
+    >>> looks_like_path('./models/b6'), looks_like_path('Qwen/Qwen2-VL-2B-Instruct')
+    (True, False)
+    """
+    text = str(text)
+    return (
+        text.startswith(("/", "./", "../", "~", "\\"))
+        or text.count("/") > 1
+        or text.endswith("/")
+        or re.match(r"^[A-Za-z]:[\\/]", text) is not None
+    )
+
+
+def clean_error(exc, limit=500):
+    """The message of an exception on one line, at most ``limit`` characters (for error messages)."""
+    return " ".join(str(exc).split())[:limit]
+
+
+@contextlib.contextmanager
+def loading_model(what):
+    """Context for ``from_pretrained`` calls: transformers' progress bars off, failures as `ModelError`.
+
+    Any exception but a `~radioassist.exceptions.ModelError` raised inside
+    becomes a ModelError ``could not load <what>: <type>: <message>``; the
+    progress bars are restored afterwards.
+
+    Parameters
+    ----------
+    what : str
+        What is loaded, for the message (e.g. ``'image-classification model /m/b6'``).
+    """
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    except ModelError:
+        raise
+    except Exception as exc:  # OSError, ValueError, SafetensorError, RuntimeError, ...
+        msg = f"could not load {what}: {type(exc).__name__}: {clean_error(exc)}"
+        raise ModelError(msg) from exc
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()

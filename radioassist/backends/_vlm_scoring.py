@@ -44,7 +44,8 @@ from ..prompts import PROMPT_VERSIONS, SYSTEM_PROMPT, build_prompt, format_answe
 from .base import as_image_list
 
 __all__ = ["Candidate", "PROMPT_OPTION_DEFAULTS", "check_prompt_options", "normalise_examples",
-           "examples_digest", "build_conversation", "answer_candidates", "candidate_predictions",
+           "examples_digest", "system_text", "build_conversation", "answer_candidates",
+           "candidate_predictions",
            "parsed_predictions", "log_softmax", "score_candidates", "candidate_token_ids", "end_of_turn_id",
            "join_attempts"]
 
@@ -118,7 +119,8 @@ def examples_digest(examples):
     return h.hexdigest()
 
 
-def _system_text(system_prompt):
+def system_text(system_prompt):
+    """The text of a ``system_prompt`` option: the radio system prompt (True), a custom string, or None."""
     if system_prompt is True:
         return SYSTEM_PROMPT
     if system_prompt:
@@ -156,7 +158,7 @@ def build_conversation(task, *, prompt_version="v2", with_definitions=False, sys
     prompt = build_prompt(task, version=prompt_version, with_definitions=with_definitions)
     part = image_part or (lambda index: {"type": "image"})
     messages = []
-    system = _system_text(system_prompt)
+    system = system_text(system_prompt)
     if system:
         messages.append({"role": "system", "content": [{"type": "text", "text": system}]})
     for i, (_, labels) in enumerate(examples):

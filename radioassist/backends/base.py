@@ -1,9 +1,11 @@
 """The interface every classifier backend implements."""
 
 import abc
+import os
 
 import numpy as np
 
+from .._parameters import as_batch_size
 from ..exceptions import BackendError, InputError, ModelError
 from ..tasks import get_task
 
@@ -19,6 +21,24 @@ class Backend(abc.ABC):
     and :attr:`description`, list their extra options with defaults in
     :attr:`option_defaults`, and implement :meth:`predict`.  Heavy libraries
     (torch, transformers) are imported inside methods, never at module level.
+
+    The contract every backend keeps (checked by
+    `radioassist.backends.testing.BaseTestBackend`), with the signatures of
+    this class exactly (an override that needs no task still takes one):
+
+    * :meth:`predict` ``(images, task)``: a `~radioassist.backends.Predictions`;
+    * :meth:`describe` ``(task=None)``: JSON-serialisable provenance (backend,
+      model and its hash where known, device, dtype...), of the model used for
+      ``task`` when one is given;
+    * :meth:`input_spec` ``(task)``: what the model expects of its input
+      (``render_preset``, ``pixel_scale_arcsec``, ``cutout_size_pix``...), ``{}``
+      when it does not know;
+    * :meth:`to_spec` ``()``: the settings that rebuild an equivalent backend in
+      another process with `~radioassist.backends.backend_from_spec` (how
+      `radioassist.classify` sends a backend to dask workers).  The default
+      implementation returns the constructor arguments, which is right for any
+      backend whose ``__init__`` takes ``model``, ``device``, ``dtype``,
+      ``batch_size`` and the options of :attr:`option_defaults`.
 
     Parameters
     ----------
@@ -44,9 +64,7 @@ class Backend(abc.ABC):
     option_defaults = {}
 
     def __init__(self, *, model=None, device="cpu", dtype=None, batch_size=64, **options):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            msg = f"batch_size must be a positive integer, got {batch_size!r}"
-            raise InputError(msg)
+        batch_size = as_batch_size(batch_size)
         unknown = sorted(set(options) - set(self.option_defaults))
         if unknown:
             known = ", ".join(sorted(self.option_defaults)) or "none"
@@ -81,8 +99,15 @@ class Backend(abc.ABC):
         `~radioassist.backends.Predictions`
         """
 
-    def describe(self):
+    def describe(self, task=None):
         """Provenance of the classifications: backend name, model and its hash, dtype, device...
+
+        Parameters
+        ----------
+        task : `~radioassist.tasks.Task` or str, optional
+            Describe the model used for this task (backends whose model depends
+            on the task, such as ``vision`` with its shipped defaults); the
+            others ignore it.
 
         Returns
         -------
@@ -97,13 +122,68 @@ class Backend(abc.ABC):
         }
 
     def input_spec(self, task):
-        """What the model expects of its input cutouts, if it knows: ``None`` otherwise.
+        """What the model expects of its input cutouts for ``task``.
 
-        Backends whose model was trained on cutouts of a given field return a dict
-        with (some of) ``render_preset``, ``pixel_scale_arcsec``, ``cutout_size_pix``,
-        ``beam_arcsec`` and ``image_size``, so a pipeline can cut and render to match.
+        Backends whose model was trained on cutouts of a given field return (some
+        of) ``render_preset``, ``pixel_scale_arcsec``, ``cutout_size_pix``,
+        ``beam_arcsec``, ``image_size`` and ``min_coverage``, so that a pipeline
+        can cut and render to match.
+
+        Parameters
+        ----------
+        task : `~radioassist.tasks.Task` or str
+
+        Returns
+        -------
+        dict
+            JSON-serialisable; ``{}`` when the backend knows nothing about its input.
         """
-        return None
+        return {}
+
+    def to_spec(self):
+        """The settings that rebuild an equivalent backend in another process.
+
+        Returns
+        -------
+        dict
+            ``{'backend': name, 'model': ..., 'device': ..., 'dtype': ...,
+            'batch_size': ..., 'options': {...}}`` with JSON-friendly values
+            (paths as strings, tuples as lists; few-shot example images stay
+            uint8 arrays); `~radioassist.backends.backend_from_spec` turns it
+            back into a backend.
+
+        Raises
+        ------
+        BackendError
+            If the class is not the one registered under :attr:`name` (an
+            unregistered backend cannot be rebuilt elsewhere), or the backend
+            holds a model that exists only in memory.
+
+        Examples
+        --------
+        >>> from radioassist.backends import backend_from_spec, get_backend
+        >>> spec = get_backend('vision', batch_size=16).to_spec()
+        >>> spec['backend'], spec['model'], spec['batch_size']
+        ('vision', None, 16)
+        >>> backend_from_spec(spec).to_spec() == spec
+        True
+        """
+        cls = type(self)
+        # set by the registry on the class it builds for a name (not inherited by unregistered subclasses)
+        if not self.name or vars(cls).get("_registered_name") != self.name:
+            where = (f"registered as {self.name!r}" if self.name else "registered")
+            msg = (f"backend {cls.__module__}.{cls.__qualname__} (name {self.name!r}) is not the class "
+                   f"{where}, so it cannot be rebuilt from its settings in another process; register it with "
+                   "radioassist.backends.register_backend (or the radioassist.backends entry-point group)")
+            raise BackendError(msg)
+        return {
+            "backend": self.name,
+            "model": _spec_value(self.model, "model"),
+            "device": self.device,
+            "dtype": self.dtype,
+            "batch_size": self.batch_size,
+            "options": {key: _spec_value(value, key) for key, value in self.options.items()},
+        }
 
     def model_labels(self, task):
         """The labels the backend's model can answer for ``task`` (the task's own labels by default)."""
@@ -125,6 +205,23 @@ class Backend(abc.ABC):
             )
             raise ModelError(msg)
         return task
+
+
+def _spec_value(value, key):
+    """A JSON-friendly copy of a setting for `Backend.to_spec` (paths as str, tuples as lists)."""
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_spec_value(v, key) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _spec_value(v, key) for k, v in value.items()}
+    if value is None or isinstance(value, (str, bool, int, float, np.ndarray)):
+        return value
+    msg = (f"backend setting {key}={value!r} ({type(value).__name__}) cannot be sent to another process; "
+           "pass a path, hub id or plain value instead")
+    raise BackendError(msg)
 
 
 def _as_rgb(image, index):

@@ -30,6 +30,7 @@ processor pads the token sequences; positions follow the attention mask), and
 the results equal those of one image at a time within float tolerance.
 """
 import copy
+import dataclasses
 import json
 import threading
 import warnings
@@ -37,8 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ._checkpoint import SAFE_WEIGHTS, check_checkpoint_folder, files_sha256
-from ..exceptions import InputError, ModelError, RadioassistWarning
+from ._checkpoint import SAFE_WEIGHTS, check_checkpoint_folder, files_sha256, loading_model
+from ._checkpoint import clean_error as _clean
+from ._checkpoint import looks_like_path as _looks_like_path
+from ..exceptions import BackendError, InputError, ModelError, RadioassistWarning
 from ..logger import log
 from ..parsing import parse_answer
 from ..tasks import get_task
@@ -78,11 +81,6 @@ def resolve_dtype(dtype, device):
     return "float16"
 
 
-def _looks_like_path(text):
-    return (text.startswith(("/", "./", "../", "~", "\\")) or text.count("/") > 1 or text.endswith("/")
-            or (len(text) > 2 and text[1] == ":" and text[2] in "\\/"))
-
-
 def _weight_files(folder, stem="model"):
     folder = Path(folder)
     files = sorted(folder.glob("*.safetensors"))
@@ -91,20 +89,19 @@ def _weight_files(folder, stem="model"):
     return files
 
 
-def _clean(exc):
-    return " ".join(str(exc).split())[:500]
-
-
+@dataclasses.dataclass(eq=False)
 class _Loaded:
     """A model and processor in memory, with what predict needs."""
 
-    def __init__(self, *, model, processor, source, folder=None, adapter=None, adapter_folder=None):
-        self.model = model
-        self.processor = processor
-        self.source = source
-        self.folder = folder
-        self.adapter = adapter
-        self.adapter_folder = adapter_folder
+    model: object
+    processor: object
+    source: str
+    folder: Path = None
+    adapter: str = None
+    adapter_folder: Path = None
+
+    def __post_init__(self):
+        processor, source = self.processor, self.source
         self.tokenizer = getattr(processor, "tokenizer", None)
         if self.tokenizer is None:
             msg = f"the processor of model {source} has no tokenizer; it is not an image-text-to-text processor"
@@ -115,7 +112,7 @@ class _Loaded:
             msg = (f"model {source} has no chat template (processor chat_template); the VLM backends need one "
                    "to build prompts: use an instruction-tuned checkpoint or add a chat_template.jinja")
             raise ModelError(msg)
-        generation = getattr(model, "generation_config", None)
+        generation = getattr(self.model, "generation_config", None)
         eos = getattr(generation, "eos_token_id", None) if generation is not None else None
         if eos is None:
             eos = self.tokenizer.eos_token_id
@@ -209,6 +206,7 @@ class HFVLMBackend(Backend):
         vs.check_prompt_options(self.options)
         self._loaded = None
         self._hashes = None
+        self._in_memory = False  # True for from_loaded: nothing to rebuild the model from
         self._lock = threading.RLock()
 
     @classmethod
@@ -235,7 +233,23 @@ class HFVLMBackend(Backend):
         model.eval()
         backend._loaded = _Loaded(model=model, processor=processor, source=name or "in-memory")
         backend._hashes = {"model_sha256": None, "adapter_sha256": None}
+        backend._in_memory = True
         return backend
+
+    def to_spec(self):
+        """The settings that rebuild this backend elsewhere (see `~radioassist.backends.Backend.to_spec`).
+
+        Raises
+        ------
+        BackendError
+            For a backend made by :meth:`from_loaded`: its model exists only in this process.
+        """
+        if self._in_memory:
+            msg = (f"backend {self.name!r} wraps the in-memory model {self.model!r} (from_loaded), which "
+                   "cannot be rebuilt in another process; save it with save_pretrained and pass the folder "
+                   "as model=")
+            raise BackendError(msg)
+        return super().to_spec()
 
     # -------------------------------------------------------------------------------------- loading
     def _missing_model_message(self):
@@ -282,10 +296,7 @@ class HFVLMBackend(Backend):
         if opts["attn_implementation"]:
             model_kwargs["attn_implementation"] = str(opts["attn_implementation"])
         model_class = getattr(transformers, self.model_class_name)
-        hf_logging = transformers.utils.logging
-        bars = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()
-        try:
+        with loading_model(f"{self.model_class_name} model {text}"):
             model, info = model_class.from_pretrained(str(path) if local else text, **model_kwargs)
             processor_source = opts["processor"] if opts["processor"] is not None else (str(path) if local else text)
             processor_local = Path(str(processor_source)).expanduser().exists()
@@ -293,14 +304,6 @@ class HFVLMBackend(Backend):
                 str(processor_source), trust_remote_code=bool(opts["trust_remote_code"]),
                 local_files_only=True if processor_local else bool(opts["local_files_only"]),
                 **({"revision": opts["revision"]} if opts["revision"] and not processor_local else {}))
-        except ModelError:
-            raise
-        except Exception as exc:
-            msg = f"could not load {self.model_class_name} model {text}: {type(exc).__name__}: {_clean(exc)}"
-            raise ModelError(msg) from exc
-        finally:
-            if bars:
-                hf_logging.enable_progress_bar()
         missing = sorted(info.get("missing_keys") or [])
         if missing:
             msg = (f"model {text} lacks weights for {len(missing)} tensors (e.g. {missing[:3]}), which are random: "
@@ -548,14 +551,19 @@ class HFVLMBackend(Backend):
             self._hashes = hashes
         return hashes
 
-    def describe(self):
+    def describe(self, task=None):
         """Provenance: model and adapter (with weight hashes), dtype, device, mode and prompt settings.
 
         Loads nothing: before the first prediction the requested settings are reported.
+
+        Parameters
+        ----------
+        task : `~radioassist.tasks.Task` or str, optional
+            Ignored: the same model answers every task.
         """
         opts = self.options
         loaded = self._loaded
-        system = vs._system_text(opts["system_prompt"])
+        system = vs.system_text(opts["system_prompt"])
         info = {
             "backend": self.name,
             "model": None if self.model is None else str(self.model),

@@ -91,6 +91,7 @@ from ..exceptions import InputError
 from ..logger import log
 from ..parsing import parse_answer
 from ..tasks import get_task
+from ..version import __version__
 from . import _vlm_scoring as vs
 from .base import Backend, as_image_list
 from .predictions import Predictions
@@ -385,8 +386,6 @@ class OpenAIBackend(Backend):
 
     # -------------------------------------------------------------------------------------- requests
     def _headers(self):
-        from .. import __version__
-
         headers = {"Content-Type": "application/json", "Accept": "application/json",
                    "User-Agent": f"radioassist/{__version__}"}
         key = os.environ.get(str(self.options["api_key_env"]))
@@ -591,8 +590,14 @@ class OpenAIBackend(Backend):
         """Images are sent as rendered with the ``'radio-llava'`` preset."""
         return {"render_preset": "radio-llava"}
 
-    def describe(self):
-        """Provenance: endpoint, model name, mode and prompt settings (never the API key)."""
+    def describe(self, task=None):
+        """Provenance: endpoint, model name, mode and prompt settings (never the API key).
+
+        Parameters
+        ----------
+        task : `~radioassist.tasks.Task` or str, optional
+            Ignored: the same model answers every task.
+        """
         opts = self.options
         info = {
             "backend": self.name,
@@ -603,7 +608,7 @@ class OpenAIBackend(Backend):
             "logprobs_supported": self._logprobs_ok,
             "prompt_version": opts["prompt_version"],
             "with_definitions": bool(opts["with_definitions"]),
-            "system_prompt": vs._system_text(opts["system_prompt"]),
+            "system_prompt": vs.system_text(opts["system_prompt"]),
             "n_examples": len(opts["examples"]),
             "examples_sha256": vs.examples_digest(opts["examples"]),
             "max_tokens": int(opts["max_tokens"]),

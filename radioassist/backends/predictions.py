@@ -204,7 +204,7 @@ class Predictions:
             return out
         return np.array([-1 if lab is None else task.labels.index(lab) for lab in self.labels], dtype=int)
 
-    def to_columns(self, prefix=None):
+    def to_columns(self, *, prefix=None):
         """Catalogue columns: name -> array.
 
         Names follow ``{prefix}_label``, ``{prefix}_prob_{LABEL}`` (e.g.

@@ -13,11 +13,12 @@ when its name is requested.
 import importlib
 import threading
 
-from ..exceptions import BackendError
+from ..exceptions import BackendError, InputError
 from ._cache import cached_backend
 from .base import Backend
 
-__all__ = ["register_backend", "get_backend", "get_backend_class", "available_backends", "ENTRY_POINT_GROUP"]
+__all__ = ["register_backend", "get_backend", "get_backend_class", "backend_from_spec", "available_backends",
+           "ENTRY_POINT_GROUP"]
 
 ENTRY_POINT_GROUP = "radioassist.backends"
 
@@ -74,11 +75,24 @@ def register_backend(name, *, overwrite=False):
                     f"{existing.__qualname__}); choose another name or pass overwrite=True"
                 )
                 raise BackendError(msg)
-            cls.name = key
+            if existing is not None and existing is not cls:
+                _unmark(existing)
+            _mark(cls, key)
             _BACKENDS[key] = cls
         return cls
 
     return decorator
+
+
+def _mark(cls, key):
+    """Name ``cls`` and mark the class itself as the one built for ``key`` (read by Backend.to_spec)."""
+    cls.name = key
+    cls._registered_name = key
+
+
+def _unmark(cls):
+    if "_registered_name" in vars(cls):
+        del cls._registered_name
 
 
 def _check_name(name):
@@ -141,7 +155,7 @@ def get_backend_class(name):
                 )
                 raise BackendError(msg)
             if _BACKENDS.get(key) is None:
-                cls.name = key
+                _mark(cls, key)
                 _BACKENDS[key] = cls
             return _BACKENDS[key]
     msg = f"unknown backend {name!r}; available backends: {', '.join(available_backends())}"
@@ -194,6 +208,67 @@ def get_backend(name, *, cache=True, **options):
     if cache and _is_builtin(cls):
         return cached_backend(cls.name, cls, options)
     return cls(**options)
+
+
+#: The keys of a `Backend.to_spec` dict.
+_SPEC_KEYS = ("backend", "model", "device", "dtype", "batch_size", "options")
+
+
+def backend_from_spec(spec, *, cache=False):
+    """Rebuild a backend from the settings returned by its `~radioassist.backends.Backend.to_spec`.
+
+    This is how a backend travels to another process (a dask worker): its
+    settings, not the instance with its loaded model and locks.
+
+    Parameters
+    ----------
+    spec : dict
+        ``{'backend', 'model', 'device', 'dtype', 'batch_size', 'options'}``,
+        as made by ``backend.to_spec()``.
+    cache : bool, optional
+        Reuse the process-wide cached instance of a built-in backend, as
+        `get_backend` does (off by default: the caller keeps its own).
+
+    Returns
+    -------
+    `~radioassist.backends.Backend`
+
+    Raises
+    ------
+    InputError
+        If ``spec`` is not such a dict (the message names the missing or unknown keys).
+    BackendError
+        If the backend is unknown here or rejects the options.
+
+    Examples
+    --------
+    >>> from radioassist.backends import backend_from_spec
+    >>> backend = backend_from_spec({'backend': 'vision', 'model': None, 'device': 'cpu', 'dtype': None,
+    ...                              'batch_size': 32, 'options': {'threshold': 0.4}})
+    >>> backend.batch_size, backend.options['threshold']
+    (32, 0.4)
+    """
+    if not isinstance(spec, dict):
+        msg = f"a backend spec must be a dict made by Backend.to_spec(), got {type(spec).__name__}"
+        raise InputError(msg)
+    missing = [key for key in _SPEC_KEYS if key not in spec]
+    unknown = sorted(set(spec) - set(_SPEC_KEYS))
+    if missing or unknown:
+        problems = ([f"missing key(s) {', '.join(missing)}"] if missing else []) + (
+            [f"unknown key(s) {', '.join(map(str, unknown))}"] if unknown else [])
+        msg = (f"backend spec has {'; '.join(problems)}; expected exactly the keys {', '.join(_SPEC_KEYS)} "
+               "as made by Backend.to_spec()")
+        raise InputError(msg)
+    options = spec["options"]
+    if not isinstance(options, dict):
+        msg = f"backend spec 'options' must be a dict of backend options, got {type(options).__name__}"
+        raise InputError(msg)
+    clash = sorted(set(options) & {"model", "device", "dtype", "batch_size", "cache"})
+    if clash:
+        msg = f"backend spec 'options' must not repeat {', '.join(clash)}; they are keys of the spec itself"
+        raise InputError(msg)
+    return get_backend(spec["backend"], model=spec["model"], device=spec["device"], dtype=spec["dtype"],
+                       batch_size=spec["batch_size"], cache=cache, **options)
 
 
 def _is_builtin(cls):

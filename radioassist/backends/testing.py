@@ -16,7 +16,19 @@ fixtures, ``backend_factory`` (a callable taking backend options such as
             return get_task('B6')
 
 Generative backends that return free-text answers set ``generative = True``.
+
+Besides predictions, the suite checks the exact contract of
+`~radioassist.backends.Backend`: ``describe(task=None)``, ``input_spec(task)``
+and ``to_spec()`` keep the base class's signatures and return JSON-serialisable
+dicts, and a backend rebuilt from its ``to_spec()`` (sent through JSON, as to
+another process) by `~radioassist.backends.backend_from_spec` has the same
+settings, the same description and gives the same predictions on cutouts of a
+simulated sky rendered as the backend asks.  The backend must therefore be
+registered (`~radioassist.backends.register_backend`).
 """
+import functools
+import inspect
+import json
 
 import numpy as np
 import pytest
@@ -24,8 +36,9 @@ import pytest
 from ..tasks import get_task
 from .base import Backend
 from .predictions import Predictions
+from .registry import backend_from_spec
 
-__all__ = ["BaseTestBackend", "make_test_images"]
+__all__ = ["BaseTestBackend", "make_test_images", "make_rendered_cutouts"]
 
 
 def make_test_images(n, size=48, *, seed=0):
@@ -42,6 +55,48 @@ def make_test_images(n, size=48, *, seed=0):
         img = (img - img.min()) / (img.max() - img.min()) * 255
         images[i] = img.astype(np.uint8)[:, :, None]
     return images
+
+
+@functools.lru_cache(maxsize=8)
+def _rendered(n, size, preset, seed):
+    from astropy.coordinates import SkyCoord
+
+    from ..cutouts import extract_cutouts
+    from ..render import render
+    from ..simulate import simulate_sky
+
+    sky = simulate_sky(shape=(256, 256), n_sources=n, seed=seed)
+    positions = SkyCoord(sky.catalog["ra"], sky.catalog["dec"], unit="deg")
+    images = render(extract_cutouts(sky.image, positions, size=size).data, preset=preset)
+    images.setflags(write=False)
+    return images
+
+
+def make_rendered_cutouts(n, size=48, *, preset="radio-llava", seed=1):
+    """Cutouts of ``n`` sources of a small simulated sky, rendered as a pipeline renders them.
+
+    Parameters
+    ----------
+    n : int
+        Number of sources (a mix of point, FR-I, FR-II and diffuse sources).
+    size : int, optional
+        Side of the cutouts in pixels.
+    preset : str, optional
+        Render preset (`radioassist.render.PRESETS`).
+    seed : int, optional
+        Seed of the simulated sky.
+
+    Returns
+    -------
+    `numpy.ndarray`
+        uint8 RGB images, shape ``(n, size, size, 3)``.
+    """
+    return np.array(_rendered(int(n), int(size), str(preset), int(seed)))
+
+
+def _plain(value):
+    """``value`` as JSON would give it back (arrays as lists), for comparisons."""
+    return json.loads(json.dumps(value, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v)))
 
 
 class BaseTestBackend:
@@ -84,6 +139,49 @@ class BaseTestBackend:
         assert backend.name
         info = backend.describe()
         assert info["backend"] == backend.name
+
+    # ------------------------------------------------------------------ the Backend contract
+    @pytest.mark.parametrize("method", ["describe", "input_spec", "to_spec"])
+    def test_contract_signature(self, backend, method):
+        ours = inspect.signature(getattr(type(backend), method))
+        base = inspect.signature(getattr(Backend, method))
+        assert ours == base, f"{type(backend).__name__}.{method}{ours} differs from Backend.{method}{base}"
+
+    def test_describe(self, backend, task):
+        for info in (backend.describe(), backend.describe(None), backend.describe(task),
+                     backend.describe(task.id)):
+            assert isinstance(info, dict)
+            assert info["backend"] == backend.name
+            json.dumps(info)  # JSON-serialisable as it is (no default=)
+        assert backend.describe(task) == backend.describe(task.id)
+
+    def test_input_spec(self, backend, task):
+        from ..render import PRESETS
+
+        spec = backend.input_spec(task)
+        assert isinstance(spec, dict)
+        json.dumps(spec)
+        assert spec == backend.input_spec(task.id)
+        if spec.get("render_preset") is not None:
+            assert spec["render_preset"] in PRESETS
+
+    def test_to_spec_round_trip(self, backend, task):
+        spec = backend.to_spec()
+        assert set(spec) == {"backend", "model", "device", "dtype", "batch_size", "options"}
+        assert spec["backend"] == backend.name and spec["batch_size"] == backend.batch_size
+        assert set(spec["options"]) == set(backend.options)
+        sent = json.loads(json.dumps(spec))  # what another process receives
+        rebuilt = backend_from_spec(sent)
+        assert rebuilt is not backend and type(rebuilt) is type(backend)
+        assert _plain(rebuilt.to_spec()) == _plain(spec)
+        # the same predictions on cutouts rendered as the backend asks, and then the same description
+        preset = backend.input_spec(task).get("render_preset") or "radio-llava"
+        images = make_rendered_cutouts(5, size=self.image_size, preset=preset)
+        first, second = backend.predict(images, task), rebuilt.predict(images, task)
+        assert second.labels == first.labels
+        np.testing.assert_allclose(second.probabilities, first.probabilities, atol=self.atol)
+        assert _plain(rebuilt.describe(task)) == _plain(backend.describe(task))
+        assert _plain(rebuilt.input_spec(task)) == _plain(backend.input_spec(task))
 
     def test_output_shape_and_labels(self, backend, task, images):
         predictions = self._check(backend.predict(images, task), task, len(images))

@@ -4,22 +4,12 @@ from pathlib import Path
 
 import click
 
-from ._common import handle_errors, parse_size, progress_enabled
+from ._common import handle_errors, progress_enabled
+from ._options import (batch_size_option, catalog_column_options, catalog_option, chunk_size_option,
+                       coverage_option, device_option, image_options, parallel_options, preset_option, size_option,
+                       size_rule_options)
 
 __all__ = ["classify_command"]
-
-
-def _size_option(text):
-    """``--size``: pixels or an angle; a zero or negative number is named as such."""
-    if text is not None:
-        try:
-            value = float(text)
-        except ValueError:
-            value = None
-        if value is not None and not value > 0:
-            raise click.BadParameter(f"must be a positive number of pixels (e.g. 128) or an angle (e.g. 270arcsec), "
-                                     f"got {text}", param_hint="--size")
-    return parse_size(text)
 
 
 def _backend_options(pairs, allow_pickle, trust_remote_code):
@@ -51,9 +41,7 @@ def _backend_options(pairs, allow_pickle, trust_remote_code):
 
 @click.command("classify")
 @click.argument("mosaics", nargs=-1, required=True, type=click.Path(dir_okay=False), metavar="MOSAIC...")
-@click.option("-c", "--catalog", type=click.Path(), default=None,
-              help="Source catalogue (VOTable, FITS, ECSV, CSV) or DS9/CRTF region file.  "
-                   "Default: find sources in the mosaic with photutils (one mosaic only).")
+@catalog_option()
 @click.option("-t", "--task", default="B6", show_default=True,
               help="Task to ask: B1-B6 or a registered task (see 'radioassist tasks').")
 @click.option("-b", "--backend", default="vision", show_default=True,
@@ -75,7 +63,8 @@ def _backend_options(pairs, allow_pickle, trust_remote_code):
 @click.option("--regions", type=click.Path(dir_okay=False), default=None,
               help="Also write a DS9 region file with sources coloured by label.  Default: none.")
 @click.option("--gallery", type=click.Path(dir_okay=False), default=None,
-              help="Also write a PNG gallery of cutouts with their labels.  Default: none.")
+              help="Also write a PNG gallery of cutouts with their labels, cut and rendered as the model saw "
+                   "them.  Default: none.")
 @click.option("--gallery-max", default=64, show_default=True, help="Most cutouts shown in the gallery.")
 @click.option("--report", type=click.Path(dir_okay=False), default=None,
               help="Also write a browsable HTML report (sortable table with thumbnails, most uncertain first; "
@@ -83,35 +72,20 @@ def _backend_options(pairs, allow_pickle, trust_remote_code):
 @click.option("--truth-column", default=None,
               help="Catalogue column of true labels, shown in the report with a confusion matrix (disagreements "
                    "first).  Default: none.")
-@click.option("--size", default=None,
-              help="Cutout side in pixels (e.g. 128) or as an angle (e.g. 270arcsec).  "
-                   "Default: the field of view the model was trained on, else 64 pixels.")
-@click.option("--min-coverage", default=None, type=float,
-              help="Least fraction (0-1) of the model's field of view around a source that must hold data for "
-                   "the source to be classified; others are flagged partial (sources off the image: outside; "
-                   "no data at the position: blank).  Default: the model's own (0.5 for the shipped B3 model, "
-                   "trained on cutouts at mosaic edges), else 0.9.")
+@size_option(default_help="the field of view the model was trained on, else 64 pixels")
+@size_rule_options
+@preset_option(default_help="the one the model was trained with, else radio-llava")
+@coverage_option()
 @click.option("--strict", is_flag=True,
               help="Exit with a non-zero status (after writing the outputs) when any answer could not be parsed "
                    "or any request failed.  Default: off (such rows are flagged and counted).")
-@click.option("--batch-size", default=512, show_default=True, type=int, help="Sources per batch.")
-@click.option("--chunk-size", default=None, type=int,
-              help="Most sources per partition (the unit of parallel work and of saved partial results), "
-                   "rounded up to whole batches.  Default: 4 x the batch size.")
-@click.option("--device", default="cpu", show_default=True, help="Torch device: cpu, cuda, cuda:1, mps.")
-@click.option("--hdu", default=None,
-              help="HDU of each mosaic holding the image (index or name).  Default: the first image.")
-@click.option("--plane", default=None, type=int,
-              help="Plane of a cube's non-degenerate FREQ/STOKES axis.  Default: none (2-D images).")
-@click.option("--ra-col", default=None, help="Catalogue RA (or longitude) column.  Default: detected.")
-@click.option("--dec-col", default=None, help="Catalogue Dec (or latitude) column.  Default: detected.")
-@click.option("--size-col", default=None, help="Catalogue source-size column.  Default: detected.")
+@batch_size_option(512, what="Sources (cut, rendered and classified together)")
+@chunk_size_option()
+@device_option()
+@image_options
+@catalog_column_options
 @click.option("--snr", default=5.0, show_default=True, help="Detection threshold when no catalogue is given.")
-@click.option("--workers", default=None, type=int,
-              help="Run on a local dask cluster with this many worker processes.  Default: this process only.")
-@click.option("--scheduler", default=None,
-              help="Run on the dask cluster whose scheduler is at this address (e.g. tcp://host:8786).  "
-                   "Default: none.")
+@parallel_options
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run from the partial results saved next to the output "
                    "(<output>.partial/).  Default: off.")
@@ -119,10 +93,9 @@ def _backend_options(pairs, allow_pickle, trust_remote_code):
               help="Replace existing output files (and discard partial results of an earlier run).  Default: off.")
 @handle_errors
 def classify_command(mosaics, catalog, task, backend, model, options, allow_pickle, trust_remote_code, output,
-                     regions, gallery, gallery_max, report, truth_column, size, min_coverage, strict, batch_size,
-                     chunk_size, device,
-                     hdu, plane, ra_col,
-                     dec_col, size_col, snr, workers, scheduler, resume, overwrite):
+                     regions, gallery, gallery_max, report, truth_column, size, size_rule, preset, min_coverage,
+                     strict, batch_size, chunk_size, device, hdu, plane, catalog_options, snr, workers, scheduler,
+                     resume, overwrite):
     """Classify every source of MOSAIC (or of several mosaics) and write the labelled catalogue.
 
     Cuts each catalogue source out of the mosaic, renders it as the model
@@ -162,16 +135,6 @@ def classify_command(mosaics, catalog, task, backend, model, options, allow_pick
         raise click.FileError(str(catalog), hint="catalogue file not found")
     if truth_column is not None and not report:
         raise click.UsageError("--truth-column is shown in the HTML report: give --report too")
-    if min_coverage is not None and not 0.0 <= min_coverage <= 1.0:
-        raise click.BadParameter(f"must be a fraction from 0 to 1, got {min_coverage}", param_hint="--min-coverage")
-    if batch_size < 1:
-        raise click.BadParameter(f"must be a positive integer, got {batch_size}", param_hint="--batch-size")
-    if chunk_size is not None and chunk_size < 1:
-        raise click.BadParameter(f"must be a positive integer, got {chunk_size}", param_hint="--chunk-size")
-    if workers is not None and workers < 1:
-        raise click.BadParameter(f"must be a positive integer, got {workers}", param_hint="--workers")
-    if workers is not None and scheduler is not None:
-        raise click.UsageError("give --scheduler (an existing dask cluster) or --workers (a local one), not both")
     backend_options = _backend_options(options, allow_pickle, trust_remote_code)
     partial = partial_path(output)
     if partial.exists() and not resume:
@@ -180,13 +143,12 @@ def classify_command(mosaics, catalog, task, backend, model, options, allow_pick
                 f"partial results of an interrupted run exist in {partial}: pass --resume to continue it, or "
                 "--overwrite to discard them and start again")
         PartialResults(partial).remove()
-    hdu_value = int(hdu) if hdu is not None and str(hdu).lstrip("-").isdigit() else hdu
-    catalog_options = {k: v for k, v in (("ra", ra_col), ("dec", dec_col), ("size", size_col)) if v}
     timings = {}
     image = [str(p) for p in paths] if len(paths) > 1 else str(paths[0])
-    table = classify(image, catalog, task=task_obj, backend=backend, model=model, size=_size_option(size),
-                     batch_size=batch_size, chunk_size=chunk_size, device=device, backend_options=backend_options,
-                     catalog_options=catalog_options, detect_options={"snr": snr}, hdu=hdu_value, plane=plane,
+    table = classify(image, catalog, task=task_obj, backend=backend, model=model, size=size, **size_rule,
+                     preset=preset, batch_size=batch_size, chunk_size=chunk_size, device=device,
+                     backend_options=backend_options, catalog_options=catalog_options,
+                     detect_options={"snr": snr}, hdu=hdu, plane=plane,
                      scheduler=scheduler, workers=workers, checkpoint=partial, resume=resume,
                      progress=progress_enabled(), timings=timings, min_coverage=min_coverage)
     write_table(table, output, overwrite=overwrite)
@@ -196,12 +158,12 @@ def classify_command(mosaics, catalog, task, backend, model, options, allow_pick
         write_regions(table, regions, task=task_obj, overwrite=overwrite)
         click.echo(f"Wrote DS9 regions to {regions}")
     if gallery:
-        _write_gallery(paths, table, task_obj, gallery, limit=gallery_max, overwrite=overwrite, hdu=hdu_value,
+        _write_gallery(paths, table, task_obj, gallery, limit=gallery_max, overwrite=overwrite, hdu=hdu,
                        plane=plane)
         click.echo(f"Wrote gallery to {gallery}")
     if report:
         from ..report import write_report
-        write_report(table, image, report, task=task_obj, truth_column=truth_column, hdu=hdu_value, plane=plane,
+        write_report(table, image, report, task=task_obj, truth_column=truth_column, hdu=hdu, plane=plane,
                      overwrite=overwrite)
         click.echo(f"Wrote report to {report}")
     _summary(table, task_obj, timings)
@@ -217,7 +179,7 @@ def classify_command(mosaics, catalog, task, backend, model, options, allow_pick
 def _summary(table, task, timings):
     import numpy as np
 
-    from ..pipeline import FLAG_ERROR, FLAG_UNPARSED, flag_counts
+    from ..flags import FLAG_ERROR, FLAG_UNPARSED, flag_counts
 
     flags = np.asarray(table[f"{task.id}_flag"], dtype=str)
     labels = np.asarray(table[f"{task.id}_label"], dtype=str)[flags == ""]
@@ -248,6 +210,8 @@ def _write_gallery(paths, table, task, path, *, limit, overwrite, hdu=None, plan
     if len(rows) == 0:
         raise click.ClickException("no classified source to show in the gallery")
     prov = table.meta.get("radioassist", {})
+    preset = prov.get("render_preset")  # one per tile when they differ; none recorded: render's default
+    preset = {"preset": preset[0] if isinstance(preset, list) else preset} if preset else {}
     tile_col = f"{task.id}_tile"
     if tile_col in table.colnames:
         tiles = np.asarray(table[tile_col], dtype=str)
@@ -260,10 +224,9 @@ def _write_gallery(paths, table, task, path, *, limit, overwrite, hdu=None, plan
         sel = np.flatnonzero(tiles[rows] == tile)
         source = paths[0] if not tile else names.get(tile, paths[0])
         with load_image(source, hdu=hdu, plane=plane) as image:
-            # what the model saw: its grid (or the run's cutout size) and the run's render preset
-            stack = cutouts_as_classified(image, table["skycoord"][rows[sel]], prov)
-            preset = prov.get("render_preset") or "radio-llava"
-            rendered = render(stack.data, preset=preset[0] if isinstance(preset, list) else preset)
+            # what the model saw: its grid (or the run's cutout size and size rule) and the run's render preset
+            stack = cutouts_as_classified(image, table[rows[sel]], prov)
+            rendered = render(stack.data, **preset)
         for k, i in enumerate(sel):
             images[i] = rendered[k]
     labels = [str(table[f"{task.id}_label"][i]) for i in rows]

@@ -8,7 +8,7 @@ import click
 
 from ..exceptions import RadioassistError
 
-__all__ = ["configure_logging", "handle_errors", "progress_enabled", "parse_size", "command_line"]
+__all__ = ["configure_logging", "handle_errors", "progress_enabled", "command_line"]
 
 _state = {"verbosity": 0}
 
@@ -63,24 +63,6 @@ def handle_errors(func):
             raise click.ClickException(f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())} "
                                        "(run with -vv for the full traceback and report it)") from None
     return wrapper
-
-
-def parse_size(text):
-    """A cutout size from the command line: ``'128'`` -> 128 pixels, ``'90arcsec'`` -> an angle."""
-    if text is None:
-        return None
-    text = str(text).strip()
-    if text.isdigit():
-        return int(text)
-    from astropy import units as u
-    try:
-        value = u.Quantity(text)
-    except (TypeError, ValueError):
-        raise click.BadParameter(f"{text!r} is neither a number of pixels nor an angle such as 90arcsec",
-                                 param_hint="--size") from None
-    if value.unit.physical_type != "angle":
-        raise click.BadParameter(f"{text!r} is not an angle (use e.g. 90arcsec or 1.5arcmin)", param_hint="--size")
-    return value
 
 
 def command_line(ctx):

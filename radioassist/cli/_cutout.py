@@ -4,27 +4,14 @@ from pathlib import Path
 
 import click
 
-from ._common import handle_errors, parse_size, progress_enabled
+from .._parameters import as_angle
+from ._common import handle_errors, progress_enabled
+from ._options import (catalog_column_options, catalog_option, checked, image_options, preset_option, size_option,
+                       size_rule_options)
 
 __all__ = ["cutout_command"]
 
 _CUBE_SUFFIXES = (".fits", ".fit", ".fts")
-
-
-def _angle(text, option):
-    """An angle from the command line ('30arcsec', '1.5arcmin'), or None."""
-    if text is None:
-        return None
-    from astropy import units as u
-    try:
-        value = u.Quantity(str(text).strip())
-    except (TypeError, ValueError):
-        raise click.BadParameter(f"{text!r} is not an angle such as 30arcsec or 1.5arcmin",
-                                 param_hint=option) from None
-    if value.unit.physical_type != "angle":
-        raise click.BadParameter(f"{text!r} is not an angle (give a unit: 30arcsec, 1.5arcmin, 0.01deg)",
-                                 param_hint=option)
-    return value
 
 
 def _file_names(table, column, keep):
@@ -53,49 +40,28 @@ def _file_names(table, column, keep):
 
 @click.command("cutout")
 @click.argument("mosaic", type=click.Path(dir_okay=False))
-@click.option("-c", "--catalog", required=True, type=click.Path(dir_okay=False),
-              help="Source catalogue (VOTable, FITS, ECSV, CSV, PyBDSF/Selavy ASCII) "
-                   "or DS9/CRTF region file.")
+@catalog_option(required=True)
 @click.option("-o", "--output", required=True, type=click.Path(),
               help="Output: a name ending in .fits gets one FITS cube (HDU 0) with a table of positions and "
                    "flags (HDU CUTOUTS); anything else is a folder with one file per cutout.")
-@click.option("--size", default="128", show_default=True,
-              help="Cutout side in pixels (128) or as an angle (90arcsec, 1.5arcmin). With --size-factor "
-                   "or --resample-to: the output side in pixels of the resampled cutouts.")
-@click.option("--size-factor", type=float, default=None,
-              help="Size rule: each cutout spans SIZE_FACTOR x the catalogue source size, clipped to "
-                   "--min-size/--max-size, resampled onto --size pixels. Default: off (native pixels).")
-@click.option("--min-size", default=None,
-              help="Smallest extent for --size-factor (e.g. 30arcsec), also used for sources without a "
-                   "size. Default: --size native pixels.")
-@click.option("--max-size", default=None,
-              help="Largest extent for --size-factor (e.g. 10arcmin). Default: no limit.")
-@click.option("--resample-to", default=None,
+@size_option("128")
+@size_rule_options
+@click.option("--resample-to", default=None, callback=checked(as_angle, name="resample_to"),
               help="Resample every cutout to this pixel scale (e.g. 1.8arcsec) on a TAN grid centred on the "
                    "source, north up. Default: off (native pixels).")
-@click.option("--hdu", default=None,
-              help="HDU of the mosaic holding the image (index or name). Default: the first image.")
-@click.option("--plane", default=None, type=int,
-              help="Plane of a cube's non-degenerate FREQ/STOKES axis. "
-                   "Default: none (degenerate axes need none).")
-@click.option("--ra-col", default=None, help="Catalogue RA (or longitude) column. Default: detected.")
-@click.option("--dec-col", default=None, help="Catalogue Dec (or latitude) column. Default: detected.")
-@click.option("--size-col", default=None,
-              help="Catalogue source-size column (for --size-factor). "
-                   "Default: detected when --size-factor is given.")
-@click.option("--size-unit", default=None,
-              help="Unit of the size column when the catalogue gives none (e.g. arcsec). "
-                   "Default: from the file.")
+@image_options
+@catalog_column_options
 @click.option("--name-col", default=None,
               help="Catalogue column naming the per-cutout files in a folder. "
                    "Default: cutout_00000, cutout_00001...")
 @click.option("--format", "fmt", type=click.Choice(["fits", "png"]), default="fits", show_default=True,
               help="Per-cutout file format when OUTPUT is a folder: FITS with a full WCS header, or 8-bit "
-                   "PNG rendered with the radio-llava preset.")
+                   "PNG rendered with --preset.")
+@preset_option("radio-llava")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files. Default: refuse.")
 @handle_errors
-def cutout_command(mosaic, catalog, output, size, size_factor, min_size, max_size, resample_to, hdu, plane,
-                   ra_col, dec_col, size_col, size_unit, name_col, fmt, overwrite):
+def cutout_command(mosaic, catalog, output, size, size_rule, resample_to, hdu, plane, catalog_options, name_col,
+                   fmt, preset, overwrite):
     """Cut a square cutout around every source of CATALOG out of MOSAIC.
 
     Writes one FITS cube with a table (OUTPUT ending in .fits: every
@@ -127,21 +93,12 @@ def cutout_command(mosaic, catalog, output, size, size_factor, min_size, max_siz
     elif output.exists() and not output.is_dir():
         raise InputError(f"{output} exists and is not a folder: give a folder name, "
                          "or a name ending in .fits for a single cube")
-    cut_size = parse_size(size)
-    min_angle, max_angle = _angle(min_size, "--min-size"), _angle(max_size, "--max-size")
-    resample = _angle(resample_to, "--resample-to")
-    if size_factor is None and (min_angle is not None or max_angle is not None):
-        raise click.BadParameter("--min-size and --max-size only apply with --size-factor",
-                                 param_hint="--min-size")
-
-    hdu_value = int(hdu) if hdu is not None and str(hdu).lstrip("-").isdigit() else hdu
-    image = load_image(mosaic, hdu=hdu_value, plane=plane)
+    image = load_image(mosaic, hdu=hdu, plane=plane)
     try:
-        size_spec = size_col if size_col else (None if size_factor is not None else False)
-        table = read_catalog(catalog, ra=ra_col, dec=dec_col, size=size_spec, size_unit=size_unit,
-                             wcs=image.wcs)
-        stack = extract_cutouts(image, table, size=cut_size, size_factor=size_factor, min_size=min_angle,
-                                max_size=max_angle, resample_to=resample, progress=progress_enabled())
+        catalog_options.setdefault("size", None if size_rule else False)  # source sizes only for a size rule
+        table = read_catalog(catalog, wcs=image.wcs, **catalog_options)
+        stack = extract_cutouts(image, table, size=size, **size_rule, resample_to=resample_to,
+                                progress=progress_enabled())
     finally:
         image.close()
 
@@ -164,7 +121,7 @@ def cutout_command(mosaic, catalog, output, size, size_factor, min_size, max_siz
             paths = subset.write_folder(output, names=names, overwrite=overwrite, progress=progress_enabled())
         else:
             from ..render import render, write_png
-            paths = write_png(render(subset, preset="radio-llava"), output, names=names, overwrite=overwrite)
+            paths = write_png(render(subset, preset=preset), output, names=names, overwrite=overwrite)
         click.echo(f"Wrote {len(paths)} {fmt.upper()} cutouts of {stack.size}x{stack.size} px ({scale_text}) "
                    f"to {output}/")
     notes = []

@@ -11,7 +11,8 @@ __all__ = ["demo"]
 @click.command("demo")
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False), default="radioassist-demo", show_default=True,
               help="Folder for the demo's mosaic, labelled catalogue, region file and gallery.")
-@click.option("-t", "--task", default="B6", show_default=True, help="Task to run (a task with a shipped model: B6 or B3).")
+@click.option("-t", "--task", default="B6", show_default=True,
+              help="Task to run (a task with a shipped model: B6 or B3).")
 @click.option("--n-sources", default=80, show_default=True, help="Number of simulated sources.")
 @click.option("--size", "image_size", default=1536, show_default=True, help="Side of the simulated mosaic in pixels.")
 @click.option("--seed", default=1, show_default=True, help="Random seed of the simulated sky.")

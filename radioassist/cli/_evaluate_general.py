@@ -2,35 +2,24 @@
 import click
 
 from ._common import handle_errors, progress_enabled
+from ._options import batch_size_option, device_option, dtype_option, evaluation_output_options, models_option
 
 __all__ = ["evaluate_general_command"]
 
 
 @click.command("evaluate-general")
 @click.argument("sets", nargs=-1, required=True)
-@click.option("--model", "-m", "models", multiple=True, required=True,
-              help="Model to evaluate, as BACKEND=MODEL[,OPTION=VALUE...][,name=NAME]; repeat for several. The "
-                   "first is the base the others are compared with (see --base), e.g. -m llava=BASE "
-                   "-m llava=BASE,adapter=LORA,name=lora -m llava=FULL-FINETUNE.")
+@models_option(required=True)
 @click.option("--base", default=None,
               help="Name of the model the others are compared with (default: the first --model).")
 @click.option("--limit", type=click.IntRange(1), default=None,
               help="Use the first N items of every set (quick checks).")
-@click.option("--batch-size", type=click.IntRange(1, 4096), default=8, show_default=True,
-              help="Questions per forward pass (local models).")
-@click.option("--device", default="cpu", show_default=True, help="Torch device (cpu, cuda, cuda:1, mps).")
-@click.option("--dtype", default=None, help="Compute dtype of local models (float32, bfloat16, float16).")
+@batch_size_option(8, what="Questions (local models)")
+@device_option()
+@dtype_option()
 @click.option("--system-prompt", default=None,
               help="A system turn before every question (default: none; the radio system prompt is not used).")
-@click.option("--bootstrap", "n_bootstrap", type=click.IntRange(0, 1000000), default=1000, show_default=True,
-              help="Bootstrap resamples of the intervals (0: none).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
-@click.option("--figures/--no-figures", default=True, show_default=True,
-              help="Write general_scores.png (needs matplotlib).")
-@click.option("--output", "-o", "output_dir", required=True, type=click.Path(file_okay=False),
-              help="Folder for summary.ecsv/.md, items.ecsv, general.json and the figure.")
-@click.option("--overwrite", is_flag=True, default=False,
-              help="Write into an output folder that is not empty (same-named files are replaced).")
+@evaluation_output_options
 @handle_errors
 def evaluate_general_command(sets, models, base, limit, batch_size, device, dtype, system_prompt, n_bootstrap,
                              seed, figures, output_dir, overwrite):

@@ -2,6 +2,7 @@
 import click
 
 from ._common import command_line, handle_errors, progress_enabled
+from ._options import batch_size_option, device_option
 
 __all__ = ["finetune_command"]
 
@@ -52,8 +53,7 @@ def _targets(text):
               help="Passes over the data.")
 @click.option("--max-steps", type=click.IntRange(1), default=None,
               help="Optimizer steps (overrides --epochs).")
-@click.option("--batch-size", type=click.IntRange(1, 4096), default=1, show_default=True,
-              help="Conversations per micro-batch.")
+@batch_size_option(1, what="Conversations (a micro-batch)")
 @click.option("--gradient-accumulation", type=click.IntRange(1, 100000), default=1, show_default=True,
               help="Micro-batches per optimizer step.")
 @click.option("--max-grad-norm", type=click.FloatRange(min=0), default=1.0, show_default=True,
@@ -62,7 +62,7 @@ def _targets(text):
               help="Put the radio system prompt in every conversation (the llava backend asks with it).")
 @click.option("--dtype", type=click.Choice(["float32", "fp32", "bfloat16", "bf16"]), default=None,
               help="Weight dtype (default: float32 on CPU, bfloat16 on CUDA).")
-@click.option("--device", default="cpu", show_default=True, help="Torch device (cpu, cuda, cuda:1).")
+@device_option()
 @click.option("--gradient-checkpointing", is_flag=True, default=False,
               help="Recompute activations in the backward pass (less memory, slower).")
 @click.option("--seed", type=int, default=0, show_default=True,

@@ -1,7 +1,9 @@
 """``radioassist make-dataset``: cutouts + LLaVA conversations + benchmark datalists for fine-tuning."""
 import click
 
-from ._common import handle_errors, parse_size, progress_enabled
+from ._common import handle_errors, progress_enabled
+from ._options import (label_map_option, label_regex_option, labelled_catalog_option, manifest_options,
+                       size_option, split_column_option)
 
 __all__ = ["make_dataset_command"]
 
@@ -12,8 +14,7 @@ __all__ = ["make_dataset_command"]
               help="Folder to write (images/, train.json, valid.json, datalist_<TASK>.json, dataset.json).")
 @click.option("--task", "-t", "tasks", multiple=True, required=True,
               help="Task to ask (repeat for several: -t B3 -t B6).")
-@click.option("--catalog", type=click.Path(exists=True), default=None,
-              help="Labelled source catalogue; SOURCE is then the mosaic to cut the sources out of.")
+@labelled_catalog_option()
 @click.option("--label-column", "label_columns", multiple=True,
               help="Catalogue (or manifest) label column, as TASK=COLUMN (e.g. B6=B6_true; a bare COLUMN "
                    "with one task). Columns named <TASK>_true, <TASK>_label or <TASK> are found by "
@@ -21,16 +22,14 @@ __all__ = ["make_dataset_command"]
 @click.option("--tags-column", default=None,
               help="Catalogue column of per-source tag lists (COMPACT, RADIO-GALAXY...), giving B1/B3/B4/B5 "
                    "labels by radio-llava's rules (a 'tags' column is used by default).")
-@click.option("--label-map", default=None,
-              help="Map raw labels to task labels, e.g. 'I=FR-I,II=FR-II'.")
+@label_map_option()
 @click.option("--id-column", default=None, help="Catalogue column of source names (ids and file names).")
-@click.option("--split-column", default=None, help="Catalogue/manifest column with train/valid/test.")
+@split_column_option()
 @click.option("--caption-column", default=None,
               help="Catalogue column or datalist key with a caption per image.")
 @click.option("--captions/--no-captions", default=False, show_default=True,
               help="Add a caption turn generated from the labels.")
-@click.option("--size", default="150", show_default=True,
-              help="Cutout side for mosaics: pixels, or an angle such as 90arcsec.")
+@size_option("150")
 @click.option("--fits/--no-fits", default=False, show_default=True,
               help="Also write FITS cutouts (or copy source FITS files); datalists then point to them.")
 @click.option("--paraphrases/--no-paraphrases", default=True, show_default=True,
@@ -47,10 +46,8 @@ __all__ = ["make_dataset_command"]
                    "label.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the split and of the paraphrases.")
-@click.option("--manifest", type=click.Path(), default=None, help="CSV manifest of a folder of images.")
-@click.option("--file-column", default=None, help="Manifest column with the image files.")
-@click.option("--label-from-filename", "label_regex", default=None,
-              help=r"Regular expression giving the label from each file name, e.g. '_(I|II)\.fits$'.")
+@manifest_options
+@label_regex_option()
 @click.option("--overwrite", is_flag=True, default=False,
               help="Replace a dataset already in the output folder.")
 @handle_errors
@@ -81,7 +78,7 @@ def make_dataset_command(source, output_dir, tasks, catalog, label_columns, tags
     result = make_dataset(
         source, output_dir, tasks=list(tasks), catalog=catalog, label_columns=list(label_columns) or None,
         tags_column=tags_column, label_map=label_map, id_column=id_column, split_column=split_column,
-        caption_column=caption_column, captions=captions, size=parse_size(size), fits=fits,
+        caption_column=caption_column, captions=captions, size=size, fits=fits,
         paraphrases=paraphrases, multi_turn=multi_turn, prompt_version=prompt_version,
         with_definitions=with_definitions, val_fraction=val_fraction, seed=seed, manifest=manifest,
         label_from_filename=label_regex, file_column=file_column, label_column=folder_column,

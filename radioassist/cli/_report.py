@@ -4,6 +4,7 @@ from pathlib import Path
 import click
 
 from ._common import handle_errors
+from ._options import image_options
 
 __all__ = ["report_command", "THUMBNAIL_HELP"]
 
@@ -25,9 +26,7 @@ THUMBNAIL_HELP = ("Where the thumbnails go: 'embed' (inside the HTML, one file),
 @click.option("--thumbnails", type=click.Choice(["embed", "folder", "none"]), default="embed", show_default=True,
               help=THUMBNAIL_HELP)
 @click.option("--thumbnail-size", default=64, show_default=True, type=int, help="Thumbnail side in pixels.")
-@click.option("--hdu", default=None,
-              help="HDU of each mosaic holding the image (index or name).  Default: the first image.")
-@click.option("--plane", default=None, type=int, help="Plane of a cube's non-degenerate axis.  Default: none.")
+@image_options
 @click.option("--overwrite", is_flag=True, help="Replace an existing report.  Default: off.")
 @handle_errors
 def report_command(table, images, output, task, truth_column, thumbnails, thumbnail_size, hdu, plane, overwrite):
@@ -49,8 +48,7 @@ def report_command(table, images, output, task, truth_column, thumbnails, thumbn
         if not Path(image).exists():
             raise click.FileError(str(image), hint="image file not found")
     output = Path(output) if output else path.with_suffix(".html")
-    hdu_value = int(hdu) if hdu is not None and str(hdu).lstrip("-").isdigit() else hdu
     image = None if not images else (list(images) if len(images) > 1 else images[0])
     write_report(path, image, output, task=task, truth_column=truth_column, thumbnails=thumbnails,
-                 thumbnail_size=thumbnail_size, hdu=hdu_value, plane=plane, overwrite=overwrite)
+                 thumbnail_size=thumbnail_size, hdu=hdu, plane=plane, overwrite=overwrite)
     click.echo(f"Wrote report to {output}")

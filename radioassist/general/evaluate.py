@@ -574,24 +574,15 @@ class GeneralEvaluationResult:
         -------
         list of `pathlib.Path`
         """
-        from ..evaluate import _output_folder
+        from ..evaluate import _write_results
 
-        folder = _output_folder(folder, overwrite=overwrite)
-        written = []
-        path = folder / "summary.ecsv"
-        self.summary.write(path, format="ascii.ecsv", overwrite=True)
-        written.append(path)
-        path = folder / "summary.md"
-        path.write_text("# General-task evaluation\n\n" + self.to_markdown() + "\n", encoding="utf-8")
-        written.append(path)
-        path = folder / "items.ecsv"
-        self.items.write(path, format="ascii.ecsv", overwrite=True)
-        written.append(path)
-        path = folder / "general.json"
-        path.write_text(json.dumps({"meta": self.meta, "summary": [dict(zip(self.summary.colnames, map(_plain, r)))
-                                                                   for r in self.summary]},
-                                   indent=1, default=str) + "\n", encoding="utf-8")
-        written.append(path)
+        summary = [dict(zip(self.summary.colnames, map(_plain, r))) for r in self.summary]
+        folder, written = _write_results(folder, {
+            "summary.ecsv": self.summary,
+            "summary.md": "# General-task evaluation\n\n" + self.to_markdown() + "\n",
+            "items.ecsv": self.items,
+            "general.json": json.dumps({"meta": self.meta, "summary": summary}, indent=1, default=str) + "\n",
+        }, overwrite=overwrite)
         if figures:
             try:
                 from .._optional_deps import require

@@ -49,13 +49,13 @@ import base64
 import csv
 import hashlib
 import io
-import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .._jsonio import read_json as _read_json
 from ..exceptions import InputError
 from ..logger import log
 from .scoring import ANSWER_TYPES
@@ -92,7 +92,8 @@ class GeneralItem:
     answers : tuple of str
         Reference answers; for multiple choice, the letter of the right option.
     answer_type : str
-        One of :data:`radioassist.general.scoring.ANSWER_TYPES`.
+        One of :data:`radioassist.general.scoring.ANSWER_TYPES`.  The
+        following attributes are keyword-only arguments.
     options : tuple of str
         Option texts of a multiple-choice item (lettered A, B, ... in order); empty otherwise.
     image : str, bytes or ndarray
@@ -107,6 +108,7 @@ class GeneralItem:
     question: str
     answers: tuple
     answer_type: str
+    _: KW_ONLY
     options: tuple = ()
     image: object = field(default=None, repr=False, compare=False)
     category: str = ""
@@ -219,7 +221,8 @@ def item_prompt(item):
     Examples
     --------
     >>> from radioassist.general.sets import GeneralItem, item_prompt
-    >>> item = GeneralItem('q1', 'What colour is the circle?', ('B',), 'multiple_choice', ('red', 'blue'))
+    >>> item = GeneralItem('q1', 'What colour is the circle?', ('B',), 'multiple_choice',
+    ...                    options=('red', 'blue'))
     >>> print(item_prompt(item))
     What colour is the circle?
     A. red
@@ -343,18 +346,6 @@ def available_general_sets():
 
 
 # ------------------------------------------------------------------------------------------- helpers
-def _read_json(path, what):
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except FileNotFoundError:
-        msg = f"{what} {path} does not exist"
-        raise InputError(msg) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        msg = f"{what} {path} is not valid JSON: {exc}"
-        raise InputError(msg) from None
-
-
 def _sha256(path):
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -429,9 +420,10 @@ def _read_llava(path, options):
             answers = [answers]
         if kind == "multiple_choice":
             answers = [_letter_answer(a, choices, where) for a in answers]
-        items.append(GeneralItem(str(record["id"]), question, tuple(str(a) for a in answers), kind, choices,
-                                 _image_path(image, folders, where), str(record.get("category") or ""),
-                                 str(record.get("hint") or "")))
+        items.append(GeneralItem(str(record["id"]), question, tuple(str(a) for a in answers), kind,
+                                 options=choices, image=_image_path(image, folders, where),
+                                 category=str(record.get("category") or ""),
+                                 hint=str(record.get("hint") or "")))
     return items
 
 
@@ -458,9 +450,10 @@ def _read_datalist(path, options):
             answers = [_letter_answer(a, choices, where) for a in answers]
         ident = entry.get("id", i)
         ident = "-".join(map(str, ident)) if isinstance(ident, list) else str(ident)
-        items.append(GeneralItem(ident, str(entry["question"]), tuple(str(a) for a in answers), kind, choices,
-                                 _image_path(entry["filepaths"][0], folders, where),
-                                 str(entry.get("category") or ""), str(entry.get("hint") or "")))
+        items.append(GeneralItem(ident, str(entry["question"]), tuple(str(a) for a in answers), kind,
+                                 options=choices, image=_image_path(entry["filepaths"][0], folders, where),
+                                 category=str(entry.get("category") or ""),
+                                 hint=str(entry.get("hint") or "")))
     return items
 
 
@@ -479,8 +472,8 @@ def _read_chartqa(path, options):
             raise InputError(msg)
         label = entry["label"]
         answers = label if isinstance(label, list) else [label]
-        items.append(GeneralItem(f"{i}", str(entry["query"]), tuple(str(a) for a in answers), "relaxed", (),
-                                 _image_path(entry["imgname"], folders, where), "chart"))
+        items.append(GeneralItem(f"{i}", str(entry["query"]), tuple(str(a) for a in answers), "relaxed",
+                                 image=_image_path(entry["imgname"], folders, where), category="chart"))
     return items
 
 
@@ -503,8 +496,8 @@ def _read_docvqa(path, options):
             msg = f"{where} has no 'answers' (the DocVQA test split has none: evaluate on the validation split)"
             raise InputError(msg)
         ident = str(entry.get("questionId", i))
-        items.append(GeneralItem(ident, str(entry["question"]), tuple(str(a) for a in answers), "anls", (),
-                                 _image_path(entry["image"], folders, where), "document"))
+        items.append(GeneralItem(ident, str(entry["question"]), tuple(str(a) for a in answers), "anls",
+                                 image=_image_path(entry["image"], folders, where), category="document"))
     return items
 
 
@@ -531,10 +524,10 @@ def _read_scienceqa(path, options):
         folders = [root / part / str(pid), root / str(pid)]
         choices = tuple(str(c) for c in problem["choices"])
         answer = _letter_answer(int(problem["answer"]), choices, where)
-        items.append(GeneralItem(str(pid), str(problem["question"]), (answer,), "multiple_choice", choices,
-                                 _image_path(problem["image"], folders, where),
-                                 str(problem.get("subject") or problem.get("category") or ""),
-                                 str(problem.get("hint") or "")))
+        items.append(GeneralItem(str(pid), str(problem["question"]), (answer,), "multiple_choice",
+                                 options=choices, image=_image_path(problem["image"], folders, where),
+                                 category=str(problem.get("subject") or problem.get("category") or ""),
+                                 hint=str(problem.get("hint") or "")))
     if skipped:
         log.info("%s: %d ScienceQA problems without an image left out", path, skipped)
     return items
@@ -584,7 +577,8 @@ def _read_mmbench(path, options):
         answer = _letter_answer(row["answer"], choices, where)
         hint = "" if _missing(row.get("hint")) else str(row["hint"])
         items.append(GeneralItem(str(row["index"]), str(row["question"]), (answer,), "multiple_choice",
-                                 tuple(choices), image, str(row.get("category") or ""), hint))
+                                 options=tuple(choices), image=image, category=str(row.get("category") or ""),
+                                 hint=hint))
     return items
 
 

@@ -20,6 +20,7 @@ every machine (the image pixels may differ slightly between Pillow versions,
 whose default font can change, but never the questions and answers).  No
 image is shipped: a few hundred 128-pixel images take about a second to draw.
 """
+import dataclasses
 import functools
 
 import numpy as np
@@ -154,7 +155,7 @@ def _colour(rng, size, ident):
     _shape(draw, kind, size // 2, size // 2, size // 3, _COLOURS[name])
     options, letter = _options(rng, name, list(_COLOURS))
     return image, GeneralItem(ident, f"What colour is the {kind} in the image?", (letter,), "multiple_choice",
-                              options, category="colour")
+                              options=options, category="colour")
 
 
 def _position(rng, size, ident):
@@ -167,14 +168,14 @@ def _position(rng, size, ident):
     _shape(draw, "square", *centres[where], r, _COLOURS["red"])
     _shape(draw, "circle", *centres[other], r, _COLOURS["blue"])
     return image, GeneralItem(ident, "Where is the red square in the image?", (OPTION_LETTERS[where],),
-                              "multiple_choice", _POSITIONS, category="position")
+                              "multiple_choice", options=_POSITIONS, category="position")
 
 
 _MAKERS = {"counting": _counting, "text": _text, "number": _number, "chart": _chart, "colour": _colour,
            "position": _position}
 
 
-def make_synthetic_general(n=300, *, seed=0, image_size=128):
+def make_synthetic_general(*, n=300, seed=0, image_size=128):
     """The ``synthetic-general`` set: ``n`` generated general questions (see the module doc).
 
     Parameters
@@ -194,7 +195,7 @@ def make_synthetic_general(n=300, *, seed=0, image_size=128):
     Examples
     --------
     >>> from radioassist.general.synthetic import make_synthetic_general
-    >>> items = make_synthetic_general(6)
+    >>> items = make_synthetic_general(n=6)
     >>> [item.category for item in items]
     ['counting', 'text', 'number', 'chart', 'colour', 'position']
     >>> items[0].load_image().shape
@@ -211,8 +212,7 @@ def make_synthetic_general(n=300, *, seed=0, image_size=128):
         kind = SYNTHETIC_KINDS[i % len(SYNTHETIC_KINDS)]
         rng = np.random.default_rng([int(seed), i])
         image, item = _MAKERS[kind](rng, int(image_size), f"synthetic-{i:05d}")
-        items.append(GeneralItem(item.id, item.question, item.answers, item.answer_type, item.options,
-                                 np.array(image, dtype=np.uint8), item.category, item.hint))
+        items.append(dataclasses.replace(item, image=np.array(image, dtype=np.uint8)))
     return GeneralSet("synthetic-general", items, source="radioassist.general.synthetic.make_synthetic_general",
                       format="synthetic", meta={"n": int(n), "seed": int(seed), "image_size": int(image_size),
                                                 "generator_version": SYNTHETIC_VERSION})

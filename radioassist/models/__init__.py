@@ -29,10 +29,15 @@ DEFAULT_MODELS = {"B6": "first-frdeep-b6", "B3": "first-rgd-b3"}
 def available_models():
     """Names of the shipped checkpoints (folders with a ``config.json``).
 
+    Returns
+    -------
+    list of str
+        Sorted names, as taken by :func:`model_path` and :func:`model_info`.
+
     Examples
     --------
-    >>> from radioassist.models import available_models
-    >>> 'first-frdeep-b6' in available_models()
+    >>> from radioassist.models import DEFAULT_MODELS, available_models
+    >>> set(DEFAULT_MODELS.values()) <= set(available_models())
     True
     """
     return sorted(p.name for p in MODELS_DIR.iterdir() if p.is_dir() and (p / "config.json").is_file())

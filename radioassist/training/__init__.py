@@ -35,26 +35,31 @@ from .vision import (
 )
 
 __all__ = [
-    "finetune_llava",
+    # datasets
+    "LabelledImages",
+    "load_catalog_cutouts",
+    "load_datalist",
+    "load_dataset",
+    "load_image_folder",
+    "parse_label_map",
+    # finetune
     "FinetuneResult",
-    "make_dataset",
-    "DatasetResult",
-    "read_datalist",
-    "write_datalist",
-    "validate_datalist",
-    "read_conversations",
-    "write_conversations",
-    "validate_conversations",
+    "finetune_llava",
+    # formats
     "conversation_record",
-    "train_vision_classifier",
+    "read_conversations",
+    "read_datalist",
+    "validate_conversations",
+    "validate_datalist",
+    "write_conversations",
+    "write_datalist",
+    # make_dataset
+    "DatasetResult",
+    "make_dataset",
+    # vision
+    "ARCHITECTURES",
     "TrainingResult",
     "checkpoint_logits",
     "evaluate_checkpoint",
-    "ARCHITECTURES",
-    "LabelledImages",
-    "load_dataset",
-    "load_datalist",
-    "load_image_folder",
-    "load_catalog_cutouts",
-    "parse_label_map",
+    "train_vision_classifier",
 ]

@@ -16,7 +16,6 @@ and min-max scaled the same way (a no-op for an image that spans 0..255).
 """
 
 import csv
-import json
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from astropy import units as u
 from ..exceptions import InputError, RadioassistWarning
 from ..logger import log
 from ..tasks import get_task
+from .formats import _SPLIT_ALIASES, _split_name, read_datalist
 
 __all__ = [
     "LabelledImages",
@@ -44,17 +44,6 @@ __all__ = [
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz")
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 IMAGE_SUFFIXES = FITS_SUFFIXES + PICTURE_SUFFIXES
-_SPLITS = {
-    "train": "train",
-    "training": "train",
-    "valid": "valid",
-    "val": "valid",
-    "validation": "valid",
-    "dev": "valid",
-    "test": "test",
-    "testing": "test",
-    "": "",
-}
 _FILE_COLUMNS = ("file", "path", "filename", "filepath", "file_path", "image", "image_path", "fits")
 _LABEL_COLUMNS = ("label_name", "label", "class", "class_name", "category", "target")
 
@@ -212,16 +201,6 @@ class _Labeller:
             raise InputError(msg)
 
 
-def _split_name(value, where):
-    key = str(value).strip().lower()
-    if key in ("nan", "none"):
-        key = ""
-    if key not in _SPLITS:
-        msg = f"unknown split {value!r} in {where}; use train, valid (or val) or test"
-        raise InputError(msg)
-    return _SPLITS[key]
-
-
 # ------------------------------------------------------------------------------------------ images
 def _is_fits(path):
     return str(path).lower().endswith(FITS_SUFFIXES)
@@ -373,9 +352,10 @@ def load_datalist(
     Parameters
     ----------
     path : str or path-like
-        JSON file ``{"data": [{"filepaths": ["img.fits"], "label": "FR-II", ...}, ...]}``;
-        relative file paths are relative to the JSON file.  An optional
-        ``"split"`` key per entry gives train/valid/test.
+        JSON file ``{"data": [{"filepaths": ["img.fits"], "label": "FR-II", ...}, ...]}``,
+        checked by `radioassist.training.read_datalist`; relative file paths
+        are relative to the JSON file.  An optional ``"split"`` key per entry
+        gives train/valid/test.
     task : `~radioassist.tasks.Task` or str
     label_map : dict or str, optional
         Raw label -> task label (``'I=FR-I,II=FR-II'``).
@@ -388,30 +368,13 @@ def load_datalist(
     """
     task = get_task(task)
     path = Path(path)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            content = json.load(fh)
-    except (OSError, ValueError) as exc:
-        msg = f"cannot read datalist {path}: {exc}"
-        raise InputError(msg) from exc
-    items = content.get("data") if isinstance(content, dict) else content
-    if not isinstance(items, list):
-        msg = f"datalist {path} must be a JSON object with a 'data' list of entries"
-        raise InputError(msg)
     labeller = _Labeller(task, parse_label_map(label_map))
     entries = []
-    for i, item in enumerate(items):
-        files = item.get("filepaths") or ([item["filepath"]] if "filepath" in item else None)
-        if not files or "label" not in item:
-            msg = f"entry {i} of datalist {path} needs 'filepaths' and 'label'"
-            raise InputError(msg)
-        file = Path(files[0])
-        if not file.is_absolute():
-            file = path.parent / file
+    for item in read_datalist(path, resolve_paths=True):
         target = labeller(item["label"])
         if target is None:
             continue
-        entries.append((file, target, _split_name(item.get("split", ""), path)))
+        entries.append((Path(item["filepaths"][0]), target, _split_name(item.get("split", ""), path)))
     labeller.check(path)
     missing = [str(f) for f, _, _ in entries if not f.is_file()]
     if missing:
@@ -588,8 +551,8 @@ def load_image_folder(
         where = str(root)
     else:
         subdirs = sorted(p for p in root.iterdir() if p.is_dir())
-        split_dirs = [p for p in subdirs if p.name.lower() in _SPLITS and p.name]
-        layout = [(p, _SPLITS[p.name.lower()]) for p in split_dirs] if split_dirs else [(root, "")]
+        split_dirs = [p for p in subdirs if p.name.lower() in _SPLIT_ALIASES and p.name]
+        layout = [(p, _SPLIT_ALIASES[p.name.lower()]) for p in split_dirs] if split_dirs else [(root, "")]
         for folder, split in layout:
             for class_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
                 for file in sorted(class_dir.rglob("*")):

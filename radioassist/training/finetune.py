@@ -82,10 +82,10 @@ from pathlib import Path
 import numpy as np
 
 from ..backends._checkpoint import file_sha256, weights_sha256
+from ..backends._vlm_scoring import system_text
 from ..exceptions import InputError, ModelError
 from ..logger import log
-from ..prompts import SYSTEM_PROMPT
-from .formats import IMAGE_TOKEN, read_conversations, validate_conversations
+from .formats import IMAGE_TOKEN, _read_json, read_conversations, validate_conversations
 
 __all__ = ["finetune_llava", "FinetuneResult", "record_messages", "encode_record", "collate", "parse_mix",
            "mix_records", "DEFAULT_LORA_TARGETS", "METHODS", "SCHEDULERS"]
@@ -110,14 +110,6 @@ _RESUME_KEYS = ("base_model", "method", "lora_rank", "lora_alpha", "lora_dropout
 
 
 # ------------------------------------------------------------------------------------------------ records
-def _system_text(system_prompt):
-    if system_prompt is True:
-        return SYSTEM_PROMPT
-    if system_prompt:
-        return str(system_prompt)
-    return None
-
-
 def _user_parts(text):
     """Content parts of a human turn: ``<image>`` placeholders become image parts (with their newline)."""
     parts = []
@@ -159,7 +151,7 @@ def record_messages(record, *, system_prompt=True):
     [{'type': 'image'}, {'type': 'text', 'text': 'FR-I or FR-II?'}]
     """
     turns = list(record["conversations"])
-    system = _system_text(system_prompt)
+    system = system_text(system_prompt)
     if turns and turns[0]["from"] == "system":
         system = turns[0]["value"]
         turns = turns[1:]
@@ -695,12 +687,7 @@ def _load_checkpoint(folder, *, model, trainable, optimizer, scheduler, config, 
     from safetensors.torch import load_file
 
     folder = Path(folder)
-    try:
-        with open(folder / "state.json", encoding="utf-8") as fh:
-            state = json.load(fh)
-    except (OSError, ValueError) as exc:
-        msg = f"cannot read checkpoint {folder}: {exc}"
-        raise InputError(msg) from None
+    state = _read_json(folder / "state.json", "checkpoint state")
     saved = state.get("config", {})
     different = [f"{key}: {saved.get(key)!r} -> {config.get(key)!r}" for key in _RESUME_KEYS
                  if json.dumps(saved.get(key), default=str) != json.dumps(config.get(key), default=str)]
@@ -1094,23 +1081,13 @@ def finetune_llava(data, output_dir, *, model, valid_data=None, method="lora", l
 
     # ---- model
     torch.manual_seed(int(seed))
-    hf_logging = transformers.utils.logging
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
+    from ..backends._checkpoint import loading_model
     dtype_key = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            net = transformers.AutoModelForImageTextToText.from_pretrained(
-                base_model, local_files_only=local, **{dtype_key: getattr(torch, dtype_name)})
-            processor = transformers.AutoProcessor.from_pretrained(base_model, local_files_only=local)
-    except Exception as exc:
-        detail = " ".join(str(exc).split())[:400]
-        msg = f"could not load base model {base_text}: {type(exc).__name__}: {detail}"
-        raise ModelError(msg) from exc
-    finally:
-        if bars:
-            hf_logging.enable_progress_bar()
+    with loading_model(f"base model {base_text}"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        net = transformers.AutoModelForImageTextToText.from_pretrained(
+            base_model, local_files_only=local, **{dtype_key: getattr(torch, dtype_name)})
+        processor = transformers.AutoProcessor.from_pretrained(base_model, local_files_only=local)
     if getattr(net.config, "model_type", None) != "llava_onevision":
         warnings.warn(f"base model {base_text} is a {getattr(net.config, 'model_type', '?')!r} model, not "
                       "LLaVA-OneVision; the llava backend will not load the result", UserWarning)

@@ -29,10 +29,10 @@ Readers validate the structure and raise `~radioassist.exceptions.InputError`
 naming the file, the entry index and what is wrong; writers validate what they
 are given the same way before writing anything.
 """
-import json
-import os
 from pathlib import Path
 
+from .._jsonio import read_json as _read_json
+from .._jsonio import write_json as _write_json
 from ..exceptions import InputError
 
 __all__ = ["IMAGE_TOKEN", "read_datalist", "write_datalist", "validate_datalist", "read_conversations",
@@ -41,38 +41,21 @@ __all__ = ["IMAGE_TOKEN", "read_datalist", "write_datalist", "validate_datalist"
 #: The image placeholder of LLaVA conversation turns.
 IMAGE_TOKEN = "<image>"
 
-_SPLIT_VALUES = ("train", "valid", "test", "")
+#: Split names accepted in datalists, manifests, folder layouts and catalogues -> the split they mean.
+_SPLIT_ALIASES = {"train": "train", "training": "train", "valid": "valid", "val": "valid", "validation": "valid",
+                  "dev": "valid", "test": "test", "testing": "test", "": ""}
 _ROLES = ("human", "gpt")
 
 
-def _read_json(path, what):
-    path = Path(path)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except FileNotFoundError:
-        msg = f"{what} {path} does not exist"
-        raise InputError(msg) from None
-    except json.JSONDecodeError as exc:
-        msg = f"{what} {path} is not valid JSON: {exc}"
-        raise InputError(msg) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        msg = f"cannot read {what} {path}: {exc}"
-        raise InputError(msg) from None
-
-
-def _write_json(content, path, *, overwrite, what):
-    path = Path(path)
-    if path.exists() and not overwrite:
-        msg = f"{what} {path} already exists; pass overwrite=True (--overwrite) to replace it"
+def _split_name(value, where):
+    """The split (``'train'``, ``'valid'``, ``'test'`` or ``''`` for none) that a split name means."""
+    key = str(value).strip().lower()
+    if key in ("nan", "none"):
+        key = ""
+    if key not in _SPLIT_ALIASES:
+        msg = f"unknown split {value!r} in {where}; use train, valid (or val) or test"
         raise InputError(msg)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(content, fh, indent=1, ensure_ascii=False)
-        fh.write("\n")
-    os.replace(tmp, path)
-    return path
+    return _SPLIT_ALIASES[key]
 
 
 def _is_text(value):
@@ -128,8 +111,7 @@ def _check_datalist_entry(entry, i, where, *, require_label):
         raise InputError(msg)
     if "split" in entry:
         split = entry["split"]
-        known = ("train", "training", "valid", "val", "validation", "dev", "test", "testing", "")
-        if not _is_text(split) or split.strip().lower() not in known:
+        if not _is_text(split) or split.strip().lower() not in _SPLIT_ALIASES:
             msg = f"{prefix}: 'split' must be one of train, valid, test, got {split!r}"
             raise InputError(msg)
     return out
@@ -341,6 +323,7 @@ def validate_conversations(content, *, where="conversations", unique_ids=True):
     Returns
     -------
     records : list of dict
+        Copies of the records (and of their turns).
 
     Raises
     ------
@@ -394,6 +377,7 @@ def read_conversations(path, *, check_images=False, resolve_paths=False, unique_
     Returns
     -------
     records : list of dict
+        One dict per record (``image`` made absolute with ``resolve_paths``).
 
     Raises
     ------
@@ -426,13 +410,14 @@ def write_conversations(records, path, *, overwrite=False):
     records : list of dict
         As made by :func:`conversation_record`.
     path : str or path-like
-        Output JSON file (its folder is created).
+        Output JSON file, a list of records (its folder is created).
     overwrite : bool, optional
         Replace an existing file.
 
     Returns
     -------
-    pathlib.Path
+    path : pathlib.Path
+        The file written.
     """
     checked = validate_conversations(list(records), where=f"conversations for {path}")
     return _write_json(checked, path, overwrite=overwrite, what="conversation file")

@@ -51,7 +51,7 @@ from ..exceptions import InputError, RadioassistWarning
 from ..logger import log
 from ..prompts import build_prompt, format_answer
 from ..tasks import TAG_NAMES, get_task, labels_from_tags
-from .formats import conversation_record, read_datalist, write_conversations, write_datalist
+from .formats import _split_name, conversation_record, read_datalist, write_conversations, write_datalist
 
 __all__ = ["make_dataset", "DatasetResult", "QUESTION_PARAPHRASES", "CAPTION_QUESTIONS", "split_ids",
            "task_question", "auto_caption"]
@@ -89,9 +89,6 @@ CAPTION_QUESTIONS = ("Describe the radio astronomical image.",
 
 _PNG_DIR = "images"
 _SAFE = re.compile(r"[^A-Za-z0-9._+-]+")
-_SPLIT_NAMES = {"train": "train", "training": "train", "valid": "valid", "val": "valid",
-                "validation": "valid", "dev": "valid", "test": "test", "testing": "test", "": "", "nan": "",
-                "none": ""}
 _EMPTY = ("", "NAN", "--", "N/A", "NULL")
 
 
@@ -308,11 +305,7 @@ class _LabelReader:
 
 
 def _split_of(value, where):
-    key = str(value).strip().lower() if not _is_empty(value) else ""
-    if key not in _SPLIT_NAMES:
-        msg = f"unknown split {value!r} in {where}; use train, valid (or val) or test"
-        raise InputError(msg)
-    return _SPLIT_NAMES[key]
+    return _split_name("" if _is_empty(value) else value, where)
 
 
 @dataclass

@@ -17,7 +17,7 @@ import math
 import shlex
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -132,11 +132,12 @@ def _build_model(architecture, task, *, image_size, seed):
             "num_channels": 3,
         }
         return model, spec, False
-    from ..backends.vision import _looks_like_path, _preprocessing_spec
+    from ..backends._checkpoint import looks_like_path
+    from ..backends.vision import _preprocessing_spec
 
     source = str(architecture)
     local = Path(source).expanduser().exists()
-    if not local and _looks_like_path(source):
+    if not local and looks_like_path(source):
         msg = (
             f"architecture {source!r} is neither a built-in one ({', '.join(ARCHITECTURES)}) nor an existing "
             "checkpoint folder"
@@ -165,6 +166,7 @@ def _build_model(architecture, task, *, image_size, seed):
 
 
 # --------------------------------------------------------------------------------------------- augmentation
+@dataclass
 class _Augmenter:
     """Random geometric and photometric transforms of a batch of grey images in [0, 1], shape (n, 1, S, S).
 
@@ -177,27 +179,17 @@ class _Augmenter:
     model's own (``clip_sigma``), for `radioassist.preprocess.model_input`.
     """
 
-    def __init__(
-        self,
-        generator,
-        *,
-        clip_sigma=3.0,
-        any_angle=True,
-        zoom=0.2,
-        shift=0.04,
-        p_noise=0.3,
-        noise=0.02,
-        clip_jitter=1.0,
-        p_gamma=0.5,
-        gamma=0.15,
-    ):
-        self.g = generator
-        self.any_angle = any_angle
-        self.clip_sigma = clip_sigma
-        self.zoom, self.shift = zoom, shift
-        self.p_noise, self.noise = p_noise, noise
-        self.clip_jitter = clip_jitter
-        self.p_gamma, self.gamma = p_gamma, gamma
+    g: object  # the torch.Generator of all random draws
+    _: KW_ONLY
+    clip_sigma: float = 3.0  # the model's background clip (None: no clipping)
+    any_angle: bool = True
+    zoom: float = 0.2  # zoom in or out by a factor of up to 1 + this
+    shift: float = 0.04  # shift by up to this fraction of the image side
+    p_noise: float = 0.3  # probability of extra noise...
+    noise: float = 0.02  # ...of an rms of up to this (the images span 0 to 1)
+    clip_jitter: float = 1.0  # the clip level is jittered by up to this many sigma
+    p_gamma: float = 0.5  # probability of a contrast jitter...
+    gamma: float = 0.15  # ...by a gamma of exp(+-this)
 
     def _uniform(self, n, low, high):
         import torch

@@ -1,0 +1,292 @@
+"""One partition of a classify run: the catalogue rows of one mosaic, cut -> render -> predict, in batches.
+
+:func:`run_partition` is what a serial run calls for each partition and what
+a dask worker runs (through :func:`partition_task`); it returns plain arrays
+(rows, labels, probabilities, flags, raw answers) and a description of how the
+cutouts were made, which :class:`Collector` gathers into the output columns.
+
+While the backend classifies one batch (in a helper thread: torch and the
+HTTP clients release the GIL), the next batch is cut and rendered.
+"""
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from astropy import units as u
+from astropy.table import Table
+
+from ._provenance import describe_backend
+from .cutouts import extract_cutouts
+from .domain import check_domain, model_domain, model_grid, to_model_grid
+from .flags import DEFAULT_MIN_COVERAGE, FLAG_BLANK, FLAG_OK, FLAG_OUTSIDE, answer_flags, coverage_flags, on_image
+from .render import render
+
+__all__ = ["DEFAULT_CUTOUT_SIZE", "DEFAULT_PRESET", "run_partition", "partition_task", "cut_plan",
+           "effective_coverage", "partition_info", "Collector"]
+
+#: Default cutout side (native pixels) when neither the user nor the model says otherwise.
+DEFAULT_CUTOUT_SIZE = 64
+#: Render preset when neither the user nor the model names one.
+DEFAULT_PRESET = "radio-llava"
+
+
+def partition_task(tile, positions, sizes, rows, backend_spec, run):
+    """Run one partition on a dask worker (the backend is built once per worker).
+
+    Parameters
+    ----------
+    tile : `~radioassist.tiles.TileRef`
+    positions, sizes, rows
+        As for :func:`run_partition`.
+    backend_spec : dict or backend instance
+        ``backend.to_spec()`` (rebuilt once per worker) or a picklable instance.
+    run : dict
+        The keyword settings of :func:`run_partition`.
+    """
+    from .parallel import worker_backend
+    backend = worker_backend(backend_spec)
+    img = tile.open()
+    try:
+        return run_partition(img, positions, sizes, rows, backend=backend, spec=None, **run)
+    finally:
+        tile.close(img)
+
+
+def run_partition(image, positions, sizes, rows, *, backend, task, size, size_rule, preset, batch_size,
+                  min_coverage=None, spec=None, on_batch=None):
+    """Classify the catalogue rows ``rows`` (at ``positions``) in one image.
+
+    Parameters
+    ----------
+    image : `~radioassist.RadioImage`
+    positions : `~astropy.coordinates.SkyCoord`
+        One per row.
+    sizes : `~astropy.units.Quantity` or None
+        Catalogue source sizes, for a size rule.
+    rows : array-like of int
+        The rows' indices in the catalogue.
+    backend : backend instance
+    task : `~radioassist.tasks.Task`
+    size : int, `~astropy.units.Quantity` or None
+        Requested cutout side (None: the model's grid, else the default).
+    size_rule : dict
+        ``size_factor``/``min_size``/``max_size`` when cutouts scale with the source.
+    preset : str or None
+        Render preset (None: the model's own).
+    batch_size : int
+        Rows per batch.
+    min_coverage : float, optional
+        Coverage threshold (None: the model's own, else the default).
+    spec : dict, optional
+        ``backend.input_spec(task)`` when already known.
+    on_batch : callable, optional
+        Called with the number of rows of each finished batch.
+
+    Returns
+    -------
+    dict
+        ``rows``, ``labels``, ``probs``, ``flags``, ``answers`` (or None),
+        ``info`` (how the cutouts were made: :func:`partition_info`) and
+        ``stages`` (seconds spent cutting, rendering and predicting).
+    """
+    stages = {"cut": 0.0, "render": 0.0, "predict": 0.0}
+    if spec is None:
+        spec = backend.input_spec(task)
+    min_coverage = effective_coverage(min_coverage, spec)
+    grid, cut_size, fov_note = cut_plan(image, size=size, size_rule=size_rule, spec=spec)
+    preset = preset or spec.get("render_preset") or DEFAULT_PRESET
+    m = len(rows)
+    out = _Outputs(m, task)
+    wcs = image.wcs.deepcopy()  # astropy WCS objects are not thread-safe: never share the caller's
+    batch_size = int(batch_size)
+
+    def prepared():
+        for start in range(0, m, batch_size):
+            local = np.arange(start, min(m, start + batch_size))
+            yield _prepare(image, wcs, positions, sizes, local, grid=grid, cut_size=cut_size, size_rule=size_rule,
+                           preset=preset, min_coverage=min_coverage, stages=stages)
+
+    def predict(batch):
+        t0 = time.perf_counter()
+        preds = backend.predict(batch.rendered, task) if len(batch.keep) else None
+        stages["predict"] += time.perf_counter() - t0
+        return preds
+
+    def finish(batch, preds):
+        out.flags[batch.local] = batch.why
+        if preds is not None:
+            out.add(batch.local[batch.keep], preds)
+        if on_batch is not None:
+            on_batch(len(batch.local))
+
+    if m <= batch_size:  # one batch: nothing to overlap
+        for batch in prepared():
+            finish(batch, predict(batch))
+    else:  # classify batch k in a helper thread while batch k + 1 is cut and rendered here
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="radioassist-predict") as pool:
+            pending = None
+            for batch in prepared():
+                future = pool.submit(predict, batch)
+                if pending is not None:
+                    finish(pending[0], pending[1].result())
+                pending = (batch, future)
+            if pending is not None:
+                finish(pending[0], pending[1].result())
+    info = partition_info(image, backend, task, preset=preset, spec=spec, cut=(grid, cut_size, fov_note))
+    info["min_coverage"] = min_coverage
+    return {"rows": np.asarray(rows, dtype=np.int64), "labels": out.labels.astype(str), "probs": out.probs,
+            "flags": out.flags.astype(str), "answers": None if out.answers is None else out.answers.astype(str),
+            "info": info, "stages": stages}
+
+
+class _Batch:
+    """One batch of rows, cut and rendered: ``why`` (flag per row), ``keep`` (rows rendered), ``rendered``."""
+
+    __slots__ = ("local", "why", "keep", "rendered")
+
+    def __init__(self, local, why, keep, rendered):
+        self.local = local
+        self.why = why
+        self.keep = keep
+        self.rendered = rendered
+
+
+def _prepare(image, wcs, positions, sizes, local, *, grid, cut_size, size_rule, preset, min_coverage, stages):
+    t0 = time.perf_counter()
+    why = np.full(len(local), FLAG_OUTSIDE, dtype=object)
+    inside = np.flatnonzero(_inside(wcs, image.shape, positions[local]))  # only rows on the image are cut
+    cut_rows = local[inside]
+    keep = np.array([], dtype=int)
+    rendered = None
+    t1 = t2 = time.perf_counter()
+    if len(cut_rows):
+        if size_rule:
+            sub = Table({"skycoord": positions[cut_rows]})
+            if sizes is not None:
+                sub["source_size"] = sizes[cut_rows]
+            stack = extract_cutouts(image, sub, size=cut_size, **size_rule)
+        elif grid is not None:
+            stack = to_model_grid(image, positions[cut_rows], grid)
+        else:
+            stack = extract_cutouts(image, positions[cut_rows], size=cut_size)
+        data = stack.data
+        sub_why = coverage_flags(image, stack.xy, stack.nan_fraction, min_coverage=min_coverage)
+        keep_sub = np.flatnonzero(sub_why == FLAG_OK)
+        t1 = time.perf_counter()
+        if len(keep_sub):
+            # render and the blank test in one pass (no copy when every cutout is kept: the common case)
+            rendered, blank = render(data if len(keep_sub) == len(data) else data[keep_sub], preset=preset,
+                                     return_blank=True)
+            if blank.any():
+                sub_why[keep_sub[blank]] = FLAG_BLANK
+                rendered = rendered[~blank]
+                keep_sub = keep_sub[~blank]
+        t2 = time.perf_counter()
+        why[inside] = sub_why
+        keep = inside[keep_sub]
+    stages["cut"] += t1 - t0
+    stages["render"] += t2 - t1
+    return _Batch(local, why, keep, rendered)
+
+
+class _Outputs:
+    """The output arrays of one partition."""
+
+    def __init__(self, m, task):
+        self.task = task
+        self.labels = np.full(m, "", dtype=object)
+        self.probs = np.full((m, task.n_classes), np.nan, dtype=np.float32)
+        self.flags = np.full(m, FLAG_OK, dtype=object)
+        self.answers = None
+
+    def add(self, target, preds):
+        self.probs[target] = np.asarray(preds.probabilities, dtype=np.float32)
+        self.labels[target] = [self.task.label_text(lab) for lab in preds.labels]
+        self.flags[target] = answer_flags(preds)
+        if getattr(preds, "raw_answers", None) is not None:
+            if self.answers is None:
+                self.answers = np.full(len(self.labels), "", dtype=object)
+            self.answers[target] = ["" if a is None else a for a in preds.raw_answers]
+
+
+def _inside(wcs, shape, positions):
+    """Which positions lie on the image (pixel coordinates within -0.5 ... n - 0.5)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        x, y = wcs.world_to_pixel(positions)
+    return on_image(shape, np.column_stack([np.ravel(x), np.ravel(y)]).astype(float))
+
+
+def cut_plan(image, *, size, size_rule, spec):
+    """``(grid, cutout side, note)``: how cutouts of ``image`` are made for the model.
+
+    An explicit ``size`` or a size rule cuts native pixels; otherwise the
+    model's grid (:func:`radioassist.domain.model_grid`: its field of view
+    at its pixel scale and beam) when the model records one, else 64 native
+    pixels.  ``grid`` is None unless the model's grid is used.
+    """
+    if size is not None:
+        if isinstance(size, u.Quantity):
+            return None, size, f"{size} as requested"
+        return None, int(size), f"{int(size)} px as requested"
+    if not size_rule:
+        grid = model_grid(image, spec)
+        if grid is not None:
+            return grid, (grid.size if grid.resample else grid.native_size), grid.note
+    return None, DEFAULT_CUTOUT_SIZE, f"{DEFAULT_CUTOUT_SIZE} px (default)"
+
+
+def effective_coverage(min_coverage, spec):
+    """The coverage threshold of a run: the one given, else the model's own, else the default."""
+    from ._parameters import as_coverage
+    if min_coverage is not None:
+        return float(min_coverage)
+    recorded = (spec or {}).get("min_coverage")
+    return DEFAULT_MIN_COVERAGE if recorded is None else as_coverage(recorded)
+
+
+def partition_info(image, backend, task, *, preset, spec, size=None, size_rule=None, cut=None):
+    """How the cutouts of ``image`` are made and what the model is: a record for the provenance."""
+    notes = []
+    if cut is None:
+        cut = cut_plan(image, size=size, size_rule=size_rule, spec=spec)
+    grid, cut_size, note = cut
+    return {"tile": image.label, "cutout_size": str(cut_size), "cutout_size_note": note,
+            "render_preset": preset or spec.get("render_preset") or DEFAULT_PRESET,
+            "pixel_scale_arcsec": round(float(u.Quantity(image.pixel_scale, u.arcsec).value), 6),
+            "resampled": bool(grid is not None and grid.resample), "model_grid": grid is not None,
+            "model_domain": model_domain(spec), "domain_warnings": check_domain(image, spec, notes=notes),
+            "domain_notes": notes,
+            "describe": describe_backend(backend, task)}
+
+
+class Collector:
+    """The output arrays of a run, filled partition by partition (in any order)."""
+
+    def __init__(self, n, task, flags):
+        self.n = n
+        self.labels = np.full(n, "", dtype=object)
+        self.probs = np.full((n, task.n_classes), np.nan, dtype=np.float32)
+        self.flags = flags
+        self.answers = None
+        self.infos = []
+        self.n_restored = 0
+        self.stages = {"read": 0.0, "cut": 0.0, "render": 0.0, "predict": 0.0}
+
+    def add(self, result, *, restored=False):
+        """Put one partition's result in place."""
+        rows = np.asarray(result["rows"], dtype=np.int64)
+        self.labels[rows] = result["labels"]
+        self.probs[rows] = result["probs"]
+        self.flags[rows] = result["flags"]
+        if result.get("answers") is not None:
+            if self.answers is None:
+                self.answers = np.full(self.n, "", dtype=object)
+            self.answers[rows] = result["answers"]
+        self.infos.append(result["info"])
+        if restored:
+            self.n_restored += len(rows)
+        else:
+            for key, value in result.get("stages", {}).items():
+                self.stages[key] = self.stages.get(key, 0.0) + value

@@ -1,0 +1,135 @@
+"""The ``engine`` option of the vision backend: ONNX Runtime on the CPU, torch the reference and fallback."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from radioassist.exceptions import InputError, RadioassistWarning
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from radioassist.backends import _onnx  # noqa: E402
+from radioassist.backends.vision import VisionBackend  # noqa: E402
+
+needs_onnx = pytest.mark.skipif(not _onnx.available(),
+                                reason="needs onnxruntime and onnx (radioassist[onnx])")
+
+
+@pytest.fixture(autouse=True)
+def onnx_cache(tmp_path, monkeypatch):
+    """A disk cache of exported models of each test's own (never the user's)."""
+    monkeypatch.setenv("RADIOASSIST_CACHE_DIR", str(tmp_path))
+    return tmp_path / "onnx"
+
+
+@pytest.fixture(scope="module")
+def first_rgb(shared_data):
+    """80 real FIRST cutouts (FR-DEEP, 150 x 150) rendered as the pipeline renders them."""
+    from astropy.io import fits
+
+    from radioassist.render import render
+
+    files = sorted((shared_data / "frdeep_v2" / "FIRST").glob("*.fits"))[::8]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # FIRST headers: TAB characters in COMMENT cards
+        arrays = np.stack([np.squeeze(fits.getdata(f)).astype(np.float32) for f in files])
+    return render(arrays, preset="radio-llava")
+
+
+@pytest.fixture(scope="module")
+def torch_reference(first_rgb):
+    return VisionBackend(engine="torch").predict(first_rgb, "B6")
+
+
+def test_engine_option_is_checked(first_rgb):
+    with pytest.raises(InputError, match="engine must be one of auto, torch, onnxruntime"):
+        VisionBackend(engine="tensorrt").predict(first_rgb[:2], "B6")
+    with pytest.raises(InputError, match="float32 models on the CPU only"):
+        VisionBackend(engine="onnxruntime", dtype="bfloat16").predict(first_rgb[:2], "B6")
+
+
+@needs_onnx
+def test_onnxruntime_gives_the_labels_of_torch(first_rgb, torch_reference):
+    backend = VisionBackend(engine="onnxruntime")
+    got = backend.predict(first_rgb, "B6")
+    state = backend.load("B6")._onnx_state
+    assert state.proto is not None and state.checked and state.failed is None  # onnxruntime ran
+    assert list(got.labels) == list(torch_reference.labels)
+    assert np.abs(got.probabilities - torch_reference.probabilities).max() <= _onnx.TOLERANCE
+    few = backend.predict(first_rgb[:5], "B6")  # a small call runs on one thread: a session of its own
+    assert set(state.sessions) >= {1}
+    assert np.abs(few.probabilities - torch_reference.probabilities[:5]).max() <= _onnx.TOLERANCE
+
+
+@needs_onnx
+def test_auto_engine_switches_once_enough_images_were_seen(first_rgb, torch_reference, monkeypatch):
+    monkeypatch.setattr(_onnx, "AUTO_AFTER", 100)
+    backend = VisionBackend()  # engine='auto'
+    first = backend.predict(first_rgb, "B6")  # 80 images seen: still torch, exactly
+    np.testing.assert_array_equal(first.probabilities, torch_reference.probabilities)
+    assert backend.load("B6")._onnx_state.proto is None
+    second = backend.predict(first_rgb, "B6")  # 160 > 100: exported
+    assert backend.load("B6")._onnx_state.checked
+    assert list(second.labels) == list(torch_reference.labels)
+    assert np.abs(second.probabilities - torch_reference.probabilities).max() <= _onnx.TOLERANCE
+
+
+@needs_onnx
+def test_a_failed_export_falls_back_to_torch_with_a_warning(first_rgb, torch_reference, monkeypatch):
+    def broken(model, sample):
+        raise RuntimeError("Unsupported: ONNX export of operator foo")
+
+    monkeypatch.setattr(_onnx, "_export", broken)
+    backend = VisionBackend(engine="onnxruntime")
+    with pytest.warns(RadioassistWarning,
+                      match="cannot run it with onnxruntime .*operator foo.*; using torch"):
+        got = backend.predict(first_rgb, "B6")
+    assert list(got.labels) == list(torch_reference.labels)
+    np.testing.assert_allclose(got.probabilities, torch_reference.probabilities, atol=1e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once: later calls use torch quietly
+        again = backend.predict(first_rgb, "B6")
+    np.testing.assert_array_equal(again.probabilities, torch_reference.probabilities)
+
+
+@needs_onnx
+def test_a_disagreeing_engine_is_not_used(first_rgb, torch_reference, monkeypatch):
+    real = _onnx._session
+
+    class Skewed:
+        def __init__(self, session):
+            self.session = session
+
+        def run(self, names, feeds):
+            logits = self.session.run(names, feeds)[0]
+            logits[:, 0] += 0.5  # (the same shift on every logit would leave the probabilities as they are)
+            return [logits]
+
+    monkeypatch.setattr(_onnx, "_session", lambda proto, threads: Skewed(real(proto, threads)))
+    backend = VisionBackend(engine="onnxruntime")
+    with pytest.warns(RadioassistWarning, match="probabilities differ from torch's"):
+        got = backend.predict(first_rgb, "B6")
+    np.testing.assert_allclose(got.probabilities, torch_reference.probabilities, atol=1e-5)
+
+
+@needs_onnx
+def test_auto_engine_reuses_an_export_cached_on_disk(first_rgb, torch_reference, onnx_cache, monkeypatch):
+    VisionBackend(engine="onnxruntime").predict(first_rgb[:8], "B6")
+    cached = list(onnx_cache.glob("*.onnx"))
+    assert len(cached) == 1
+    backend = VisionBackend()  # engine='auto', a fresh load: the export on disk serves big calls at once
+    backend.predict(first_rgb[:3], "B6")  # a one-source-sized call stays on torch
+    assert backend.load("B6")._onnx_state.proto is None
+    got = backend.predict(first_rgb, "B6")
+    state = backend.load("B6")._onnx_state
+    assert state.proto == cached[0].read_bytes() and state.checked
+    assert np.abs(got.probabilities - torch_reference.probabilities).max() <= _onnx.TOLERANCE
+    cached[0].write_bytes(b"not an onnx graph")  # a damaged cache: torch, and the file goes
+    damaged = VisionBackend()
+    again = damaged.predict(first_rgb, "B6")
+    np.testing.assert_allclose(again.probabilities, torch_reference.probabilities, atol=1e-5)
+    assert damaged.load("B6")._onnx_state.failed and not cached[0].exists()
+    monkeypatch.setenv("RADIOASSIST_CACHE_DIR", "")
+    assert _onnx.cache_dir() is None
