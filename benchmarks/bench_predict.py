@@ -3,7 +3,7 @@
 On real FIRST cutouts (FR-DEEP v2 + MiraBest from ``../shared/data``, rendered with the pipeline's
 ``radio-llava`` preset as uint8 RGB 150 x 150, the input ``classify`` hands the backend) and the shipped
 model of ``--task`` (B6: a small ResNet, 64 px input), measures in the same run, on 1 and 2 torch threads
-(``--threads``), with batches of ``--batch`` images:
+(``--threads``), with ``predict`` calls of ``--batch`` images (run in the backend's batches of 64):
 
 1. preprocessing: the implementation before issue #11 (kept below as ``plain_model_input``: torch medians
    of the whole batch) against `radioassist.preprocess.model_input` (histogram of the 256 grey levels,
@@ -164,9 +164,11 @@ def main():
     print(f"radioassist {radioassist.__version__}, torch {torch.__version__}, model {loaded.source} "
           f"({type(model).__name__}, input {spec['size']}), {len(first)} FIRST cutouts 150x150 + "
           f"{len(rgd)} RGD "
-          f"PNGs 300x300, batch {args.batch}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+          f"PNGs 300x300, {args.batch} images per predict call (backend batches of {reference.batch_size}), "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     batch = first[: args.batch]
     n = len(batch)
+    step = reference.batch_size
 
     # the same tensor as the plain path (bit for bit on x86-64)
     diff = 0.0
@@ -200,35 +202,42 @@ def main():
     for threads in args.threads:
         torch.set_num_threads(threads)
         print(f"\n{threads} thread(s):")
-        pv_plain = plain_model_input(batch, spec).contiguous(memory_format=torch.channels_last)
+        # in the backend's batches (batch_size, 64 images), as predict runs them
+        parts = [batch[i:i + step] for i in range(0, n, step)]
+        pv_plain = [plain_model_input(p, spec).contiguous(memory_format=torch.channels_last) for p in parts]
         pre = _rounds({
-            "plain preprocessing (before #11)": lambda: plain_model_input(batch, spec).contiguous(
-                memory_format=torch.channels_last),
-            "model_input (channels-last)": lambda: model_input(batch, spec,
-                                                               memory_format=torch.channels_last),
+            "plain preprocessing (before #11)": lambda: [plain_model_input(p, spec).contiguous(
+                memory_format=torch.channels_last) for p in parts],
+            "model_input (channels-last)": lambda: [model_input(p, spec, memory_format=torch.channels_last)
+                                                    for p in parts],
         }, args.reps)
         _show("preprocessing", pre, n, "plain preprocessing (before #11)")
 
         def eager(ctx=contextlib.nullcontext):
             with torch.inference_mode(), ctx():
-                return model(pixel_values=pv_plain).logits
+                return [model(pixel_values=pv).logits for pv in pv_plain]
 
         forward = {"eager torch, channels-last, fp32 (plain)": eager,
                    "eager torch, bf16 autocast": lambda: eager(lambda: torch.autocast("cpu", torch.bfloat16))}
         if engines["onnxruntime"] is not None:
             session = _onnx._session(ort_loaded._onnx_state.proto, threads)
-            contiguous = pv_plain.contiguous().numpy()
-            forward["onnxruntime fp32"] = lambda: session.run(None, {"pixel_values": contiguous})
+            contiguous = [pv.contiguous().numpy() for pv in pv_plain]
+            forward["onnxruntime fp32"] = lambda: [session.run(None, {"pixel_values": pv})
+                                                   for pv in contiguous]
+            grey_session = _onnx._session(ort_loaded._onnx_state.grey_proto, threads)
+            grey = [np.ascontiguousarray(pv[:, :1]) for pv in contiguous]
+            forward["onnxruntime fp32, one-channel first conv"] = (
+                lambda: [grey_session.run(None, {"pixel_values": pv}) for pv in grey])
         if args.compile:
             t0 = time.perf_counter()
             compiled = torch.compile(model)
             with torch.inference_mode():
-                compiled(pixel_values=pv_plain)
+                compiled(pixel_values=pv_plain[0])
             print(f"  torch.compile: {time.perf_counter() - t0:.1f}s to compile")
 
             def run_compiled():
                 with torch.inference_mode():
-                    return compiled(pixel_values=pv_plain).logits
+                    return [compiled(pixel_values=pv).logits for pv in pv_plain]
 
             forward["torch.compile fp32"] = run_compiled
         _show("forward pass", _rounds(forward, args.reps), n, "eager torch, channels-last, fp32 (plain)")

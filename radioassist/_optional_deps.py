@@ -21,6 +21,8 @@ OPTIONAL_DEPS = {
     "dask": ("dask[array]", "dask"),
     "distributed": ("distributed", "dask"),
     "matplotlib": ("matplotlib", "plot"),
+    "onnxruntime": ("onnxruntime", "onnx"),
+    "onnx": ("onnx", "onnx"),
 }
 
 

@@ -1,5 +1,6 @@
 """Shared fixtures: where the real survey data lives, and small synthetic images."""
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,9 @@ def _shared_data_dir():
 
 
 SHARED_DATA = _shared_data_dir()
+
+# exported ONNX models of the vision backend go to a folder of this test session, never to ~/.radioassist
+os.environ.setdefault("RADIOASSIST_CACHE_DIR", tempfile.mkdtemp(prefix="radioassist-test-cache-"))
 
 
 @pytest.fixture(scope="session")

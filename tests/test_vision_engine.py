@@ -58,9 +58,16 @@ def test_onnxruntime_gives_the_labels_of_torch(first_rgb, torch_reference):
     assert state.proto is not None and state.checked and state.failed is None  # onnxruntime ran
     assert list(got.labels) == list(torch_reference.labels)
     assert np.abs(got.probabilities - torch_reference.probabilities).max() <= _onnx.TOLERANCE
+    assert state.checked == {"grey"}  # rendered cutouts are grey: the one-channel graph
     few = backend.predict(first_rgb[:5], "B6")  # a small call runs on one thread: a session of its own
-    assert set(state.sessions) >= {1}
+    assert ("grey", 1) in state.sessions
     assert np.abs(few.probabilities - torch_reference.probabilities[:5]).max() <= _onnx.TOLERANCE
+    colour = first_rgb[:40].copy()
+    colour[..., 2] //= 2  # not grey: the full graph, checked against torch on its first use
+    got = backend.predict(colour, "B6")
+    assert state.checked == {"grey", "full"}
+    expected = VisionBackend(engine="torch").predict(colour, "B6")
+    assert np.abs(got.probabilities - expected.probabilities).max() <= _onnx.TOLERANCE
 
 
 @needs_onnx
@@ -133,3 +140,38 @@ def test_auto_engine_reuses_an_export_cached_on_disk(first_rgb, torch_reference,
     assert damaged.load("B6")._onnx_state.failed and not cached[0].exists()
     monkeypatch.setenv("RADIOASSIST_CACHE_DIR", "")
     assert _onnx.cache_dir() is None
+
+
+@needs_onnx
+def test_the_one_channel_graph_only_when_the_input_feeds_one_convolution():
+    class Stem(torch.nn.Module):
+        def __init__(self, skip):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+            self.skip = skip
+
+        def forward(self, pixel_values):
+            y = self.conv(pixel_values)
+            return y + pixel_values.mean(dim=1, keepdim=True) if self.skip else y
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 1, 8, 8).expand(-1, 3, -1, -1).contiguous()  # equal channels, as grey images
+    plain = Stem(skip=False).eval()
+    graph = _onnx._collapse_first_convolution(_onnx._export(_Wrapped(plain), x))
+    one = _onnx._session(graph, 1).run(None, {"pixel_values": x[:, :1].numpy()})[0]
+    np.testing.assert_allclose(one, plain(x).detach().numpy(), atol=1e-5)
+    assert _onnx._collapse_first_convolution(_onnx._export(_Wrapped(Stem(skip=True).eval()), x)) is None
+
+
+class _Wrapped(torch.nn.Module):
+    """A module called as ``model(pixel_values=x).logits``, as transformers classifiers are."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, pixel_values):
+        class Output:
+            logits = self.inner(pixel_values)
+
+        return Output

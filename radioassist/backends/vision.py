@@ -150,9 +150,10 @@ class VisionBackend(Backend):
     engine : str, optional
         What runs the network on the CPU: ``'torch'``, ``'onnxruntime'``
         (needs ``pip install 'radioassist[onnx]'``; float32 models only) or
-        ``'auto'`` (default: ONNX Runtime when it is installed, once the model
-        has classified a few thousand images, torch otherwise).  ONNX Runtime
-        is 1.4-1.8x faster on small convolutional networks and agrees with
+        ``'auto'`` (default: ONNX Runtime when it is installed, at once for a
+        model exported before (the export is cached on disk), else once the
+        model has classified 2,048 images; torch otherwise).  ONNX Runtime
+        is 1.4-1.5x faster on small convolutional networks and agrees with
         torch to float32 rounding (``benchmarks/bench_predict.py``).
 
     Examples
