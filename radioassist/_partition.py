@@ -16,6 +16,7 @@ import numpy as np
 from astropy import units as u
 from astropy.table import Table
 
+from ._parameters import as_coverage
 from ._provenance import describe_backend
 from .cutouts import extract_cutouts
 from .domain import check_domain, model_domain, model_grid, to_model_grid
@@ -239,7 +240,6 @@ def cut_plan(image, *, size, size_rule, spec):
 
 def effective_coverage(min_coverage, spec):
     """The coverage threshold of a run: the one given, else the model's own, else the default."""
-    from ._parameters import as_coverage
     if min_coverage is not None:
         return float(min_coverage)
     recorded = (spec or {}).get("min_coverage")

@@ -128,6 +128,16 @@ def unit_images(images, *, channels=3, device="cpu"):
     return x.float() / 255.0
 
 
+
+def _resize(x, size, mode, full):
+    """Resize a ``(N, C, H, W)`` float batch to ``size`` as training did (antialiased, bicubic clamped to range)."""
+    import torch.nn.functional as F
+
+    if mode in ("bilinear", "bicubic"):
+        x = F.interpolate(x, size=tuple(size), mode=mode, align_corners=False, antialias=True)
+        return x.clamp(0.0, full) if mode == "bicubic" else x
+    return F.interpolate(x, size=tuple(size), mode=mode)
+
 def model_input(images, spec, *, clip_sigma="spec", device="cpu", dtype=None, memory_format=None):
     """The normalised tensor a vision model takes, from 8-bit images or [0, 1] float images.
 
@@ -169,7 +179,6 @@ def model_input(images, spec, *, clip_sigma="spec", device="cpu", dtype=None, me
     core is busy).
     """
     import torch
-    import torch.nn.functional as F
 
     channels = int(spec["num_channels"])
     full = 255.0 * float(spec["rescale"])
@@ -190,13 +199,7 @@ def model_input(images, spec, *, clip_sigma="spec", device="cpu", dtype=None, me
         x = background_clip(x, clip_sigma, full_scale=full)
     size = spec["size"]
     if size is not None and tuple(x.shape[-2:]) != tuple(size):
-        mode = spec["resample"]
-        if mode in ("bilinear", "bicubic"):
-            x = F.interpolate(x, size=tuple(size), mode=mode, align_corners=False, antialias=True)
-            if mode == "bicubic":
-                x = x.clamp(0.0, full)
-        else:
-            x = F.interpolate(x, size=tuple(size), mode=mode)
+        x = _resize(x, size, spec["resample"], full)
     crop = spec["crop"]
     if crop is not None:
         h, w = x.shape[-2:]
@@ -309,7 +312,6 @@ def _grey_clip_levels(grey, unit, nsigma):
 def _grey_model_input(grey, spec, clip_sigma, full, memory_format):
     """`model_input` of grey uint8 images ``(n, H, W)`` on the CPU, in cache-sized chunks (same result)."""
     import torch
-    import torch.nn.functional as F
 
     n, height, width = grey.shape
     channels = int(spec["num_channels"])
@@ -343,12 +345,7 @@ def _grey_model_input(grey, spec, clip_sigma, full, memory_format):
         if clip_sigma is not None:
             x.sub_(level[start:stop]).clamp_min_(0).mul_(scale[start:stop])
         if size is not None and (height, width) != tuple(size):
-            if mode in ("bilinear", "bicubic"):
-                x = F.interpolate(x, size=tuple(size), mode=mode, align_corners=False, antialias=True)
-                if mode == "bicubic":
-                    x = x.clamp(0.0, full)
-            else:
-                x = F.interpolate(x, size=tuple(size), mode=mode)
+            x = _resize(x, size, mode, full)
         if crop is not None:
             x = x[..., top : top + out_h, left : left + out_w]
         if uniform:
