@@ -30,8 +30,9 @@ from ._provenance import parallel_note, run_provenance, warn_domain
 from .catalog import read_catalog
 from .domain import check_domain
 from .exceptions import InputError
-from .flags import (DEFAULT_MIN_COVERAGE, FLAG_BLANK, FLAG_ERROR, FLAG_NO_TILE, FLAG_OK, FLAG_OUTSIDE,
-                    FLAG_PARTIAL, FLAG_POSITION, FLAG_UNPARSED, FLAGS, flag_counts)
+from .flags import (  # noqa: F401 - the flags stay importable from radioassist.pipeline
+    DEFAULT_MIN_COVERAGE, FLAG_BLANK, FLAG_ERROR, FLAG_NO_TILE, FLAG_OK, FLAG_OUTSIDE,
+    FLAG_PARTIAL, FLAG_POSITION, FLAG_UNPARSED, FLAGS, flag_counts)
 from .logger import log
 from .tasks import get_task
 from .tiles import Tile, rows_to_tiles, tile_identity, tile_labels
@@ -226,7 +227,8 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
             bar.close()
 
     # -- the output catalogue -------------------------------------------------------------------------------
-    out = _output_table(table, results, task, tile_names=tile_labels(tiles) if survey else None, tile_of=tile_of)
+    tile_names = tile_labels(tiles) if survey else None
+    out = _output_table(table, results, task, tile_names=tile_names, tile_of=tile_of)
     n_bad = int(np.sum(results.flags != FLAG_OK))
     counts = flag_counts(results.flags)
     if n_bad:
@@ -244,7 +246,7 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
             by_tile.setdefault(info["tile"], info.get("domain_warnings") or [])
         warned = warn_domain(list(by_tile.items()), len(tiles))
     meta = run_provenance(infos, backend_name=backend_name, task=task, source_label=source_label, n=n,
-                          n_bad=n_bad, size_rule=size_rule, tiles=tile_labels(tiles) if survey else None,
+                          n_bad=n_bad, size_rule=size_rule, tiles=tile_names,
                           pixel_scales=[tile.pixel_scale.to_value(u.arcsec) for tile in tiles],
                           parallel=parallel_note(scheduler, workers), n_partitions=len(partitions),
                           chunk_size=chunk_size, restored=results.n_restored)
