@@ -160,7 +160,7 @@ def _end_to_end(args, ra, write_table, simulate_sky, backend, model, options, tm
     write_table(table, tmp / "out.vot")
     t2 = time.perf_counter()
     total = t2 - t0
-    stages = {k: timings.get(k, 0.0) for k in ("read", "cut", "render", "predict")}
+    stages = {k: timings.get(k, 0.0) for k in ("read", "cut", "render", "prepare", "predict")}
     stages["write"] = t2 - t1
     stages["other"] = max(total - sum(stages.values()), 0.0)
     rate = len(table) / total

@@ -89,9 +89,9 @@ def run_partition(image, positions, sizes, rows, *, backend, task, size, size_ru
     dict
         ``rows``, ``labels``, ``probs``, ``flags``, ``answers`` (or None),
         ``info`` (how the cutouts were made: :func:`partition_info`) and
-        ``stages`` (seconds spent cutting, rendering and predicting).
+        ``stages`` (seconds spent cutting, rendering, preparing the model input and predicting).
     """
-    stages = {"cut": 0.0, "render": 0.0, "predict": 0.0}
+    stages = {"cut": 0.0, "render": 0.0, "prepare": 0.0, "predict": 0.0}
     if spec is None:
         spec = backend.input_spec(task)
     min_coverage = effective_coverage(min_coverage, spec)
@@ -106,11 +106,11 @@ def run_partition(image, positions, sizes, rows, *, backend, task, size, size_ru
         for start in range(0, m, batch_size):
             local = np.arange(start, min(m, start + batch_size))
             yield _prepare(image, wcs, positions, sizes, local, grid=grid, cut_size=cut_size, size_rule=size_rule,
-                           preset=preset, min_coverage=min_coverage, stages=stages)
+                           preset=preset, min_coverage=min_coverage, stages=stages, backend=backend, task=task)
 
     def predict(batch):
         t0 = time.perf_counter()
-        preds = backend.predict(batch.rendered, task) if len(batch.keep) else None
+        preds = backend.predict(batch.prepared, task) if len(batch.keep) else None
         stages["predict"] += time.perf_counter() - t0
         return preds
 
@@ -142,25 +142,30 @@ def run_partition(image, positions, sizes, rows, *, backend, task, size, size_ru
 
 
 class _Batch:
-    """One batch of rows, cut and rendered: ``why`` (flag per row), ``keep`` (rows rendered), ``rendered``."""
+    """One batch of rows, cut, rendered and prepared for the model.
 
-    __slots__ = ("local", "why", "keep", "rendered")
+    ``why`` (flag per row), ``keep`` (rows classified), ``prepared`` (what
+    ``backend.prepare`` made of their rendered images).
+    """
 
-    def __init__(self, local, why, keep, rendered):
+    __slots__ = ("local", "why", "keep", "prepared")
+
+    def __init__(self, local, why, keep, prepared):
         self.local = local
         self.why = why
         self.keep = keep
-        self.rendered = rendered
+        self.prepared = prepared
 
 
-def _prepare(image, wcs, positions, sizes, local, *, grid, cut_size, size_rule, preset, min_coverage, stages):
+def _prepare(image, wcs, positions, sizes, local, *, grid, cut_size, size_rule, preset, min_coverage, stages,
+             backend, task):
     t0 = time.perf_counter()
     why = np.full(len(local), FLAG_OUTSIDE, dtype=object)
     inside = np.flatnonzero(_inside(wcs, image.shape, positions[local]))  # only rows on the image are cut
     cut_rows = local[inside]
     keep = np.array([], dtype=int)
-    rendered = None
-    t1 = t2 = time.perf_counter()
+    prepared = None
+    t1 = t2 = t3 = time.perf_counter()
     if len(cut_rows):
         if size_rule:
             sub = Table({"skycoord": positions[cut_rows]})
@@ -176,19 +181,28 @@ def _prepare(image, wcs, positions, sizes, local, *, grid, cut_size, size_rule, 
         keep_sub = np.flatnonzero(sub_why == FLAG_OK)
         t1 = time.perf_counter()
         if len(keep_sub):
-            # render and the blank test in one pass (no copy when every cutout is kept: the common case)
-            rendered, blank = render(data if len(keep_sub) == len(data) else data[keep_sub], preset=preset,
-                                     return_blank=True)
+            # render (grey: a third of the memory of RGB) and the blank test in one pass; rendering the few
+            # cutouts flagged for coverage too costs less than copying the float cutouts of the others
+            rendered, blank = render(data, preset=preset, return_blank=True, channels=1)
+            blank = blank[keep_sub]
             if blank.any():
                 sub_why[keep_sub[blank]] = FLAG_BLANK
-                rendered = rendered[~blank]
                 keep_sub = keep_sub[~blank]
-        t2 = time.perf_counter()
+            if len(keep_sub) < len(rendered):
+                rendered = rendered[keep_sub]
+            t2 = time.perf_counter()
+            # the backend's per-image work (the vision backend's preprocessing) here, while the model runs
+            if len(keep_sub):
+                prepared = backend.prepare(rendered, task)
+            t3 = time.perf_counter()
+        else:
+            t2 = t3 = time.perf_counter()
         why[inside] = sub_why
         keep = inside[keep_sub]
     stages["cut"] += t1 - t0
     stages["render"] += t2 - t1
-    return _Batch(local, why, keep, rendered)
+    stages["prepare"] += t3 - t2
+    return _Batch(local, why, keep, prepared)
 
 
 class _Outputs:
@@ -272,7 +286,7 @@ class Collector:
         self.answers = None
         self.infos = []
         self.n_restored = 0
-        self.stages = {"read": 0.0, "cut": 0.0, "render": 0.0, "predict": 0.0}
+        self.stages = {"read": 0.0, "cut": 0.0, "render": 0.0, "prepare": 0.0, "predict": 0.0}
 
     def add(self, result, *, restored=False):
         """Put one partition's result in place."""

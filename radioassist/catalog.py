@@ -712,9 +712,11 @@ def _column_degrees(table, cand, info):
                 and not set(cand.tokens) & {"deg", "degs", "degree", "degrees"}:
             return vals * 15.0
         return vals
-    if unit == cc.SEXA_HOURS:
+    # compare the markers as strings: ``Unit == str`` parses the string as a unit (and an unknown one
+    # costs ~20 ms of 'did you mean' suggestions)
+    if isinstance(unit, str) and unit == cc.SEXA_HOURS:
         return vals * 15.0
-    if unit == cc.SEXA_DEGREES:
+    if isinstance(unit, str) and unit == cc.SEXA_DEGREES:
         return vals
     if cc.is_angle_unit(unit):
         return (vals * unit).to_value(u.deg)

@@ -111,7 +111,9 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
     progress : bool, optional
         Show a progress bar.
     timings : dict, optional
-        If given, filled with the seconds spent in each stage (read, cut, render, predict).
+        If given, filled with the seconds spent in each stage (``read``, ``cut``, ``render``,
+        ``prepare``: the backend's preprocessing, ``predict``: the model; ``prepare`` and ``predict``
+        overlap in two threads) and ``total``.
     min_coverage : float, optional
         Least fraction (0 to 1) of the cutout the model sees (its field of
         view) that must hold data (finite pixels) for a row to be

@@ -19,10 +19,9 @@ serving time exactly the tensor it was trained on:
 the two steps and hands them to :func:`model_input` as float tensors.
 """
 
-import contextlib
-import threading
-
 import numpy as np
+
+from ._threads import one_torch_thread
 
 __all__ = ["render_cutouts", "model_input", "cutouts_to_model_input", "background_clip", "unit_images"]
 
@@ -138,7 +137,8 @@ def _resize(x, size, mode, full):
         return x.clamp(0.0, full) if mode == "bicubic" else x
     return F.interpolate(x, size=tuple(size), mode=mode)
 
-def model_input(images, spec, *, clip_sigma="spec", device="cpu", dtype=None, memory_format=None):
+def model_input(images, spec, *, clip_sigma="spec", device="cpu", dtype=None, memory_format=None,
+                expand=True):
     """The normalised tensor a vision model takes, from 8-bit images or [0, 1] float images.
 
     Parameters
@@ -162,11 +162,19 @@ def model_input(images, spec, *, clip_sigma="spec", device="cpu", dtype=None, me
     memory_format : `torch.memory_format`, optional
         Layout of the result (e.g. ``torch.channels_last``, what convolutional
         networks run fastest on); default: contiguous.
+    expand : bool, optional
+        True (default): the model's ``num_channels`` channels.  False: grey
+        images whose channels would all be equal (grey 8-bit input on the CPU,
+        the same mean and std for every channel) come back as one channel
+        ``(N, 1, h, w)`` that stands for all of them (what a network whose
+        first convolution sums its input channels' weights takes, a third of the
+        memory); other input is expanded as usual.
 
     Returns
     -------
     `torch.Tensor`
-        ``(N, num_channels, h, w)``.
+        ``(N, num_channels, h, w)`` (``(N, 1, h, w)`` for grey input with
+        ``expand=False``).
 
     Notes
     -----
@@ -186,8 +194,8 @@ def model_input(images, spec, *, clip_sigma="spec", device="cpu", dtype=None, me
         clip_sigma = spec.get("background_clip_sigma")
     grey8 = _grey_uint8(images) if torch.device(device).type == "cpu" else None
     if grey8 is not None:
-        with _one_torch_thread(torch):
-            x = _grey_model_input(grey8, spec, clip_sigma, full, memory_format)
+        with one_torch_thread():
+            x = _grey_model_input(grey8, spec, clip_sigma, full, memory_format, expand=expand)
         return x if dtype is None else x.to(dtype)
     if isinstance(images, torch.Tensor) and images.is_floating_point():
         x = images.to(device)
@@ -219,21 +227,6 @@ def model_input(images, spec, *, clip_sigma="spec", device="cpu", dtype=None, me
 
 #: Pixels per chunk of the grey fast path (a few MB of float32: the chunk stays in the CPU cache).
 _CHUNK_PIXELS = 1 << 18
-_THREADS_LOCK = threading.RLock()
-
-
-@contextlib.contextmanager
-def _one_torch_thread(torch):
-    """Run torch on one thread inside the block (torch's thread count is per process: hold a lock)."""
-    with _THREADS_LOCK:
-        threads = torch.get_num_threads()
-        if threads > 1:
-            torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            if threads > 1:
-                torch.set_num_threads(threads)
 
 
 def _grey_uint8(images):
@@ -309,8 +302,11 @@ def _grey_clip_levels(grey, unit, nsigma):
     return level, peak
 
 
-def _grey_model_input(grey, spec, clip_sigma, full, memory_format):
-    """`model_input` of grey uint8 images ``(n, H, W)`` on the CPU, in cache-sized chunks (same result)."""
+def _grey_model_input(grey, spec, clip_sigma, full, memory_format, *, expand=True):
+    """`model_input` of grey uint8 images ``(n, H, W)`` on the CPU, in cache-sized chunks (same result).
+
+    With ``expand=False`` and the same mean and std for every channel, one channel ``(n, 1, h, w)``.
+    """
     import torch
 
     n, height, width = grey.shape
@@ -331,10 +327,12 @@ def _grey_model_input(grey, spec, clip_sigma, full, memory_format):
     mean = torch.tensor(spec["mean"], dtype=torch.float32).view(1, -1, 1, 1)
     std = torch.tensor(spec["std"], dtype=torch.float32).view(1, -1, 1, 1)
     out_channels = max(channels, mean.shape[1], std.shape[1])
-    out = torch.empty((n, out_channels, out_h, out_w), dtype=torch.float32,
-                      memory_format=memory_format or torch.contiguous_format)
     # the same mean and std for every channel (the usual case): normalise the one grey channel, then copy it
     uniform = bool((mean == mean[:, :1]).all() and (std == std[:, :1]).all())
+    if uniform and not expand:
+        out_channels = 1
+    out = torch.empty((n, out_channels, out_h, out_w), dtype=torch.float32,
+                      memory_format=memory_format or torch.contiguous_format)
     source = torch.from_numpy(np.ascontiguousarray(grey)).unsqueeze(1)
     chunk = max(1, _CHUNK_PIXELS // max(1, height * width))
     for start in range(0, n, chunk):
@@ -348,7 +346,9 @@ def _grey_model_input(grey, spec, clip_sigma, full, memory_format):
             x = _resize(x, size, mode, full)
         if crop is not None:
             x = x[..., top : top + out_h, left : left + out_w]
-        if uniform:
+        if uniform and out_channels == 1:
+            torch.sub(x, mean[:, :1], out=out[start:stop]).div_(std[:, :1])
+        elif uniform:
             x = (x - mean[:, :1]).div_(std[:, :1])
             out[start:stop].permute(0, 2, 3, 1).copy_(x.permute(0, 2, 3, 1).expand(-1, -1, -1, out_channels))
         else:

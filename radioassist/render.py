@@ -290,8 +290,8 @@ def _quantise(unit, size):
 # --------------------------------------------------------------------------------------
 def render(images, *, preset="radio-llava", zscale=False, contrast=0.25, size=None,
            percentiles=None, asinh_a=0.1, clip_sigma=3.0, sigma_lower=3.0, sigma_upper=50.0, maxiters=5,
-           chunk_size=64, out=None, return_blank=False):
-    """Render cutouts as 8-bit RGB images.
+           chunk_size=64, out=None, return_blank=False, channels=3):
+    """Render cutouts as 8-bit RGB (or grey) images.
 
     Parameters
     ----------
@@ -330,16 +330,23 @@ def render(images, *, preset="radio-llava", zscale=False, contrast=0.25, size=No
         chunks stay in the CPU caches).
     out : `~numpy.ndarray`, optional
         A C-contiguous ``uint8`` array of shape (N, H, W, 3) (or (N, size,
-        size, 3)) to write into and return, e.g. a buffer reused batch after batch.
+        size, 3); (N, H, W) with ``channels=1``) to write into and return,
+        e.g. a buffer reused batch after batch.
     return_blank : bool, optional
         Also return the :func:`blank_mask` of the input, computed on the way
         (for ``'radio-llava'`` at no extra cost).
+    channels : {3, 1}, optional
+        3 (default): RGB with three identical channels, what image models and
+        PNG writers take; 1: the grey image alone, shape (N, H, W), a third
+        of the memory (what `radioassist.classify` hands to a backend's
+        ``prepare``).
 
     Returns
     -------
     rgb : `~numpy.ndarray`
         ``uint8`` array of shape (N, H, W, 3) (or (N, size, size, 3)) with
-        three identical channels (``out`` when given).
+        three identical channels (``out`` when given); (N, H, W) with
+        ``channels=1``.
     blank : `~numpy.ndarray`
         Only with ``return_blank=True``: boolean array of shape (N,), as :func:`blank_mask`.
 
@@ -396,15 +403,20 @@ def render(images, *, preset="radio-llava", zscale=False, contrast=0.25, size=No
         msg = f"chunk_size must be a positive integer, got {chunk_size!r}"
         raise InputError(msg)
 
+    if isinstance(channels, bool) or channels not in (1, 3):
+        msg = f"channels must be 3 (RGB) or 1 (grey), got {channels!r}"
+        raise InputError(msg)
+
     data = _as_stack(images)
     n_img, height, width = data.shape
     out_h, out_w = (size, size) if size is not None else (height, width)
+    shape = (n_img, out_h, out_w, 3) if channels == 3 else (n_img, out_h, out_w)
     if out is None:
-        out = np.empty((n_img, out_h, out_w, 3), dtype=np.uint8)
-    elif not (isinstance(out, np.ndarray) and out.dtype == np.uint8 and out.shape == (n_img, out_h, out_w, 3)
+        out = np.empty(shape, dtype=np.uint8)
+    elif not (isinstance(out, np.ndarray) and out.dtype == np.uint8 and out.shape == shape
               and out.flags.c_contiguous):
         got = f"{out.dtype} {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__
-        msg = f"out must be a C-contiguous uint8 array of shape {(n_img, out_h, out_w, 3)}, got {got}"
+        msg = f"out must be a C-contiguous uint8 array of shape {shape}, got {got}"
         raise InputError(msg)
     blank = np.zeros(n_img, dtype=bool) if return_blank else None
     renderer = _RENDERERS[preset]
@@ -422,6 +434,9 @@ def render(images, *, preset="radio-llava", zscale=False, contrast=0.25, size=No
                 block_in = data[start:stop]
                 blank[start:stop] = _blank_of_filled(np.where(np.isfinite(block_in), block_in, 0))
         block = out[start:stop]
+        if channels == 1:
+            np.copyto(block, grey, casting="unsafe")  # the float -> uint8 cast (truncation, as astype)
+            continue
         # the float -> uint8 cast (truncation, as astype) straight into the first channel, then two
         # uint8 copies: much faster than a broadcast assignment into the last axis
         np.copyto(block[..., 0], grey, casting="unsafe")

@@ -900,3 +900,26 @@ def test_sexagesimal_degrees_recognised():
     with pytest.warns(RadioassistWarning, match="1 of 3 rows"):
         out = read_catalog(t)
     assert list(out["position_ok"]) == [True, True, False]
+
+
+def test_degree_columns_are_read_without_unit_suggestions(tmp_path, monkeypatch):
+    """Position units are compared as units, never parsed from marker strings (astropy's slow
+    'did you mean' search cost ~20 ms a column on every classify call)."""
+    import astropy.units.format.base as unit_format
+
+    searched = []
+    real = unit_format.did_you_mean
+
+    def spy(*args, **kwargs):  # astropy swallows errors raised here (Unit == str): record instead
+        searched.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(unit_format, "did_you_mean", spy)
+    table = Table({"ra": [150.0, 150.1] * u.deg, "dec": [2.0, 2.1] * u.deg, "name": ["a", "b"]})
+    for name, fmt in (("cat.vot", "votable"), ("cat.fits", "fits"), ("cat.ecsv", "ascii.ecsv")):
+        table.write(tmp_path / name, format=fmt)
+        got = read_catalog(tmp_path / name)
+        np.testing.assert_allclose(got["skycoord"].ra.deg, [150.0, 150.1])
+    got = read_catalog(table)
+    np.testing.assert_allclose(got["skycoord"].dec.deg, [2.0, 2.1])
+    assert searched == []

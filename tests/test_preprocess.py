@@ -194,6 +194,56 @@ def test_grey_fast_path_gives_the_reference_tensor_on_real_first_cutouts(first_r
     assert float((layout - expected).abs().max()) <= 1e-6
 
 
+@pytest.mark.parametrize("name", list(_SPECS))
+def test_one_channel_model_input_stands_for_the_equal_channels(first_rgb, name):
+    """expand=False (what the vision backend's prepare asks): one channel when all would be equal."""
+    spec = _SPECS[name]
+    full = model_input(first_rgb[..., 0], spec)
+    one = model_input(first_rgb[..., 0], spec, expand=False)
+    uniform = len(set(spec["mean"])) == 1 and len(set(spec["std"])) == 1
+    if uniform:
+        assert one.shape == (full.shape[0], 1, *full.shape[2:])
+        torch.testing.assert_close(one.expand_as(full), full, rtol=0, atol=0)
+    else:  # per-channel normalisation: the channels differ, nothing to collapse
+        torch.testing.assert_close(one, full, rtol=0, atol=0)
+    colour = first_rgb[:4].copy()
+    colour[..., 2] //= 2  # not grey: always the model's channels
+    assert model_input(colour, spec, expand=False).shape == model_input(colour, spec).shape
+
+
+def test_one_torch_thread_is_shared_by_threads_and_restores_the_count():
+    import threading
+
+    from radioassist._threads import one_torch_thread, torch_threads
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        inside, release = threading.Barrier(3), threading.Event()
+        seen = []
+
+        def hold():
+            with one_torch_thread():
+                seen.append(torch.get_num_threads())
+                inside.wait()
+                release.wait()
+
+        workers = [threading.Thread(target=hold, daemon=True) for _ in range(2)]
+        for w in workers:
+            w.start()
+        try:
+            inside.wait(timeout=30)  # both inside at once: neither waits for the other
+            assert seen == [1, 1]
+            assert torch_threads() == 2  # what the user set, for ONNX Runtime's pool
+        finally:
+            release.set()
+            for w in workers:
+                w.join(timeout=30)
+        assert torch.get_num_threads() == 2 and torch_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_grey_fast_path_edge_cases_match_the_reference(first_rgb):
     spec = _SPECS["shipped B6 (64 px, bilinear)"]
     sigmas = torch.linspace(0.5, 6.0, len(first_rgb))  # the training augmentation's per-image clip level

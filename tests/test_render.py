@@ -105,6 +105,23 @@ def test_channels_identical_and_full_range(rng):
     assert (rendered.max(axis=(1, 2, 3)) == 255).all()
 
 
+@pytest.mark.parametrize("preset", ["radio-llava", "zscale", "asinh", "percentile", "sigma-clip"])
+def test_grey_output_is_the_first_channel(rng, preset):
+    stack = synthetic_stack(rng, n=4)
+    stack[1] = np.nan  # blank
+    rgb, blank = render(stack, preset=preset, return_blank=True)
+    grey, grey_blank = render(stack, preset=preset, return_blank=True, channels=1)
+    assert grey.shape == stack.shape and grey.dtype == np.uint8
+    np.testing.assert_array_equal(grey, rgb[..., 0])
+    np.testing.assert_array_equal(grey_blank, blank)
+    out = np.empty(stack.shape, np.uint8)
+    assert render(stack, preset=preset, channels=1, out=out) is out
+    with pytest.raises(InputError, match=r"out must be a C-contiguous uint8 array of shape \(4, "):
+        render(stack, channels=1, out=np.empty((*stack.shape, 3), np.uint8))
+    with pytest.raises(InputError, match="channels must be 3 .RGB. or 1 .grey., got 2"):
+        render(stack, channels=2)
+
+
 def test_input_forms(rng):
     stack = synthetic_stack(rng, n=3)
     expected = render(stack)

@@ -71,6 +71,34 @@ def test_onnxruntime_gives_the_labels_of_torch(first_rgb, torch_reference):
 
 
 @needs_onnx
+@pytest.mark.parametrize("engine", ["onnxruntime", "torch"])
+def test_prepared_grey_images_give_the_labels_of_torch(first_rgb, torch_reference, engine):
+    """classify's path: grey images prepared in one thread (one channel), classified in another."""
+    import threading
+
+    from radioassist.backends import PreparedImages
+
+    backend = VisionBackend(engine=engine, batch_size=32)
+    grey = np.ascontiguousarray(first_rgb[..., 0])
+    prepared = backend.prepare(grey, "B6")
+    assert isinstance(prepared, PreparedImages) and len(prepared) == len(grey)
+    assert all(values.shape[1] == 1 for _, values in prepared.payload[1])  # one channel for three
+    box = {}
+    worker = threading.Thread(target=lambda: box.update(out=backend.predict(prepared, "B6")))
+    worker.start()
+    worker.join()
+    got = box["out"]
+    assert list(got.labels) == list(torch_reference.labels)
+    assert np.abs(got.probabilities - torch_reference.probabilities).max() <= _onnx.TOLERANCE
+    if engine == "onnxruntime":
+        assert backend.load("B6")._onnx_state.checked == {"grey"}
+    with pytest.raises(InputError, match="cannot be classified by .* for task B3"):
+        backend.predict(prepared, "B3")
+    with pytest.raises(InputError, match="cannot be classified by"):
+        VisionBackend(engine=engine).predict(prepared, "B6")  # another backend's
+
+
+@needs_onnx
 def test_auto_engine_switches_once_enough_images_were_seen(first_rgb, torch_reference, monkeypatch):
     monkeypatch.setattr(_onnx, "AUTO_AFTER", 100)
     backend = VisionBackend()  # engine='auto'

@@ -514,7 +514,10 @@ def main(argv=None):
     parser.add_argument("--final-seed", type=int, default=0)
     parser.add_argument("--workdir", default="/tmp/radioassist_shipped")
     parser.add_argument("--no-final", action="store_true")
+    parser.add_argument("--architecture", default=RECIPE["architecture"],
+                        help=f"network (default {RECIPE['architecture']}; see radioassist.training.ARCHITECTURES)")
     args = parser.parse_args(argv)
+    RECIPE["architecture"] = args.architecture
     import torch
 
     torch.set_num_threads(args.threads)

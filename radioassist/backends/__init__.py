@@ -14,7 +14,7 @@ True
 """
 
 from ._cache import clear_model_cache
-from .base import Backend
+from .base import Backend, PreparedImages
 from .predictions import Predictions
 from .registry import (
     ENTRY_POINT_GROUP,
@@ -27,6 +27,7 @@ from .registry import (
 
 __all__ = [
     "Backend",
+    "PreparedImages",
     "Predictions",
     "register_backend",
     "get_backend",

@@ -183,9 +183,10 @@ def logits_runner(loaded, *, engine, device, n_images, threads):
     Returns
     -------
     callable or None
-        Takes contiguous ``(n, C, h, w)`` float32 pixel values; the first call
-        also runs torch and falls back to it (returning its logits) when the
-        two differ by more than `TOLERANCE` in probability.
+        Takes contiguous ``(n, C, h, w)`` float32 pixel values (and ``grey=True``
+        for ``(n, 1, h, w)`` values standing for the model's equal channels); the
+        first call also runs torch and falls back to it (returning its logits)
+        when the two differ by more than `TOLERANCE` in probability.
     """
     if engine not in ENGINES:
         msg = f"engine must be one of {', '.join(ENGINES)}, got {engine!r}"
@@ -215,51 +216,71 @@ def logits_runner(loaded, *, engine, device, n_images, threads):
 
             require("onnxruntime", purpose="engine='onnxruntime'")
             require("onnx", purpose="engine='onnxruntime' (exporting the model)")
-    return lambda pixel_values: _run(loaded, state, pixel_values, int(threads), explicit)
+    return lambda pixel_values, grey=False: _run(loaded, state, pixel_values, int(threads), explicit, grey)
 
 
-def _run(loaded, state, pixel_values, threads, explicit):
+def _torch_logits(loaded, pixel_values, grey):
+    if grey:  # one channel standing for the model's equal channels
+        pixel_values = pixel_values.expand(-1, int(loaded.spec["num_channels"]), -1, -1)
+    return loaded.model(pixel_values=pixel_values.contiguous()).logits.float()
+
+
+def _run(loaded, state, pixel_values, threads, explicit, grey_input=False):
     import torch
 
-    with state.lock:
-        if state.failed is not None:
-            return loaded.model(pixel_values=pixel_values).logits.float()
-        try:
+    try:
+        with state.lock:  # export, graph and session once; then sessions run concurrently (they are thread-safe)
+            if state.failed is not None:
+                return _torch_logits(loaded, pixel_values, grey_input)
             if state.proto is None and state.on_disk:
                 state.proto = state.path.read_bytes()
             if state.proto is None:
-                state.proto = _export(loaded.model, pixel_values[:2])
+                sample = pixel_values[:2]
+                if grey_input:
+                    sample = sample.expand(-1, int(loaded.spec["num_channels"]), -1, -1).contiguous()
+                state.proto = _export(loaded.model, sample)
                 log.info("exported model %s to ONNX (%d bytes) for onnxruntime", loaded.source,
                          len(state.proto))
                 _save(state.path, state.proto)
             # rendered radio cutouts are grey: their equal channels go through a first convolution with the
             # channels' weights summed (1.2-1.4x faster; the same sums up to float32 rounding)
-            grey = pixel_values.shape[1] > 1 and bool((pixel_values[:, 1:] == pixel_values[:, :1]).all())
+            grey = grey_input or (pixel_values.shape[1] > 1
+                                  and bool((pixel_values[:, 1:] == pixel_values[:, :1]).all()))
             graph = "grey" if grey and _grey_graph(state) else "full"
             session = state.sessions.get((graph, threads))
             if session is None:
                 proto = state.grey_proto if graph == "grey" else state.proto
                 session = state.sessions[graph, threads] = _session(proto, threads)
-            values = pixel_values[:, :1] if graph == "grey" else pixel_values
-            values = np.ascontiguousarray(values.numpy(), dtype=np.float32)
-            logits = torch.from_numpy(session.run(None, {"pixel_values": values})[0])
-        except Exception as exc:  # ImportError, exporter errors, onnxruntime errors...
+        if graph == "grey":
+            values = pixel_values[:, :1]
+        elif grey_input:
+            values = pixel_values.expand(-1, int(loaded.spec["num_channels"]), -1, -1)
+        else:
+            values = pixel_values
+        values = np.ascontiguousarray(values.numpy(), dtype=np.float32)
+        logits = torch.from_numpy(session.run(None, {"pixel_values": values})[0])
+    except Exception as exc:  # ImportError, exporter errors, onnxruntime errors...
+        with state.lock:
             _fail(state, loaded.source, exc, explicit)
-            return loaded.model(pixel_values=pixel_values).logits.float()
-        if graph not in state.checked:  # the first images of the process against torch
-            reference = loaded.model(pixel_values=pixel_values[:_CHECKED]).logits.float()
-            if reference.shape != logits[:_CHECKED].shape:
-                diff = np.inf
-            else:
-                diff = float((_probs(loaded, reference) - _probs(loaded, logits[:_CHECKED])).abs().max())
-            if not diff <= TOLERANCE:
-                _fail(state, loaded.source, ValueError(
-                    f"probabilities differ from torch's by {diff:.2g} (> {TOLERANCE:g})"), explicit)
-                return loaded.model(pixel_values=pixel_values).logits.float()
-            state.checked.add(graph)
-            log.info("onnxruntime runs model %s (%s input; probabilities within %.1g of torch)",
-                     loaded.source, graph, diff)
-        return logits
+        return _torch_logits(loaded, pixel_values, grey_input)
+    if graph not in state.checked:  # the first images of the process against torch
+        with state.lock:
+            if graph not in state.checked and state.failed is None:
+                reference = _torch_logits(loaded, pixel_values[:_CHECKED], grey_input)
+                if reference.shape != logits[:_CHECKED].shape:
+                    diff = np.inf
+                else:
+                    diff = float((_probs(loaded, reference) - _probs(loaded, logits[:_CHECKED])).abs().max())
+                if not diff <= TOLERANCE:
+                    _fail(state, loaded.source, ValueError(
+                        f"probabilities differ from torch's by {diff:.2g} (> {TOLERANCE:g})"), explicit)
+                else:
+                    state.checked.add(graph)
+                    log.info("onnxruntime runs model %s (%s input; probabilities within %.1g of torch)",
+                             loaded.source, graph, diff)
+            if state.failed is not None:
+                return _torch_logits(loaded, pixel_values, grey_input)
+    return logits
 
 
 def _grey_graph(state):

@@ -9,7 +9,7 @@ from .._parameters import as_batch_size
 from ..exceptions import BackendError, InputError, ModelError
 from ..tasks import get_task
 
-__all__ = ["Backend", "as_image_list", "image_groups"]
+__all__ = ["Backend", "PreparedImages", "as_image_list", "image_groups"]
 
 
 class Backend(abc.ABC):
@@ -27,6 +27,12 @@ class Backend(abc.ABC):
     this class exactly (an override that needs no task still takes one):
 
     * :meth:`predict` ``(images, task)``: a `~radioassist.backends.Predictions`;
+    * :meth:`prepare` ``(images, task)``: the per-image work of :meth:`predict`
+      that need not wait for the model (decoding, resizing, normalising), whose
+      result :meth:`predict` takes instead of the images; the default returns the
+      images as `as_image_list` makes them (grey replicated to RGB).
+      `radioassist.classify` calls it in the thread that cuts and renders, while
+      another thread runs :meth:`predict` on the previous batch;
     * :meth:`describe` ``(task=None)``: JSON-serialisable provenance (backend,
       model and its hash where known, device, dtype...), of the model used for
       ``task`` when one is given;
@@ -98,6 +104,33 @@ class Backend(abc.ABC):
         -------
         `~radioassist.backends.Predictions`
         """
+
+    def prepare(self, images, task):
+        """Turn rendered images into what :meth:`predict` takes, ahead of the model.
+
+        `radioassist.classify` renders each batch as grey ``(N, H, W)`` uint8
+        images and calls this in the thread that cuts and renders, while
+        another thread runs :meth:`predict` on the previous batch: work done here
+        (decoding, resizing, normalising) overlaps the model's.  The default
+        returns ``as_image_list(images)`` (RGB, grey replicated), which every
+        :meth:`predict` takes.  A backend that overrides it returns a
+        `PreparedImages` (or anything its :meth:`predict` accepts besides
+        images), and ``predict(prepare(images, task), task)`` must equal
+        ``predict(images, task)``.
+
+        Parameters
+        ----------
+        images : `numpy.ndarray` or list of `numpy.ndarray`
+            uint8 images, as for :meth:`predict` (grey ``(N, H, W)`` allowed).
+        task : `~radioassist.tasks.Task` or str
+
+        Returns
+        -------
+        object
+            Input for :meth:`predict`; ``len()`` gives the number of images.
+        """
+        get_task(task)
+        return as_image_list(images)
 
     def describe(self, task=None):
         """Provenance of the classifications: backend name, model and its hash, dtype, device...
@@ -204,6 +237,47 @@ class Backend(abc.ABC):
                 f"which does not fit task {task.id} (labels: {', '.join(task.labels)})"
             )
             raise ModelError(msg)
+        return task
+
+
+class PreparedImages:
+    """Images a backend has already turned into its model's input (see `Backend.prepare`).
+
+    Only the backend that made them takes them, and for the task they were
+    made for; ``len()`` is the number of images.
+
+    Parameters
+    ----------
+    backend : `Backend`
+        The backend whose :meth:`~Backend.prepare` made them.
+    task : `~radioassist.tasks.Task`
+    n : int
+        Number of images.
+    payload : object
+        Whatever the backend's :meth:`~Backend.predict` needs (model inputs...).
+    """
+
+    __slots__ = ("backend", "task", "n", "payload")
+
+    def __init__(self, backend, task, *, n, payload):
+        self.backend = backend
+        self.task = get_task(task)
+        self.n = int(n)
+        self.payload = payload
+
+    def __len__(self):
+        return self.n
+
+    def __repr__(self):
+        return f"<PreparedImages of {self.n} image(s) for {self.task.id} by {self.backend!r}>"
+
+    def check(self, backend, task):
+        """Raise `~radioassist.exceptions.InputError` unless made by ``backend`` for ``task``; return the task."""
+        task = get_task(task)
+        if self.backend is not backend or self.task.id != task.id:
+            msg = (f"{self!r} cannot be classified by {backend!r} for task {task.id}: pass images to "
+                   "predict, or what this backend's prepare made for this task")
+            raise InputError(msg)
         return task
 
 

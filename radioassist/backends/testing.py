@@ -141,7 +141,7 @@ class BaseTestBackend:
         assert info["backend"] == backend.name
 
     # ------------------------------------------------------------------ the Backend contract
-    @pytest.mark.parametrize("method", ["describe", "input_spec", "to_spec"])
+    @pytest.mark.parametrize("method", ["predict", "prepare", "describe", "input_spec", "to_spec"])
     def test_contract_signature(self, backend, method):
         ours = inspect.signature(getattr(type(backend), method))
         base = inspect.signature(getattr(Backend, method))
@@ -213,6 +213,23 @@ class BaseTestBackend:
         )
         assert batched.labels == singles.labels
         np.testing.assert_allclose(batched.probabilities, singles.probabilities, atol=self.atol)
+
+    def test_prepare_then_predict(self, backend, task, images):
+        """What ``classify`` does: grey images through ``prepare`` (one thread), then ``predict`` (another)."""
+        import threading
+
+        grey = np.ascontiguousarray(images[..., 0])
+        reference = backend.predict(np.repeat(grey[..., None], 3, axis=-1), task)
+        prepared = backend.prepare(grey, task)
+        assert len(prepared) == len(images)
+        box = {}
+        worker = threading.Thread(target=lambda: box.update(out=backend.predict(prepared, task)))
+        worker.start()
+        worker.join()
+        got = self._check(box["out"], task, len(images))
+        assert got.labels == reference.labels
+        np.testing.assert_allclose(got.probabilities, reference.probabilities, atol=self.atol)
+        assert len(backend.prepare([], task)) == 0
 
     def test_deterministic(self, backend, task, images):
         first = backend.predict(images, task)

@@ -13,6 +13,7 @@ the training images); other checkpoints are read from their
 Resizing and normalisation are done with torch on whole batches.
 """
 
+import contextlib
 import dataclasses
 import json
 import re
@@ -26,10 +27,11 @@ from ._checkpoint import check_checkpoint_folder, loading_model, weights_sha256
 from ._checkpoint import looks_like_path as _looks_like_path
 from ..exceptions import InputError, ModelError, RadioassistWarning
 from ..logger import log
+from .._threads import one_torch_thread, torch_threads
 from ..preprocess import background_clip, model_input  # noqa: F401 (background_clip: re-exported)
 from ._onnx import logits_runner
 from ..tasks import get_task
-from .base import Backend, as_image_list, image_groups
+from .base import Backend, PreparedImages, as_image_list, image_groups
 from .predictions import Predictions
 from .registry import register_backend
 
@@ -213,6 +215,10 @@ class VisionBackend(Backend):
         """
         source = self._source(None if task is None else get_task(task))
         key = str(source)
+        loaded = self._loaded.get(key)
+        if loaded is not None:  # loaded before: no lock (prepare and predict run in two threads)
+            self._last = loaded
+            return loaded
         with self._lock:
             if key not in self._loaded:
                 self._loaded[key] = _load_checkpoint(
@@ -250,47 +256,70 @@ class VisionBackend(Backend):
         return spec
 
     # ------------------------------------------------------------------ inference
-    def predict(self, images, task):
+    def prepare(self, images, task):
+        """Preprocess images into the model's input tensors now (see `Backend.prepare`).
+
+        Grey ``(N, H, W)`` uint8 images (how `radioassist.classify` renders
+        them) stay one channel through the preprocessing; the result is a
+        `~radioassist.backends.PreparedImages` that :meth:`predict` of this
+        backend takes for the same task.
+
+        Parameters
+        ----------
+        images : `numpy.ndarray` or list of `numpy.ndarray`
+            uint8 images, ``(N, H, W, 3)``, grey ``(N, H, W)``, or a list.
+        task : `~radioassist.tasks.Task` or str
+
+        Returns
+        -------
+        `~radioassist.backends.PreparedImages`
+        """
         task = get_task(task)
-        images = as_image_list(images)
+        images = _grey_or_rgb(images)
         loaded = self.load(task)
-        mapping = loaded.mapping(task)
-        n = len(images)
+        loaded.mapping(task)
+        import torch
+
+        groups = []
+        with torch.inference_mode():
+            for indices, batch in image_groups(images, self.batch_size):
+                # one channel for grey images when the model normalises all channels alike (see _forward)
+                groups.append((indices, _preprocess(batch, loaded.spec, device=self.device,
+                                                    dtype=loaded.model.dtype, expand=False)))
+        return PreparedImages(self, task, n=len(images), payload=(loaded, groups))
+
+    def predict(self, images, task):
+        if isinstance(images, PreparedImages):
+            task = images.check(self, task)
+            prepared = images
+        else:
+            task = get_task(task)
+            prepared = self.prepare(images, task)
+        n = len(prepared)
         if n == 0:
             return Predictions.empty(task)
+        loaded, groups = prepared.payload
+        mapping = loaded.mapping(task)
         import torch
 
         model_probs = np.empty((n, len(loaded.labels)), dtype=np.float64)
         # a handful of images on the CPU (one-source pipeline calls): one thread; OpenMP workers waiting for a
-        # busy core cost far more than the ~2 ms forward pass (torch's thread count is per process: hold the lock)
-        single = str(self.device) == "cpu" and n <= _SINGLE_THREAD_MAX
-        with self._lock:
-            threads = torch.get_num_threads()
-            single = single and threads > 1
-            if single:
-                torch.set_num_threads(1)
-            try:
-                # ONNX Runtime where it pays off (``engine``), else torch on channels-last tensors
-                runner = logits_runner(loaded, engine=self.options["engine"], device=self.device, n_images=n,
-                                       threads=torch.get_num_threads())
-                layout = None if runner is not None else torch.channels_last
-                with torch.inference_mode(), _autocast(torch, self.device, self.dtype):
-                    for indices, batch in image_groups(images, self.batch_size):
-                        pixel_values = _preprocess(batch, loaded.spec, device=self.device,
-                                                   dtype=loaded.model.dtype, memory_format=layout)
-                        if runner is not None:
-                            logits = runner(pixel_values)
-                        else:
-                            logits = loaded.model(pixel_values=pixel_values).logits.float()
-                        logits = logits / loaded.temperature
-                        if loaded.multilabel:
-                            probs = torch.sigmoid(logits)
-                        else:
-                            probs = torch.softmax(logits, dim=-1)
-                        model_probs[indices] = probs.cpu().numpy()
-            finally:
-                if single:
-                    torch.set_num_threads(threads)
+        # busy core cost far more than the ~2 ms forward pass.  No lock is held while the model runs: prepare()
+        # of the next batch and other threads' predictions go on meanwhile
+        threads = torch_threads()
+        single = str(self.device) == "cpu" and n <= _SINGLE_THREAD_MAX and threads > 1
+        with one_torch_thread() if single else contextlib.nullcontext():
+            # ONNX Runtime where it pays off (``engine``), else torch on channels-last tensors
+            runner = logits_runner(loaded, engine=self.options["engine"], device=self.device, n_images=n,
+                                   threads=1 if single else threads)
+            with torch.inference_mode(), _autocast(torch, self.device, self.dtype):
+                for indices, pixel_values in groups:
+                    logits = _forward(loaded, runner, pixel_values) / loaded.temperature
+                    if loaded.multilabel:
+                        probs = torch.sigmoid(logits)
+                    else:
+                        probs = torch.softmax(logits, dim=-1)
+                    model_probs[indices] = probs.cpu().numpy()
         probabilities = np.zeros((n, task.n_classes), dtype=np.float64)
         probabilities[:, mapping] = model_probs
         if task.multilabel:
@@ -569,6 +598,28 @@ def _preprocessing_spec(config, source, *, local, revision, local_files_only):
     return spec
 
 
-def _preprocess(batch, spec, *, device="cpu", dtype=None, memory_format=None):
+def _preprocess(batch, spec, *, device="cpu", dtype=None, memory_format=None, expand=True):
     """uint8 ``(n, H, W, 3)`` -> normalised float tensor ``(n, C, h, w)`` (`radioassist.preprocess.model_input`)."""
-    return model_input(batch, spec, device=device, dtype=dtype, memory_format=memory_format)
+    return model_input(batch, spec, device=device, dtype=dtype, memory_format=memory_format, expand=expand)
+
+
+def _grey_or_rgb(images):
+    """`as_image_list`, except that a grey ``(N, H, W)`` uint8 array stays grey (the preprocessing takes it)."""
+    if isinstance(images, np.ndarray) and images.dtype == np.uint8 and images.ndim == 3 \
+            and images.shape[-1] != 3 and images.size:
+        return images
+    return as_image_list(images)
+
+
+def _forward(loaded, runner, pixel_values):
+    """Logits (float32) of prepared pixel values; one channel stands for the model's equal grey channels."""
+    import torch
+
+    channels = int(loaded.spec["num_channels"])
+    grey = pixel_values.shape[1] == 1 and channels > 1
+    if runner is not None:
+        return runner(pixel_values, grey=grey)
+    if grey:
+        pixel_values = pixel_values.expand(-1, channels, -1, -1)
+    pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
+    return loaded.model(pixel_values=pixel_values).logits.float()

@@ -1,0 +1,47 @@
+"""Torch's thread count while several radioassist threads share the CPU.
+
+Small torch operations (the vision backend's preprocessing, a forward pass of
+a handful of images) run best on one thread: OpenMP workers waiting for a core
+that another thread keeps busy cost more than they save.
+:func:`one_torch_thread` runs the calling thread's torch operations on one
+thread; threads never wait for each other (with torch's OpenMP backend the
+count is per calling thread).  :func:`torch_threads` tells the count the user
+set, even while some thread is inside :func:`one_torch_thread`, for callers
+that size their own thread pools (ONNX Runtime sessions).
+"""
+import contextlib
+import threading
+
+__all__ = ["one_torch_thread", "torch_threads"]
+
+_LOCK = threading.Lock()
+_state = {"holders": 0, "saved": None}
+
+
+@contextlib.contextmanager
+def one_torch_thread():
+    """Run torch on one thread inside the block; then back to the count the user set."""
+    import torch
+
+    with _LOCK:
+        if _state["holders"] == 0:
+            _state["saved"] = torch.get_num_threads()
+        _state["holders"] += 1
+        saved = _state["saved"]
+    if saved > 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        with _LOCK:
+            _state["holders"] -= 1
+        if saved > 1:
+            torch.set_num_threads(saved)
+
+
+def torch_threads():
+    """Torch's thread count outside :func:`one_torch_thread` blocks (what the user set)."""
+    import torch
+
+    with _LOCK:
+        return _state["saved"] if _state["holders"] else torch.get_num_threads()
