@@ -3,7 +3,10 @@
 Simulates a mosaic (default 6000 x 6000 pixels, 4-D FITS, 1.8"/px like the shipped models) with N sources
 (default 10,000) in a temporary folder and writes its catalogue as a VOTable, then in the same run measures
 
-1. radioassist: ``radioassist.classify`` + ``write_table`` end to end, with the share of time in each stage;
+1. radioassist: ``radioassist.classify`` + ``write_table`` end to end, twice (the first call of a process
+   also pays one-off costs: ONNX Runtime sessions, the check against torch, fresh memory; the second is the
+   steady state), with the share of time in each stage (``prepare``, the model input, and ``predict``, the
+   model, run in two threads at once) and the CPU cores ``classify`` kept busy;
 2. the per-source loop a user writes from the same pieces: astropy ``Cutout2D`` -> ``radioassist.render``
    (same preset, same cutout size) -> ``predict`` of the *same backend instance*, one image at a time, on a
    subset of the sources (``--baseline-n``); printed with its own stage split;
@@ -28,6 +31,7 @@ Usage::
 """
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import tempfile
@@ -151,26 +155,36 @@ def _end_to_end(args, ra, write_table, simulate_sky, backend, model, options, tm
           f"({mosaic.stat().st_size / 1e9:.2f} GB)")
     del sky
 
-    # --- 1. radioassist, end to end (warm model: the backend above is the cached one classify uses) ---
-    timings = {}
-    t0 = time.perf_counter()
-    table = ra.classify(str(mosaic), str(catalog_path), task=args.task, model=model, device=args.device,
-                        backend_options=options, batch_size=args.batch_size, timings=timings)
-    t1 = time.perf_counter()
-    write_table(table, tmp / "out.vot")
-    t2 = time.perf_counter()
-    total = t2 - t0
-    stages = {k: timings.get(k, 0.0) for k in ("read", "cut", "render", "prepare", "predict")}
-    stages["write"] = t2 - t1
-    stages["other"] = max(total - sum(stages.values()), 0.0)
-    rate = len(table) / total
-    meta = table.meta["radioassist"]
-    flags = np.asarray(table[f"{args.task}_flag"], dtype=str)
-    print(f"radioassist classify: {len(table)} sources in {total:.2f}s = {rate:.0f} sources/s "
-          f"({int(np.sum(flags != ''))} flagged), cutout {meta.get('cutout_size')} px, "
-          f"preset {meta.get('render_preset')}")
-    for name, seconds in stages.items():
-        print(f"  {name:8s} {seconds:7.2f}s  {100 * seconds / total:5.1f}%")
+    # --- 1. radioassist, end to end (warm model: the backend above is the cached one classify uses), twice:
+    # the first call of the process also pays one-off costs (ONNX Runtime sessions, the check against
+    # torch, fresh memory); the second is the steady state of a survey run, and is compared with the loop,
+    # which runs after it on the same warm backend
+    runs = []
+    for attempt in ("first call", "second call"):
+        timings = {}
+        usage0 = resource.getrusage(resource.RUSAGE_SELF)
+        t0 = time.perf_counter()
+        table = ra.classify(str(mosaic), str(catalog_path), task=args.task, model=model, device=args.device,
+                            backend_options=options, batch_size=args.batch_size, timings=timings)
+        t1 = time.perf_counter()
+        usage1 = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
+        write_table(table, tmp / "out.vot", overwrite=True)
+        t2 = time.perf_counter()
+        total = t2 - t0
+        stages = {k: timings.get(k, 0.0) for k in ("read", "cut", "render", "prepare", "predict")}
+        stages["write"] = t2 - t1
+        stages["other"] = max(total - sum(stages.values()), 0.0)
+        rate = len(table) / total
+        runs.append(rate)
+        meta = table.meta["radioassist"]
+        flags = np.asarray(table[f"{args.task}_flag"], dtype=str)
+        print(f"radioassist classify + write_table, {attempt} in this process: {len(table)} sources in "
+              f"{total:.2f}s = {rate:.0f} sources/s ({int(np.sum(flags != ''))} flagged), cutout "
+              f"{meta.get('cutout_size')} px, preset {meta.get('render_preset')}; classify kept "
+              f"{cpu / (t1 - t0):.2f} CPU cores busy on average ({1e3 * cpu / len(table):.2f} CPU-ms per source)")
+        for name, seconds in stages.items():
+            print(f"  {name:8s} {seconds:7.2f}s  {100 * seconds / total:5.1f}%")
 
     # --- 2. the per-source loop from the same pieces, same backend instance, same preset and size ---
     from astropy.io import fits
@@ -210,9 +224,10 @@ def _end_to_end(args, ra, write_table, simulate_sky, backend, model, options, tm
     same = np.mean(np.argmax(pipe_probs, 1) == np.argmax(loop_probs, 1))
     print(f"  same label as classify on {100 * same:.1f}% of these sources "
           f"(max |dp| {np.max(np.abs(pipe_probs - loop_probs)):.3g})")
-    print(f"ratio radioassist / per-source loop: {rate / naive:.1f}x (goal >= 10x: "
-          f"{'MET' if rate >= 10 * naive else 'NOT MET'}); "
-          f"{rate:.0f} sources/s (goal >= 2000 on 2 CPU cores: {'MET' if rate >= 2000 else 'NOT MET'})")
+    print(f"ratio radioassist (second call) / per-source loop: {rate / naive:.1f}x (first call "
+          f"{runs[0] / naive:.1f}x; goal >= 10x: {'MET' if rate >= 10 * naive else 'NOT MET'}); "
+          f"{rate:.0f} sources/s (first call {runs[0]:.0f}; goal >= 2000 on 2 CPU cores: "
+          f"{'MET' if rate >= 2000 else 'NOT MET'})")
 
     if cuda:  # --- batched predict only, images/s on the GPU ---
         import torch

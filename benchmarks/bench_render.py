@@ -5,8 +5,9 @@ In one run, on a stack of ``--n`` float32 cutouts of ``--cutout`` pixels (noise,
 * the per-image loop of the radio-llava reference code (non-finite -> 0, min-max to 0..255, uint8, three
   channels), one image at a time: the baseline;
 * ``render(stack)`` followed by ``blank_mask(stack)`` (two passes over the data);
-* ``render(stack, out=buffer, return_blank=True)``: one pass, into a reused output buffer (what the
-  pipeline needs per batch).
+* ``render(stack, out=buffer, return_blank=True)``: one pass, into a reused output buffer;
+* ``render(stack, return_blank=True, channels=1)``: the grey image alone (what ``classify`` renders for
+  a backend's ``prepare``).
 
 Every variant is timed ``--repeats`` times (interleaved), the best is kept; the outputs are checked to be
 identical.  Usage: python benchmarks/bench_render.py [--n 1024] [--cutout 150] [--repeats 7]
@@ -50,6 +51,7 @@ def main():
         "per-image upstream loop": loop,
         "render() + blank_mask()": lambda: (render(stack), blank_mask(stack)),
         "render(out=, return_blank=True)": lambda: render(stack, out=buffer, return_blank=True),
+        "render(return_blank=True, channels=1)": lambda: render(stack, return_blank=True, channels=1),
     }
     best = dict.fromkeys(variants, np.inf)
     for _ in range(args.repeats):
@@ -60,10 +62,12 @@ def main():
     ref = loop()
     rgb, blank = render(stack, out=buffer, return_blank=True)
     assert np.array_equal(rgb, np.stack([r for r, _ in ref])) and np.array_equal(blank, [b for _, b in ref])
+    grey, grey_blank = render(stack, return_blank=True, channels=1)
+    assert np.array_equal(grey, rgb[..., 0]) and np.array_equal(grey_blank, blank)
     base = best["per-image upstream loop"]
     print(f"{args.n} cutouts of {args.cutout}x{args.cutout} float32, radio-llava preset (outputs identical):")
     for name, seconds in best.items():
-        print(f"  {name:34s} {1e3 * seconds / args.n:7.3f} ms/image  {args.n / seconds:9.0f} images/s  "
+        print(f"  {name:38s} {1e3 * seconds / args.n:7.3f} ms/image  {args.n / seconds:9.0f} images/s  "
               f"x{base / seconds:5.2f} vs loop")
 
 

@@ -102,11 +102,17 @@ def run_partition(image, positions, sizes, rows, *, backend, task, size, size_ru
     wcs = image.wcs.deepcopy()  # astropy WCS objects are not thread-safe: never share the caller's
     batch_size = int(batch_size)
 
+    # batches in the image's row order: each batch reads one band of the mosaic, so every page of a
+    # memory-mapped mosaic is read (and released) once, not once per batch of a catalogue in random order
+    order = _row_order(wcs, positions)
+    buffer = _CutBuffer()  # the float cutouts of a batch live until it is rendered, in this thread
+
     def prepared():
         for start in range(0, m, batch_size):
-            local = np.arange(start, min(m, start + batch_size))
+            local = order[start:start + batch_size]
             yield _prepare(image, wcs, positions, sizes, local, grid=grid, cut_size=cut_size, size_rule=size_rule,
-                           preset=preset, min_coverage=min_coverage, stages=stages, backend=backend, task=task)
+                           preset=preset, min_coverage=min_coverage, stages=stages, backend=backend, task=task,
+                           buffer=buffer)
 
     def predict(batch):
         t0 = time.perf_counter()
@@ -157,8 +163,25 @@ class _Batch:
         self.prepared = prepared
 
 
+class _CutBuffer:
+    """One float32 buffer for the native-pixel cutouts of every batch of a partition.
+
+    A new array per batch costs page faults on fresh memory (tens of MB a batch); the cutouts of a batch
+    are rendered before the next batch is cut, in the same thread, so one buffer serves them all.
+    """
+
+    def __init__(self):
+        self.array = None
+
+    def get(self, n, npix):
+        """A C-contiguous float32 ``(n, npix, npix)`` view of the buffer (grown when needed)."""
+        if self.array is None or self.array.shape[1] != npix or len(self.array) < n:
+            self.array = np.empty((n, npix, npix), dtype=np.float32)
+        return self.array[:n]
+
+
 def _prepare(image, wcs, positions, sizes, local, *, grid, cut_size, size_rule, preset, min_coverage, stages,
-             backend, task):
+             backend, task, buffer):
     t0 = time.perf_counter()
     why = np.full(len(local), FLAG_OUTSIDE, dtype=object)
     inside = np.flatnonzero(_inside(wcs, image.shape, positions[local]))  # only rows on the image are cut
@@ -173,9 +196,12 @@ def _prepare(image, wcs, positions, sizes, local, *, grid, cut_size, size_rule, 
                 sub["source_size"] = sizes[cut_rows]
             stack = extract_cutouts(image, sub, size=cut_size, **size_rule)
         elif grid is not None:
-            stack = to_model_grid(image, positions[cut_rows], grid)
-        else:
+            stack = to_model_grid(image, positions[cut_rows], grid, out=buffer.get(len(cut_rows), grid.native_size))
+        elif isinstance(cut_size, u.Quantity):
             stack = extract_cutouts(image, positions[cut_rows], size=cut_size)
+        else:
+            stack = extract_cutouts(image, positions[cut_rows], size=cut_size,
+                                    out=buffer.get(len(cut_rows), int(cut_size)))
         data = stack.data
         sub_why = coverage_flags(image, stack.xy, stack.nan_fraction, min_coverage=min_coverage)
         keep_sub = np.flatnonzero(sub_why == FLAG_OK)
@@ -223,6 +249,17 @@ class _Outputs:
             if self.answers is None:
                 self.answers = np.full(len(self.labels), "", dtype=object)
             self.answers[target] = ["" if a is None else a for a in preds.raw_answers]
+
+
+def _row_order(wcs, positions):
+    """Indices of ``positions`` sorted by their pixel row on the image (positions off the sky last)."""
+    if len(positions) == 0:
+        return np.arange(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, y = wcs.world_to_pixel(positions)
+    y = np.asarray(y, dtype=float).ravel()
+    return np.argsort(np.where(np.isfinite(y), y, np.inf), kind="stable")
 
 
 def _inside(wcs, shape, positions):

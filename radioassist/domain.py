@@ -447,7 +447,7 @@ def cutouts_as_classified(image, positions, provenance, *, size=None):
     return extract_cutouts(image, positions, size=size)
 
 
-def to_model_grid(image, positions, grid):
+def to_model_grid(image, positions, grid, *, out=None):
     """Cut ``positions`` out of ``image`` on a model's grid (see the module documentation).
 
     Parameters
@@ -458,6 +458,10 @@ def to_model_grid(image, positions, grid):
         As for :func:`~radioassist.extract_cutouts`.
     grid : ModelGrid
         From :func:`model_grid` for this image.
+    out : `~numpy.ndarray`, optional
+        A float32 ``(N, grid.native_size, grid.native_size)`` buffer for the
+        native-pixel cutouts (as ``extract_cutouts(out=...)``; reused batch
+        after batch by `radioassist.classify`).
 
     Returns
     -------
@@ -470,7 +474,7 @@ def to_model_grid(image, positions, grid):
     """
     from .cutouts import extract_cutouts
 
-    stack = extract_cutouts(image, positions, size=grid.native_size)
+    stack = extract_cutouts(image, positions, size=grid.native_size, out=out)
     if not grid.resample:
         return stack
     n = len(stack)

@@ -128,6 +128,21 @@ def test_rows_keep_order_and_flags(fr_sky):
         classify(fr_sky.image, cat, batch_size=0)
 
 
+def test_results_do_not_depend_on_catalogue_order_or_batches(fr_sky):
+    """Batches are cut in the image's row order with one reused buffer: each row keeps its own answer."""
+    cat = fr_sky.catalog[:60]
+    reference = classify(fr_sky.image, cat, task="B6", batch_size=60)
+    shuffle = np.random.default_rng(3).permutation(len(cat))
+    shuffled = classify(fr_sky.image, cat[shuffle], task="B6", batch_size=8)
+    assert list(shuffled["name"]) == list(cat["name"][shuffle])  # rows come back in the catalogue's order
+    for column in ("B6_label", "B6_flag"):
+        np.testing.assert_array_equal(_text(shuffled[column]), _text(reference[column])[shuffle])
+    for label in ("FR-I", "FR-II"):
+        np.testing.assert_allclose(_float(shuffled[f"B6_prob_{label}"]),
+                                   _float(reference[f"B6_prob_{label}"])[shuffle], atol=1e-6, equal_nan=True)
+    assert np.sum(_text(reference["B6_flag"]) == "") >= 40
+
+
 def test_no_catalogue_detects_sources(fr_sky):
     table = classify(fr_sky.image, None, task="B3")
     assert len(table) > 30
