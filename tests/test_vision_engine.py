@@ -152,22 +152,33 @@ def test_a_disagreeing_engine_is_not_used(first_rgb, torch_reference, monkeypatc
 @needs_onnx
 def test_auto_engine_reuses_an_export_cached_on_disk(first_rgb, torch_reference, onnx_cache, monkeypatch):
     VisionBackend(engine="onnxruntime").predict(first_rgb[:8], "B6")
-    cached = list(onnx_cache.glob("*.onnx"))
-    assert len(cached) == 1
+    cached = [p for p in onnx_cache.glob("*.onnx") if not p.name.endswith(".grey.onnx")]
+    grey = list(onnx_cache.glob("*.grey.onnx"))  # the one-channel form, kept beside the export
+    assert len(cached) == 1 and len(grey) == 1
+    # a later process loads both from the disk: no onnx import, no graph surgery
+    monkeypatch.setattr(_onnx, "_collapse_first_convolution", _must_not_run)
     backend = VisionBackend()  # engine='auto', a fresh load: the export on disk serves big calls at once
     backend.predict(first_rgb[:3], "B6")  # a one-source-sized call stays on torch
     assert backend.load("B6")._onnx_state.proto is None
     got = backend.predict(first_rgb, "B6")
     state = backend.load("B6")._onnx_state
-    assert state.proto == cached[0].read_bytes() and state.checked
+    assert state.proto == cached[0].read_bytes() and state.checked == {"grey"}
+    assert state.grey_proto == grey[0].read_bytes()
     assert np.abs(got.probabilities - torch_reference.probabilities).max() <= _onnx.TOLERANCE
+    monkeypatch.undo()
+    monkeypatch.setenv("RADIOASSIST_CACHE_DIR", str(onnx_cache.parent))
     cached[0].write_bytes(b"not an onnx graph")  # a damaged cache: torch, and the file goes
     damaged = VisionBackend()
     again = damaged.predict(first_rgb, "B6")
     np.testing.assert_allclose(again.probabilities, torch_reference.probabilities, atol=1e-5)
     assert damaged.load("B6")._onnx_state.failed and not cached[0].exists()
+    assert grey[0].exists()  # the good export's one-channel form is named after that export's hash
     monkeypatch.setenv("RADIOASSIST_CACHE_DIR", "")
     assert _onnx.cache_dir() is None
+
+
+def _must_not_run(*args, **kwargs):
+    raise AssertionError("the one-channel graph was made again instead of read from the disk cache")
 
 
 @needs_onnx

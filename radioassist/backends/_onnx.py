@@ -92,6 +92,7 @@ class _State:
         self.seen = 0
         self.proto = None
         self.grey_proto = None  # the graph for grey input (False: the model has none), see _grey_graph
+        self.grey_files = ()  # its files in the disk cache
         self.sessions = {}  # (graph, threads) -> session
         self.failed = None
         self.checked = set()  # graphs checked against torch: 'full', 'grey'
@@ -152,11 +153,12 @@ def _session(proto, threads):
 
 def _fail(state, source, exc, explicit):
     state.failed = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
-    if state.path is not None:  # never reuse a cached export that failed
-        try:
-            state.path.unlink(missing_ok=True)
-        except OSError:
-            pass
+    if state.path is not None:  # never reuse a cached export that failed (nor its one-channel form)
+        for path in (state.path, *state.grey_files):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass
     msg = f"model {source}: cannot run it with onnxruntime ({state.failed}); using torch"
     if explicit:
         warnings.warn(msg, RadioassistWarning, stacklevel=4)
@@ -284,13 +286,35 @@ def _run(loaded, state, pixel_values, threads, explicit, grey_input=False):
 
 
 def _grey_graph(state):
-    """The graph for grey input (bytes), made once from the export; None when the model has no such form."""
+    """The graph for grey input (bytes), made once from the export; None when the model has no such form.
+
+    Kept in the disk cache beside the export, named after the export's own hash
+    (``<key>.<hash>.grey.onnx``, or an empty ``<key>.<hash>.grey.none`` when the model has no such
+    form), so that later processes need not import ``onnx`` (~0.7 s) to make it, and a changed or
+    damaged export never meets an old one-channel form.
+    """
+    grey_path = none_path = None
+    if state.grey_proto is None:
+        if state.path is not None:
+            digest = hashlib.sha256(state.proto).hexdigest()[:16]
+            grey_path, none_path = (state.path.with_name(f"{state.path.stem}.{digest}.grey.{ext}")
+                                    for ext in ("onnx", "none"))
+            state.grey_files = (grey_path, none_path)
+        try:
+            if grey_path is not None and grey_path.is_file():
+                state.grey_proto = grey_path.read_bytes()
+            elif none_path is not None and none_path.is_file():
+                state.grey_proto = False
+        except OSError:
+            pass
     if state.grey_proto is None:
         try:
             state.grey_proto = _collapse_first_convolution(state.proto) or False
         except Exception as exc:  # an odd graph: keep the full one
             log.info("no one-channel form of the ONNX graph: %s", exc)
             state.grey_proto = False
+        if grey_path is not None:
+            _save(grey_path if state.grey_proto else none_path, state.grey_proto or b"")
     return state.grey_proto or None
 
 
