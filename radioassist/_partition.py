@@ -104,7 +104,7 @@ def run_partition(image, positions, sizes, rows, *, backend, task, size, size_ru
 
     # batches in the image's row order: each batch reads one band of the mosaic, so every page of a
     # memory-mapped mosaic is read (and released) once, not once per batch of a catalogue in random order
-    order = _row_order(wcs, positions)
+    order = _row_order(wcs, positions) if m > batch_size else np.arange(m)
     buffer = _CutBuffer()  # the float cutouts of a batch live until it is rendered, in this thread
 
     def prepared():
