@@ -3,11 +3,14 @@
 Simulates a mosaic (default 6000 x 6000 pixels, 4-D FITS, 1.8"/px like the shipped models) with N sources
 (default 10,000) in a temporary folder and writes its catalogue as a VOTable, then in the same run measures
 
-1. radioassist: ``radioassist.classify`` + ``write_table`` end to end, first once alone (the first call of
-   a process also pays one-off costs: ONNX Runtime sessions, the check against torch, fresh memory), then
-   ``--repeats`` times, each followed at once by the loop of 2. (the ratio is the median of these pairs,
-   which see the same machine load), with the share of time in each stage (``prepare``, the model input,
-   and ``predict``, the model, run in two threads at once) and the CPU cores ``classify`` kept busy;
+1. radioassist: ``radioassist.classify`` (the catalogue file and mosaic in, the classified table out), then
+   ``write_table`` of its output, first once alone (the first call of a process also pays one-off costs:
+   ONNX Runtime sessions, the check against torch, fresh memory), then ``--repeats`` times, each followed
+   at once by the loop of 2. (the ratio is the median of these pairs, which see the same machine load;
+   the headline ratio is ``ra.classify``'s, as the issue defines it, and the ratio with ``write_table``
+   is printed beside it: the loop writes nothing), with the share of time in each stage (``prepare``,
+   the model input, and ``predict``, the model, run in two threads at once) and the CPU cores
+   ``classify`` kept busy;
 2. the per-source loop a user writes from the same pieces: astropy ``Cutout2D`` -> ``radioassist.render``
    (same preset, same cutout size) -> ``predict`` of the *same backend instance*, one image at a time, on a
    subset of the sources (``--baseline-n``); printed with its own stage split;
@@ -27,7 +30,8 @@ quote ratios measured in one run.
 Usage::
 
     python benchmarks/bench_classify.py [--n 10000] [--size 6000] [--task B6] [--baseline-n 500]
-        [--threads 2] [--batch-size 512] [--latency-calls 30] [--repeats 3] [--device cpu|cuda]
+        [--threads 2] [--batch-size 512] [--chunk-size N] [--latency-calls 30] [--repeats 3]
+        [--device cpu|cuda]
         [--dtype bfloat16]
         [--model PATH | --siglip {tiny,so400m}] [--skip-e2e] [--skip-latency]
 """
@@ -52,6 +56,9 @@ def _parse():
     parser.add_argument("--baseline-n", type=int, default=500, help="sources for the per-source loop (500)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--batch-size", type=int, default=512, help="pipeline batch size (default 512)")
+    parser.add_argument("--chunk-size", type=int, default=None,
+                        help="sources per partition (default: classify's, 4 batches); --chunk-size 512 gives "
+                        "one-batch partitions, as in a survey of many small mosaics")
     parser.add_argument("--latency-calls", type=int, default=30, help="warm one-source calls (default 30)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="pairs of (classify, per-source loop) after the first call (default 3)")
@@ -168,7 +175,8 @@ def _end_to_end(args, ra, write_table, simulate_sky, backend, model, options, tm
         usage0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter()
         table = ra.classify(str(mosaic), str(catalog_path), task=args.task, model=model, device=args.device,
-                            backend_options=options, batch_size=args.batch_size, timings=timings)
+                            backend_options=options, batch_size=args.batch_size, chunk_size=args.chunk_size,
+                            timings=timings)
         t1 = time.perf_counter()
         usage1 = resource.getrusage(resource.RUSAGE_SELF)
         cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
@@ -179,16 +187,18 @@ def _end_to_end(args, ra, write_table, simulate_sky, backend, model, options, tm
         stages["write"] = t2 - t1
         meta = table.meta["radioassist"]
         flags = np.asarray(table[f"{args.task}_flag"], dtype=str)
-        print(f"radioassist classify + write_table, {label}: {len(table)} sources in {total:.2f}s = "
-              f"{len(table) / total:.0f} sources/s ({int(np.sum(flags != ''))} flagged), cutout "
-              f"{meta.get('cutout_size')} px, preset {meta.get('render_preset')}; classify kept "
-              f"{cpu / (t1 - t0):.2f} CPU cores busy ({1e3 * cpu / len(table):.2f} CPU-ms per source)")
+        print(f"radioassist, {label}: ra.classify {len(table)} sources in {t1 - t0:.2f}s = "
+              f"{len(table) / (t1 - t0):.0f} sources/s; + write_table {total:.2f}s = "
+              f"{len(table) / total:.0f} sources/s ({int(np.sum(flags != ''))} flagged, "
+              f"{meta.get('partitions', 1)} partition(s)), cutout {meta.get('cutout_size')} px, preset "
+              f"{meta.get('render_preset')}; classify kept {cpu / (t1 - t0):.2f} CPU cores busy "
+              f"({1e3 * cpu / len(table):.2f} CPU-ms per source)")
         print("  " + ", ".join(f"{name} {seconds:.2f}s ({100 * seconds / total:.0f}%)"
                                for name, seconds in stages.items())
               + "  [prepare and predict run at once, in two threads]")
-        return table, len(table) / total
+        return table, len(table) / (t1 - t0), len(table) / total
 
-    table, first_rate = run_classify("first call in this process")
+    table, first_rate, _ = run_classify("first call in this process")
 
     from astropy.io import fits
     from astropy.nddata import Cutout2D
@@ -231,19 +241,22 @@ def _end_to_end(args, ra, write_table, simulate_sky, backend, model, options, tm
 
     pairs = []
     for repeat in range(args.repeats):
-        table, rate = run_classify(f"repeat {repeat + 1} of {args.repeats}")
+        table, rate, rate_written = run_classify(f"repeat {repeat + 1} of {args.repeats}")
         naive, loop_probs = run_loop()
-        pairs.append((rate, naive))
-        print(f"  ratio of this pair: x{rate / naive:.1f}")
+        pairs.append((rate, naive, rate_written))
+        print(f"  ratio of this pair: x{rate / naive:.1f} (ra.classify), x{rate_written / naive:.1f} "
+              "(with write_table)")
     pipe_probs = np.array([[table[f"{args.task}_prob_{lab}"][r] for lab in task.labels] for r in rows])
     same = np.mean(np.argmax(pipe_probs, 1) == np.argmax(loop_probs, 1))
     print(f"the loop gives the label of classify on {100 * same:.1f}% of its sources "
           f"(max |dp| {np.max(np.abs(pipe_probs - loop_probs)):.3g})")
-    ratios = [rate / naive for rate, naive in pairs]
-    rate = statistics.median(rate for rate, _ in pairs)
+    ratios = [rate / naive for rate, naive, _ in pairs]
+    written = [rate_written / naive for _, naive, rate_written in pairs]
+    rate = statistics.median(rate for rate, _, _ in pairs)
     ratio = statistics.median(ratios)
-    print(f"ratio radioassist / per-source loop: median x{ratio:.1f} over {len(pairs)} pairs "
-          f"[{min(ratios):.1f}, {max(ratios):.1f}] (first call of the process: x{first_rate / pairs[0][1]:.1f}; "
+    print(f"ratio ra.classify / per-source loop: median x{ratio:.1f} over {len(pairs)} pairs "
+          f"[{min(ratios):.1f}, {max(ratios):.1f}] (with write_table: median x{statistics.median(written):.1f}; "
+          f"first call of the process: x{first_rate / pairs[0][1]:.1f}; "
           f"goal >= 10x: {'MET' if ratio >= 10 else 'NOT MET'}); {rate:.0f} sources/s, median (first call "
           f"{first_rate:.0f}; goal >= 2000 on 2 CPU cores: {'MET' if rate >= 2000 else 'NOT MET'})")
 

@@ -5,7 +5,7 @@ the planned partitions and yields ``(partition id, result)`` as they finish,
 running them serially here or on a dask cluster (``scheduler=`` /
 ``workers=``, :mod:`radioassist.parallel`).
 """
-from ._partition import partition_task, run_partition
+from ._partition import PartitionRun, partition_task, stream_partitions
 
 __all__ = ["Partition", "dispatch"]
 
@@ -56,14 +56,25 @@ def dispatch(partitions, tiles, positions, sizes, *, backend, backend_spec, spec
 
 
 def _serial(partitions, tiles, positions, sizes, *, backend, spec, run, on_batch):
-    for t in sorted({p.tile for p in partitions}):
-        img = tiles[t].open()
-        try:
-            for p in (p for p in partitions if p.tile == t):
-                yield p.pid, run_partition(img, positions[p.rows], None if sizes is None else sizes[p.rows], p.rows,
-                                           backend=backend, spec=spec, on_batch=on_batch, **run)
-        finally:
-            tiles[t].close(img)
+    """The partitions in this process, their batches in one stream (the model runs while the next is cut)."""
+
+    def parts():  # each mosaic is open while its partitions are cut (the model may still run after)
+        for t in sorted({p.tile for p in partitions}):
+            img = tiles[t].open()
+            try:
+                for p in (p for p in partitions if p.tile == t):
+                    yield PartitionRun(p.pid, img, positions[p.rows], None if sizes is None else sizes[p.rows],
+                                       p.rows, backend=backend, spec=spec, **run)
+            finally:
+                tiles[t].close(img)
+
+    n_rows = sum(len(p.rows) for p in partitions)
+    source = parts()
+    try:
+        yield from stream_partitions(source, backend=backend, task=run["task"],
+                                     overlap=n_rows > run["batch_size"], on_batch=on_batch)
+    finally:
+        source.close()  # closes the open mosaic when the run stops early
 
 
 def _on_dask(partitions, tiles, positions, sizes, *, backend_spec, run, scheduler, workers):

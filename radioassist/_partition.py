@@ -6,8 +6,11 @@ a dask worker runs (through :func:`partition_task`); it returns plain arrays
 cutouts were made, which :class:`Collector` gathers into the output columns.
 
 While the backend classifies one batch (in a helper thread: torch and the
-HTTP clients release the GIL), the next batch is cut and rendered.
+HTTP clients release the GIL), the next batch is cut and rendered; a serial
+run streams the batches of all its partitions this way
+(:func:`stream_partitions`), so the model does not wait at the start of each.
 """
+import collections
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +26,8 @@ from .domain import check_domain, model_domain, model_grid, to_model_grid
 from .flags import DEFAULT_MIN_COVERAGE, FLAG_BLANK, FLAG_OK, FLAG_OUTSIDE, answer_flags, coverage_flags, on_image
 from .render import render
 
-__all__ = ["DEFAULT_CUTOUT_SIZE", "DEFAULT_PRESET", "run_partition", "partition_task", "cut_plan",
+__all__ = ["DEFAULT_CUTOUT_SIZE", "DEFAULT_PRESET", "run_partition", "PartitionRun", "stream_partitions",
+           "partition_task", "cut_plan",
            "effective_coverage", "partition_info", "Collector"]
 
 #: Default cutout side (native pixels) when neither the user nor the model says otherwise.
@@ -91,60 +95,154 @@ def run_partition(image, positions, sizes, rows, *, backend, task, size, size_ru
         ``info`` (how the cutouts were made: :func:`partition_info`) and
         ``stages`` (seconds spent cutting, rendering, preparing the model input and predicting).
     """
-    stages = {"cut": 0.0, "render": 0.0, "prepare": 0.0, "predict": 0.0}
-    if spec is None:
-        spec = backend.input_spec(task)
-    min_coverage = effective_coverage(min_coverage, spec)
-    grid, cut_size, fov_note = cut_plan(image, size=size, size_rule=size_rule, spec=spec)
-    preset = preset or spec.get("render_preset") or DEFAULT_PRESET
-    m = len(rows)
-    out = _Outputs(m, task)
-    wcs = image.wcs.deepcopy()  # astropy WCS objects are not thread-safe: never share the caller's
-    batch_size = int(batch_size)
+    part = PartitionRun(None, image, positions, sizes, rows, backend=backend, task=task, size=size,
+                        size_rule=size_rule, preset=preset, batch_size=batch_size, min_coverage=min_coverage,
+                        spec=spec)
+    for _, result in stream_partitions([part], backend=backend, task=task, overlap=len(rows) > batch_size,
+                                       on_batch=on_batch):
+        return result
+    raise RuntimeError("a partition gave no result")  # not reached: every partition gives one
 
-    # batches in the image's row order: each batch reads one band of the mosaic, so every page of a
-    # memory-mapped mosaic is read (and released) once, not once per batch of a catalogue in random order
-    order = _row_order(wcs, positions) if m > batch_size else np.arange(m)
-    buffer = _CutBuffer()  # the float cutouts of a batch live until it is rendered, in this thread
 
-    def prepared():
-        for start in range(0, m, batch_size):
-            local = order[start:start + batch_size]
-            yield _prepare(image, wcs, positions, sizes, local, grid=grid, cut_size=cut_size, size_rule=size_rule,
-                           preset=preset, min_coverage=min_coverage, stages=stages, backend=backend, task=task,
-                           buffer=buffer)
+class PartitionRun:
+    """The rows of one partition, to be cut, rendered and prepared batch by batch (:func:`stream_partitions`).
 
-    def predict(batch):
+    Everything about the image (its WCS, how cutouts are made, :func:`partition_info`) is settled here, so
+    the image may be closed once :meth:`batches` is exhausted, while the model still runs on the last ones.
+
+    Parameters
+    ----------
+    key
+        Returned with the result (the partition's id).
+    image, positions, sizes, rows
+        As for :func:`run_partition`.
+    backend, task, size, size_rule, preset, batch_size, min_coverage, spec
+        As for :func:`run_partition`.
+    """
+
+    def __init__(self, key, image, positions, sizes, rows, *, backend, task, size, size_rule, preset, batch_size,
+                 min_coverage=None, spec=None):
+        self.key = key
+        self.stages = {"cut": 0.0, "render": 0.0, "prepare": 0.0, "predict": 0.0}
+        if spec is None:
+            spec = backend.input_spec(task)
+        self.min_coverage = effective_coverage(min_coverage, spec)
+        cut = cut_plan(image, size=size, size_rule=size_rule, spec=spec)
+        self.grid, self.cut_size, _ = cut
+        self.preset = preset or spec.get("render_preset") or DEFAULT_PRESET
+        self.info = partition_info(image, backend, task, preset=self.preset, spec=spec, cut=cut)
+        self.info["min_coverage"] = self.min_coverage
+        self.image, self.positions, self.sizes, self.size_rule = image, positions, sizes, size_rule
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.backend, self.task = backend, task
+        m = len(self.rows)
+        self.out = _Outputs(m, task)
+        self.wcs = image.wcs.deepcopy()  # astropy WCS objects are not thread-safe: never share the caller's
+        batch_size = int(batch_size)
+        # batches in the image's row order: each batch reads one band of the mosaic, so every page of a
+        # memory-mapped mosaic is read (and released) once, not once per batch of a catalogue in random order
+        self.order = _row_order(self.wcs, positions) if m > batch_size else np.arange(m)
+        self.bounds = [(start, min(m, start + batch_size)) for start in range(0, m, batch_size)]
+        self.unfinished = len(self.bounds)
+
+    def batches(self, buffer=None):
+        """Yield the `_Batch` of each batch of rows, cut, rendered and prepared (in the calling thread)."""
+        buffer = _CutBuffer() if buffer is None else buffer
+        for start, stop in self.bounds:
+            yield _prepare(self.image, self.wcs, self.positions, self.sizes, self.order[start:stop],
+                           grid=self.grid, cut_size=self.cut_size, size_rule=self.size_rule, preset=self.preset,
+                           min_coverage=self.min_coverage, stages=self.stages, backend=self.backend,
+                           task=self.task, buffer=buffer)
+        self.image = None  # cut: the image may be closed
+
+    def predict(self, batch):
+        """The backend's predictions for a batch (None when none of its rows is classified)."""
         t0 = time.perf_counter()
-        preds = backend.predict(batch.prepared, task) if len(batch.keep) else None
-        stages["predict"] += time.perf_counter() - t0
+        preds = self.backend.predict(batch.prepared, self.task) if len(batch.keep) else None
+        self.stages["predict"] += time.perf_counter() - t0
         return preds
 
-    def finish(batch, preds):
-        out.flags[batch.local] = batch.why
+    def finish(self, batch, preds):
+        """Put a batch's flags and predictions in place; True once every batch is."""
+        self.out.flags[batch.local] = batch.why
         if preds is not None:
-            out.add(batch.local[batch.keep], preds)
+            self.out.add(batch.local[batch.keep], preds)
+        self.unfinished -= 1
+        return self.unfinished == 0
+
+    def result(self):
+        """The partition's result (see :func:`run_partition`)."""
+        out = self.out
+        return {"rows": self.rows, "labels": out.labels.astype(str), "probs": out.probs,
+                "flags": out.flags.astype(str), "answers": None if out.answers is None else out.answers.astype(str),
+                "info": self.info, "stages": self.stages}
+
+
+def stream_partitions(parts, *, backend, task, overlap=True, on_batch=None):
+    """Yield ``(key, result)`` of each `PartitionRun` of ``parts`` as it finishes, in order.
+
+    The batches of all the partitions form one stream: while the backend
+    classifies a batch in a helper thread (torch, ONNX Runtime and the HTTP
+    clients release the GIL), the next one is cut, rendered and prepared here,
+    across partition boundaries, so the model never waits at the start of a
+    partition.  ``parts`` may be a generator that opens each image when its
+    partitions come (it is asked for the next partition once the previous one
+    is cut).  If anything fails, the partitions already classified are still
+    yielded before the error is raised.
+
+    Parameters
+    ----------
+    parts : iterable of `PartitionRun`
+    backend : backend instance
+    task : `~radioassist.tasks.Task`
+    overlap : bool, optional
+        False runs every batch in this thread (one batch in all: nothing to overlap).
+    on_batch : callable, optional
+        Called with the number of rows of each finished batch.
+    """
+    pending = collections.deque()  # (part, batch, future) in the order cut
+    buffer = _CutBuffer()  # the float cutouts of a batch live until it is rendered, in this thread
+
+    def finish(part, batch, preds):
+        complete = part.finish(batch, preds)
         if on_batch is not None:
             on_batch(len(batch.local))
+        return complete
 
-    if m <= batch_size:  # one batch: nothing to overlap
-        for batch in prepared():
-            finish(batch, predict(batch))
-    else:  # classify batch k in a helper thread while batch k + 1 is cut and rendered here
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="radioassist-predict") as pool:
-            pending = None
-            for batch in prepared():
-                future = pool.submit(predict, batch)
-                if pending is not None:
-                    finish(pending[0], pending[1].result())
-                pending = (batch, future)
-            if pending is not None:
-                finish(pending[0], pending[1].result())
-    info = partition_info(image, backend, task, preset=preset, spec=spec, cut=(grid, cut_size, fov_note))
-    info["min_coverage"] = min_coverage
-    return {"rows": np.asarray(rows, dtype=np.int64), "labels": out.labels.astype(str), "probs": out.probs,
-            "flags": out.flags.astype(str), "answers": None if out.answers is None else out.answers.astype(str),
-            "info": info, "stages": stages}
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="radioassist-predict") if overlap else None
+    try:
+        for part in parts:
+            if not part.bounds:  # no rows
+                yield part.key, part.result()
+                continue
+            for batch in part.batches(buffer):
+                if pool is None:
+                    if finish(part, batch, part.predict(batch)):
+                        yield part.key, part.result()
+                    continue
+                pending.append((part, batch, pool.submit(part.predict, batch)))
+                while len(pending) > 1:  # batch k is classified while batch k + 1 is cut
+                    done, old, future = pending.popleft()
+                    if finish(done, old, future.result()):
+                        yield done.key, done.result()
+        while pending:
+            done, old, future = pending.popleft()
+            if finish(done, old, future.result()):
+                yield done.key, done.result()
+    except Exception:
+        # keep what is classified: partitions whose last batches are in flight still finish
+        while pending:
+            done, old, future = pending.popleft()
+            try:
+                preds = future.result()
+            except Exception:
+                break
+            if finish(done, old, preds):
+                yield done.key, done.result()
+        raise
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 class _Batch:

@@ -1,10 +1,13 @@
 """End-to-end classification: the real LoTSS mosaic through the CLI, and simulated skies with known truth."""
+import threading
+
 import numpy as np
 import pytest
 from astropy.table import Table
 from click.testing import CliRunner
 
 from radioassist import InputError
+from radioassist.backends.vision import VisionBackend
 from radioassist.exceptions import DomainWarning, RadioassistWarning
 from radioassist.cli import main
 from radioassist.output import read_provenance
@@ -141,6 +144,36 @@ def test_results_do_not_depend_on_catalogue_order_or_batches(fr_sky):
         np.testing.assert_allclose(_float(shuffled[f"B6_prob_{label}"]),
                                    _float(reference[f"B6_prob_{label}"])[shuffle], atol=1e-6, equal_nan=True)
     assert np.sum(_text(reference["B6_flag"]) == "") >= 40
+    # partitions of one batch each, streamed through the model one after the other: the same answers
+    streamed = classify(fr_sky.image, cat[shuffle], task="B6", batch_size=8, chunk_size=8)
+    assert streamed.meta["radioassist"]["partitions"] == 8
+    for column in ("B6_label", "B6_flag"):
+        np.testing.assert_array_equal(_text(streamed[column]), _text(shuffled[column]))
+    np.testing.assert_array_equal(_float(streamed["B6_prob_FR-II"]), _float(shuffled["B6_prob_FR-II"]))
+
+
+class _ThreadRecorder(VisionBackend):
+    """The vision backend (shipped model), noting the thread each batch is classified in."""
+
+    threads = []
+
+    def predict(self, images, task):
+        type(self).threads.append(threading.current_thread().name)
+        return super().predict(images, task)
+
+
+def test_batches_are_classified_while_the_next_is_cut_across_partitions(fr_sky):
+    """One-batch partitions (many small mosaics, or a checkpointed run) still overlap cutting and the model."""
+    cat = fr_sky.catalog[:40]
+    backend = _ThreadRecorder()
+    _ThreadRecorder.threads = []
+    table = classify(fr_sky.image, cat, backend=backend, task="B6", batch_size=8, chunk_size=8)
+    assert table.meta["radioassist"]["partitions"] == 5
+    assert len(_ThreadRecorder.threads) == 5
+    assert all(name.startswith("radioassist-predict") for name in _ThreadRecorder.threads)
+    _ThreadRecorder.threads = []
+    classify(fr_sky.image, cat[:8], backend=backend, task="B6", batch_size=8)  # one batch: nothing to overlap
+    assert _ThreadRecorder.threads == [threading.current_thread().name]
 
 
 def test_no_catalogue_detects_sources(fr_sky):

@@ -33,6 +33,14 @@ from radioassist.backends import Backend, Predictions, register_backend
 @register_backend("test-slow", overwrite=True)
 class SlowTestBackend(Backend):
     calls = 0
+    prepared = 0
+
+    def prepare(self, images, task):
+        type(self).prepared += 1
+        fail_after = os.environ.get("RADIOASSIST_TEST_FAIL_PREPARE_AFTER")
+        if fail_after and type(self).prepared > int(fail_after):
+            raise RuntimeError("simulated failure while preparing a batch")
+        return super().prepare(images, task)
 
     def predict(self, images, task):
         type(self).calls += 1
@@ -66,9 +74,11 @@ def files(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
-    for name in ("RADIOASSIST_TEST_FAIL_AFTER", "RADIOASSIST_TEST_DELAY", "RADIOASSIST_TEST_LOG"):
+    for name in ("RADIOASSIST_TEST_FAIL_AFTER", "RADIOASSIST_TEST_FAIL_PREPARE_AFTER", "RADIOASSIST_TEST_DELAY",
+                 "RADIOASSIST_TEST_LOG"):
         monkeypatch.delenv(name, raising=False)
     SlowTestBackend.calls = 0
+    SlowTestBackend.prepared = 0
 
 
 def _n_classified(table, rows):
@@ -235,6 +245,30 @@ def test_folder_killed_before_run_json_is_started_again(files, tmp_path):
     (folder / "run.json").unlink()  # parts but no run.json: not ours to guess
     with pytest.raises(InputError, match="not a radioassist partial-results folder"):
         classify(files["mosaic"], files["catalog"], backend="test-slow", size=32, checkpoint=folder, resume=True)
+
+
+def test_partition_classified_while_the_next_is_cut_is_kept_when_cutting_fails(files, tmp_path, monkeypatch):
+    """Batches stream across partitions: the last batch of one is classified while the next one is cut.
+
+    A failure while cutting (here: preparing) the first batch of partition 2 comes while the last batch of
+    partition 1 is still in the model: partition 1 is finished and saved before the error is raised.
+    """
+    folder = tmp_path / "run.partial"
+    kwargs = dict(backend="test-slow", size=32, batch_size=8)  # partitions of 4 batches
+    reference = classify(files["mosaic"], files["catalog"], **kwargs)
+    SlowTestBackend.calls = SlowTestBackend.prepared = 0
+    monkeypatch.setenv("RADIOASSIST_TEST_DELAY", "0.05")  # the 4th batch is still in the model
+    monkeypatch.setenv("RADIOASSIST_TEST_FAIL_PREPARE_AFTER", "4")
+    with pytest.raises(RuntimeError, match="simulated failure while preparing"):
+        classify(files["mosaic"], files["catalog"], checkpoint=folder, **kwargs)
+    assert SlowTestBackend.calls == 4
+    assert sorted(p.name for p in folder.glob("part-*.npz")) == ["part-t00000-c000000.npz"]
+    monkeypatch.delenv("RADIOASSIST_TEST_FAIL_PREPARE_AFTER")
+    monkeypatch.delenv("RADIOASSIST_TEST_DELAY")
+    table = classify(files["mosaic"], files["catalog"], checkpoint=folder, resume=True, **kwargs)
+    assert table.meta["radioassist"]["rows_resumed"] == 32
+    np.testing.assert_array_equal(np.asarray(table["B6_prob_FR-II"]), np.asarray(reference["B6_prob_FR-II"]))
+    PartialResults(folder).remove()
 
 
 def test_failure_before_any_result_leaves_no_partial_folder(files, tmp_path, monkeypatch):
