@@ -56,6 +56,7 @@ def main():
     import onnxruntime
     import torch
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from scipy.special import softmax
 
     import radioassist as ra
     from radioassist.backends import _onnx
@@ -98,10 +99,7 @@ def main():
         return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
     def probabilities(sess, x):
-        z = sess.run(None, {"pixel_values": x})[0]
-        z = z - z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(axis=1, keepdims=True)
+        return softmax(sess.run(None, {"pixel_values": x})[0], axis=1)
 
     def score(truth, probs):  # macro F1 from radioassist.metrics; class index 1: FR-II
         return classification_report(truth.astype(int), probs.argmax(axis=1), labels=task).macro_f1

@@ -13,7 +13,7 @@ run streams the batches of all its partitions this way
 import collections
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 from astropy import units as u
@@ -98,10 +98,9 @@ def run_partition(image, positions, sizes, rows, *, backend, task, size, size_ru
     part = PartitionRun(None, image, positions, sizes, rows, backend=backend, task=task, size=size,
                         size_rule=size_rule, preset=preset, batch_size=batch_size, min_coverage=min_coverage,
                         spec=spec)
-    for _, result in stream_partitions([part], backend=backend, task=task, overlap=len(rows) > batch_size,
-                                       on_batch=on_batch):
-        return result
-    raise RuntimeError("a partition gave no result")  # not reached: every partition gives one
+    [(_, result)] = stream_partitions([part], backend=backend, task=task, overlap=len(rows) > batch_size,
+                                      on_batch=on_batch)
+    return result
 
 
 class PartitionRun:
@@ -145,9 +144,11 @@ class PartitionRun:
         self.bounds = [(start, min(m, start + batch_size)) for start in range(0, m, batch_size)]
         self.unfinished = len(self.bounds)
 
-    def batches(self, buffer=None):
-        """Yield the `_Batch` of each batch of rows, cut, rendered and prepared (in the calling thread)."""
-        buffer = _CutBuffer() if buffer is None else buffer
+    def batches(self, buffer):
+        """Yield the `_Batch` of each batch of rows, cut, rendered and prepared (in the calling thread).
+
+        ``buffer`` (a `_CutBuffer`) holds the float cutouts of a batch until it is rendered.
+        """
         for start, stop in self.bounds:
             yield _prepare(self.image, self.wcs, self.positions, self.sizes, self.order[start:stop],
                            grid=self.grid, cut_size=self.cut_size, size_rule=self.size_rule, preset=self.preset,
@@ -202,12 +203,16 @@ def stream_partitions(parts, *, backend, task, overlap=True, on_batch=None):
     """
     pending = collections.deque()  # (part, batch, future) in the order cut
     buffer = _CutBuffer()  # the float cutouts of a batch live until it is rendered, in this thread
+    in_flight = 1 if overlap else 0  # batches left in the model while the next one is cut
 
-    def finish(part, batch, preds):
-        complete = part.finish(batch, preds)
-        if on_batch is not None:
-            on_batch(len(batch.local))
-        return complete
+    def settle(limit):  # finish the oldest batches until at most ``limit`` are left in the model
+        while len(pending) > limit:
+            part, batch, future = pending.popleft()
+            complete = part.finish(batch, future.result())
+            if on_batch is not None:
+                on_batch(len(batch.local))
+            if complete:
+                yield part.key, part.result()
 
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="radioassist-predict") if overlap else None
     try:
@@ -216,33 +221,31 @@ def stream_partitions(parts, *, backend, task, overlap=True, on_batch=None):
                 yield part.key, part.result()
                 continue
             for batch in part.batches(buffer):
-                if pool is None:
-                    if finish(part, batch, part.predict(batch)):
-                        yield part.key, part.result()
-                    continue
-                pending.append((part, batch, pool.submit(part.predict, batch)))
-                while len(pending) > 1:  # batch k is classified while batch k + 1 is cut
-                    done, old, future = pending.popleft()
-                    if finish(done, old, future.result()):
-                        yield done.key, done.result()
-        while pending:
-            done, old, future = pending.popleft()
-            if finish(done, old, future.result()):
-                yield done.key, done.result()
+                pending.append((part, batch, _submit(pool, part.predict, batch)))
+                yield from settle(in_flight)
+        yield from settle(0)
     except Exception:
         # keep what is classified: partitions whose last batches are in flight still finish
-        while pending:
-            done, old, future = pending.popleft()
-            try:
-                preds = future.result()
-            except Exception:
-                break
-            if finish(done, old, preds):
-                yield done.key, done.result()
+        try:
+            yield from settle(0)
+        except Exception:
+            pass  # the first error is the one to raise
         raise
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _submit(pool, func, *args):
+    """``pool.submit(func, *args)``, or without a pool a future of ``func(*args)`` run here and now."""
+    if pool is not None:
+        return pool.submit(func, *args)
+    future = Future()
+    try:
+        future.set_result(func(*args))
+    except Exception as exc:
+        future.set_exception(exc)
+    return future
 
 
 class _Batch:
