@@ -184,9 +184,11 @@ def stream_partitions(parts, *, backend, task, overlap=True, on_batch=None):
 
     The batches of all the partitions form one stream: while the backend
     classifies a batch in a helper thread (torch, ONNX Runtime and the HTTP
-    clients release the GIL), the next one is cut, rendered and prepared here,
-    across partition boundaries, so the model never waits at the start of a
-    partition.  ``parts`` may be a generator that opens each image when its
+    clients release the GIL), the next ones are cut, rendered and prepared
+    here, across partition boundaries, so the model never waits at the start
+    of a partition.  Up to two batches wait for the model while the next is
+    cut: the time a batch takes to cut varies more than the time it takes to
+    classify, and one batch of slack keeps both threads busy.  ``parts`` may be a generator that opens each image when its
     partitions come (it is asked for the next partition once the previous one
     is cut).  If anything fails, the partitions already classified are still
     yielded before the error is raised.
@@ -203,7 +205,7 @@ def stream_partitions(parts, *, backend, task, overlap=True, on_batch=None):
     """
     pending = collections.deque()  # (part, batch, future) in the order cut
     buffer = _CutBuffer()  # the float cutouts of a batch live until it is rendered, in this thread
-    in_flight = 1 if overlap else 0  # batches left in the model while the next one is cut
+    in_flight = 2 if overlap else 0  # batches left with the model while the next one is cut
 
     def settle(limit):  # finish the oldest batches until at most ``limit`` are left in the model
         while len(pending) > limit:

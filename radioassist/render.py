@@ -152,7 +152,32 @@ def _fill_nonfinite(block, dtype):
 
 
 def _radio_llava(block, *, zscale, contrast, size, blank=None, **_):
-    work, _bad = _fill_nonfinite(block, block.dtype.newbyteorder("="))
+    dtype = block.dtype.newbyteorder("=")
+    if not (zscale or size is not None) and dtype.kind == "f" and block.size:
+        # the common case, images without NaN or inf: a finite minimum and maximum show it (NaN and inf
+        # reach them); no per-pixel test, and the scaling writes the working copy.  The few images with
+        # non-finite pixels (at a mosaic's edge) are rendered again below, in the general way
+        own = not block.dtype.isnative  # e.g. FITS data: one native copy first, scaled in place
+        if own:
+            block = block.astype(dtype)
+        with np.errstate(invalid="ignore", over="ignore"):
+            vmin = block.min(axis=(1, 2), keepdims=True).astype(dtype)
+            vmax = block.max(axis=(1, 2), keepdims=True).astype(dtype)
+            span = vmax - vmin  # finite limits may still be too far apart for the dtype
+        finite = np.isfinite(span[:, 0, 0])
+        if finite.any():
+            other = np.flatnonzero(~finite)
+            sub_blank = None if blank is None else np.zeros(len(other), dtype=bool)
+            rest = None
+            if len(other):  # (before ``block`` may be scaled in place)
+                rest = _radio_llava(block[other], zscale=False, contrast=contrast, size=None, blank=sub_blank)
+            work = _min_max_scale(block, vmin, span, dtype, blank, in_place=own)
+            if rest is not None:
+                work[other] = rest
+                if blank is not None:
+                    blank[other] = sub_blank
+            return work
+    work, _bad = _fill_nonfinite(block, dtype)
     if blank is not None and (zscale or size is not None):
         blank[:] = _blank_of_filled(work)
     if zscale:
@@ -188,6 +213,18 @@ def _radio_llava(block, *, zscale, contrast, size, blank=None, **_):
     np.subtract(work, vmin, out=work)
     np.divide(work, span, out=work)
     np.multiply(work, 255.0, out=work)
+    return work
+
+
+def _min_max_scale(block, vmin, span, dtype, blank, *, in_place=False):
+    """`_radio_llava` of finite images (minimum ``vmin``, finite ``span``): a new array unless ``in_place``."""
+    if blank is not None:
+        blank[:] = (span == 0)[:, 0, 0]  # constant
+    span[span == 0] = 1
+    with np.errstate(invalid="ignore"):  # images with a non-finite span are rendered apart
+        work = np.subtract(block, vmin, out=block if in_place else None, dtype=dtype)
+        np.divide(work, span, out=work)
+        np.multiply(work, 255.0, out=work)
     return work
 
 

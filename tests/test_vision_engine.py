@@ -202,6 +202,46 @@ def test_the_one_channel_graph_only_when_the_input_feeds_one_convolution():
     assert _onnx._collapse_first_convolution(_onnx._export(_Wrapped(Stem(skip=True).eval()), x)) is None
 
 
+@needs_onnx
+def test_channels_padded_to_the_vector_width_give_the_same_logits():
+    """Zero filters pad a residual network's 24 channels to 32; a pooled feature vector is left alone."""
+    from onnx import numpy_helper
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = torch.nn.Conv2d(1, 24, 7, stride=2, padding=3)
+            self.pool = torch.nn.MaxPool2d(3, stride=2, padding=1)
+            self.a = torch.nn.Conv2d(24, 24, 3, padding=1)
+            self.b = torch.nn.Conv2d(24, 24, 3, padding=1, bias=False)
+            self.down = torch.nn.Conv2d(24, 40, 3, stride=2, padding=1)
+            self.head = torch.nn.Linear(40, 3)
+
+        def forward(self, pixel_values):
+            x = self.pool(torch.relu(self.stem(pixel_values)))
+            x = torch.relu(x + self.b(torch.relu(self.a(x))))
+            x = torch.relu(self.down(x))  # 40 channels: pooled into the head, so never padded
+            return self.head(x.mean(dim=(2, 3)))
+
+    torch.manual_seed(0)
+    net = Net().eval()
+    x = torch.rand(4, 1, 32, 32)
+    proto = _onnx._export(_Wrapped(net), x)
+    padded = _onnx._pad_channels(proto, 16)
+    shapes = {i.name: numpy_helper.to_array(i).shape for i in _onnx_model(padded).graph.initializer}
+    assert sorted(s[:2] for s in shapes.values() if len(s) == 4) == [(32, 1), (32, 32), (32, 32), (40, 32)]
+    got = _onnx._session(padded, 1).run(None, {"pixel_values": x.numpy()})[0]
+    np.testing.assert_allclose(got, net(x).detach().numpy(), atol=1e-5)
+    assert _onnx._pad_channels(proto, 8) is proto  # 24 and 40 channels fill vectors of 8 already
+    assert _onnx._channel_block() in (1, 8, 16)
+
+
+def _onnx_model(proto):
+    import onnx
+
+    return onnx.load_from_string(proto)
+
+
 class _Wrapped(torch.nn.Module):
     """A module called as ``model(pixel_values=x).logits``, as transformers classifiers are."""
 
