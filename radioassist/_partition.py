@@ -11,6 +11,7 @@ run streams the batches of all its partitions this way
 (:func:`stream_partitions`), so the model does not wait at the start of each.
 """
 import collections
+import functools
 import time
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,6 +22,7 @@ from astropy.table import Table
 
 from ._parameters import as_coverage
 from ._provenance import describe_backend
+from ._threads import one_thread_call
 from .cutouts import extract_cutouts
 from .domain import check_domain, model_domain, model_grid, to_model_grid
 from .flags import DEFAULT_MIN_COVERAGE, FLAG_BLANK, FLAG_OK, FLAG_OUTSIDE, answer_flags, coverage_flags, on_image
@@ -186,9 +188,12 @@ def stream_partitions(parts, *, backend, task, overlap=True, on_batch=None):
     classifies a batch in a helper thread (torch, ONNX Runtime and the HTTP
     clients release the GIL), the next ones are cut, rendered and prepared
     here, across partition boundaries, so the model never waits at the start
-    of a partition.  Up to two batches wait for the model while the next is
-    cut: the time a batch takes to cut varies more than the time it takes to
-    classify, and one batch of slack keeps both threads busy.  ``parts`` may be a generator that opens each image when its
+    of a partition.  A backend that runs several predictions at once
+    (`~radioassist.backends.Backend.predict_workers`: the ``vision`` backend,
+    one per CPU core) gets them in as many helper threads, one thread each;
+    one more batch than there are helpers waits for the model while the next
+    is cut, so that a batch slower to cut than to classify leaves no core
+    idle.  ``parts`` may be a generator that opens each image when its
     partitions come (it is asked for the next partition once the previous one
     is cut).  If anything fails, the partitions already classified are still
     yielded before the error is raised.
@@ -205,7 +210,8 @@ def stream_partitions(parts, *, backend, task, overlap=True, on_batch=None):
     """
     pending = collections.deque()  # (part, batch, future) in the order cut
     buffer = _CutBuffer()  # the float cutouts of a batch live until it is rendered, in this thread
-    in_flight = 2 if overlap else 0  # batches left with the model while the next one is cut
+    workers = max(1, int(backend.predict_workers())) if overlap else 0
+    in_flight = workers + 1 if overlap else 0  # batches left with the model while the next one is cut
 
     def settle(limit):  # finish the oldest batches until at most ``limit`` are left in the model
         while len(pending) > limit:
@@ -216,14 +222,15 @@ def stream_partitions(parts, *, backend, task, overlap=True, on_batch=None):
             if complete:
                 yield part.key, part.result()
 
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="radioassist-predict") if overlap else None
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="radioassist-predict") if overlap else None
     try:
         for part in parts:
             if not part.bounds:  # no rows
                 yield part.key, part.result()
                 continue
+            predict = part.predict if workers <= 1 else functools.partial(_one_thread, part.predict)
             for batch in part.batches(buffer):
-                pending.append((part, batch, _submit(pool, part.predict, batch)))
+                pending.append((part, batch, _submit(pool, predict, batch)))
                 yield from settle(in_flight)
         yield from settle(0)
     except Exception:
@@ -236,6 +243,12 @@ def stream_partitions(parts, *, backend, task, overlap=True, on_batch=None):
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _one_thread(func, *args):
+    """``func(*args)`` on one thread (`one_thread_call`): one of several predict calls side by side."""
+    with one_thread_call():
+        return func(*args)
 
 
 def _submit(pool, func, *args):

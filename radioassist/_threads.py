@@ -12,10 +12,11 @@ that size their own thread pools (ONNX Runtime sessions).
 import contextlib
 import threading
 
-__all__ = ["one_torch_thread", "torch_threads"]
+__all__ = ["one_torch_thread", "one_thread_call", "torch_threads"]
 
 _LOCK = threading.Lock()
 _state = {"holders": 0, "saved": None}
+_local = threading.local()
 
 
 @contextlib.contextmanager
@@ -39,9 +40,29 @@ def one_torch_thread():
             torch.set_num_threads(saved)
 
 
+@contextlib.contextmanager
+def one_thread_call():
+    """Run a whole call on one thread: torch (:func:`one_torch_thread`) and what :func:`torch_threads` sizes.
+
+    For calls that run side by side in several threads, one per core (the
+    ``vision`` backend's ``predict`` in `radioassist.classify`): inside the
+    block :func:`torch_threads` is 1 in the calling thread, so an ONNX Runtime
+    session is made for one thread too.
+    """
+    depth = getattr(_local, "single", 0)
+    _local.single = depth + 1
+    try:
+        with one_torch_thread():
+            yield
+    finally:
+        _local.single = depth
+
+
 def torch_threads():
-    """Torch's thread count outside :func:`one_torch_thread` blocks (what the user set)."""
+    """Torch's thread count outside :func:`one_torch_thread` blocks (what the user set; 1 in :func:`one_thread_call`)."""
     import torch
 
+    if getattr(_local, "single", 0):
+        return 1
     with _LOCK:
         return _state["saved"] if _state["holders"] else torch.get_num_threads()

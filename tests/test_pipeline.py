@@ -1,5 +1,6 @@
 """End-to-end classification: the real LoTSS mosaic through the CLI, and simulated skies with known truth."""
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -174,6 +175,48 @@ def test_batches_are_classified_while_the_next_is_cut_across_partitions(fr_sky):
     _ThreadRecorder.threads = []
     classify(fr_sky.image, cat[:8], backend=backend, task="B6", batch_size=8)  # one batch: nothing to overlap
     assert _ThreadRecorder.threads == [threading.current_thread().name]
+
+
+class _SideBySide(VisionBackend):
+    """The vision backend asked to run two predictions at once: notes what each call saw."""
+
+    calls, running, most = [], 0, 0
+    lock = threading.Lock()
+
+    def predict_workers(self):
+        return 2
+
+    def predict(self, images, task):
+        from radioassist._threads import torch_threads
+
+        cls = type(self)
+        with cls.lock:
+            cls.running += 1
+            cls.most = max(cls.most, cls.running)
+            cls.calls.append((threading.current_thread().name, torch_threads()))
+        try:
+            time.sleep(0.05)  # a slow model: the next batch is cut and sent to the other thread meanwhile
+            return super().predict(images, task)
+        finally:
+            with cls.lock:
+                cls.running -= 1
+
+
+def test_backends_that_run_predictions_side_by_side_get_one_thread_each(fr_sky):
+    """The vision backend on the CPU runs one prediction per core, each on one thread, answers in order."""
+    from radioassist._threads import torch_threads
+
+    assert VisionBackend().predict_workers() == max(1, torch_threads())
+    cat = fr_sky.catalog[:40]
+    _SideBySide.calls, _SideBySide.most = [], 0
+    table = classify(fr_sky.image, cat, backend=_SideBySide(), task="B6", batch_size=8)
+    assert len(_SideBySide.calls) == 5 and _SideBySide.most == 2
+    assert all(name.startswith("radioassist-predict") and threads == 1 for name, threads in _SideBySide.calls)
+    reference = classify(fr_sky.image, cat, task="B6", batch_size=40)  # one batch, in this thread
+    for column in ("B6_label", "B6_flag"):
+        np.testing.assert_array_equal(_text(table[column]), _text(reference[column]))
+    np.testing.assert_allclose(_float(table["B6_prob_FR-II"]), _float(reference["B6_prob_FR-II"]), atol=1e-5,
+                               equal_nan=True)
 
 
 def test_no_catalogue_detects_sources(fr_sky):

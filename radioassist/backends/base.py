@@ -132,6 +132,23 @@ class Backend(abc.ABC):
         get_task(task)
         return as_image_list(images)
 
+    def predict_workers(self):
+        """How many :meth:`predict` calls `radioassist.classify` may run at once, each in a thread of its own.
+
+        1 (the default): one call at a time, in one helper thread, while the
+        next batch is cut.  A backend whose :meth:`predict` is thread-safe and
+        keeps a CPU core busy per call returns the number of cores it may
+        use; each call then runs on one thread
+        (`radioassist._threads.one_thread_call`): calls side by side keep the
+        cores busier than one call split over all of them while another thread
+        cuts the next batch.
+
+        Returns
+        -------
+        int
+        """
+        return 1
+
     def describe(self, task=None):
         """Provenance of the classifications: backend name, model and its hash, dtype, device...
 

@@ -332,6 +332,17 @@ class VisionBackend(Backend):
             labels = [task.labels[j] for j in np.argmax(probabilities, axis=1)]
         return Predictions(task, labels, probabilities)
 
+    def predict_workers(self):
+        """On the CPU, one :meth:`predict` call per core the user lets torch use (see `Backend.predict_workers`).
+
+        Returns
+        -------
+        int
+        """
+        if str(self.device) != "cpu":
+            return 1
+        return max(1, torch_threads())
+
     # ------------------------------------------------------------------ provenance
     def describe(self, task=None):
         """Provenance: backend, model path/id, SHA-256 of the weights, preprocessing, dtype, device.
