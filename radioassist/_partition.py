@@ -209,9 +209,11 @@ def stream_partitions(parts, *, backend, task, overlap=True, on_batch=None):
         Called with the number of rows of each finished batch.
     """
     pending = collections.deque()  # (part, batch, future) in the order cut
-    buffer = _CutBuffer()  # the float cutouts of a batch live until it is rendered, in this thread
     workers = max(1, int(backend.predict_workers())) if overlap else 0
     in_flight = workers + 1 if overlap else 0  # batches left with the model while the next one is cut
+    # the float cutouts of a batch live until it is rendered, in this thread; its rendered images until the
+    # batch is settled, at most in_flight batches later
+    buffer = _CutBuffer(renders=in_flight + 1)
 
     def settle(limit):  # finish the oldest batches until at most ``limit`` are left in the model
         while len(pending) > limit:
@@ -280,20 +282,39 @@ class _Batch:
 
 
 class _CutBuffer:
-    """One float32 buffer for the native-pixel cutouts of every batch of a partition.
+    """Reused arrays for the batches of a stream: the native-pixel cutouts and the rendered images.
 
-    A new array per batch costs page faults on fresh memory (tens of MB a batch); the cutouts of a batch
-    are rendered before the next batch is cut, in the same thread, so one buffer serves them all.
+    A new array per batch costs page faults on fresh memory (tens of MB a batch, ~8 us an image for the
+    rendered ones alone).  The float cutouts of a batch are rendered before the next batch is cut, in the
+    same thread, so one array serves them all.  The rendered images of a batch may be referred to by what
+    ``backend.prepare`` made of them until the batch is settled, so they take turns in ``renders`` arrays:
+    a stream settles each batch before it renders the ``renders``-th batch after it.
+
+    Parameters
+    ----------
+    renders : int, optional
+        Arrays for rendered images.
     """
 
-    def __init__(self):
+    def __init__(self, renders=1):
         self.array = None
+        self.renders = [None] * max(1, int(renders))
+        self.turn = 0
 
     def get(self, n, npix):
         """A C-contiguous float32 ``(n, npix, npix)`` view of the buffer (grown when needed)."""
         if self.array is None or self.array.shape[1] != npix or len(self.array) < n:
             self.array = np.empty((n, npix, npix), dtype=np.float32)
         return self.array[:n]
+
+    def rendered(self, n, height, width):
+        """The next C-contiguous uint8 ``(n, height, width)`` array for rendered images (grown when needed)."""
+        k = self.turn
+        self.turn = (k + 1) % len(self.renders)
+        array = self.renders[k]
+        if array is None or array.shape[1:] != (height, width) or len(array) < n:
+            array = self.renders[k] = np.empty((n, height, width), dtype=np.uint8)
+        return array[:n]
 
 
 def _prepare(image, wcs, positions, sizes, local, *, grid, cut_size, size_rule, preset, min_coverage, stages,
@@ -325,7 +346,8 @@ def _prepare(image, wcs, positions, sizes, local, *, grid, cut_size, size_rule, 
         if len(keep_sub):
             # render (grey: a third of the memory of RGB) and the blank test in one pass; rendering the few
             # cutouts flagged for coverage too costs less than copying the float cutouts of the others
-            rendered, blank = render(data, preset=preset, return_blank=True, channels=1)
+            rendered, blank = render(data, preset=preset, return_blank=True, channels=1,
+                                     out=buffer.rendered(*np.shape(data)))
             blank = blank[keep_sub]
             if blank.any():
                 sub_why[keep_sub[blank]] = FLAG_BLANK

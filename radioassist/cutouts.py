@@ -664,7 +664,8 @@ def _extract_direct(data, xy, finite, npix, out, fill_value, *, memmapped, owned
 
     todo = np.flatnonzero(~outside)
     order = todo[np.lexsort((x0[todo], y0[todo]))]
-    releaser = _PageReleaser(data, owned=owned and memmapped)
+    band = (int(y0[order[0]]), int(y1[todo].max())) if len(order) else (0, 0)
+    releaser = _PageReleaser(data, owned=owned and memmapped, band=band)
     bar = _progress_bar(len(order), "cutouts", progress)
     copyto, isnan, count_nonzero = np.copyto, np.isnan, np.count_nonzero
     try:
@@ -734,7 +735,7 @@ def _extract_resampled(data, wcs, xy, finite, target, npix, out, fill_value, *, 
     order = todo[np.argsort(xy[todo, 1], kind="stable")]
     low = np.floor(xy[order, 1] - reach[order])
     low = np.minimum.accumulate(low[::-1])[::-1] if len(low) else low
-    releaser = _PageReleaser(data, owned=owned and memmapped)
+    releaser = _PageReleaser(data, owned=owned and memmapped, band=(int(max(low[0], 0)) if len(low) else ny, ny))
     bar = _progress_bar(len(order), "resampling cutouts", progress)
     try:
         for k, i in enumerate(order.tolist()):
@@ -812,6 +813,9 @@ def _progress_bar(total, desc, enabled):
 class _PageReleaser:
     """Give the pages of finished rows of a memory-mapped 2-D array back to the OS.
 
+    ``band`` (first row, end row) limits the release to the rows a caller
+    reads (each batch of `radioassist.classify` reads one band of the mosaic).
+
     ``MADV_DONTNEED`` unmaps the pages from this process (the file stays in
     the page cache, so nothing is read again from disk).  On a private
     (copy-on-write) mapping it would also discard changes made in memory, so
@@ -821,9 +825,10 @@ class _PageReleaser:
     mappings we do not own are never released.
     """
 
-    def __init__(self, data, *, owned):
+    def __init__(self, data, *, owned, band=None):
         self._mm = None
-        self._done = 0
+        # the rows this caller reads: nothing outside them is released (or checked in the pagemap)
+        self._done, self._end = (0, None) if band is None else (max(0, int(band[0])), int(band[1]))
         self._owned = owned
         self._pagemap = None
         if not hasattr(mmap.mmap, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
@@ -853,7 +858,7 @@ class _PageReleaser:
         self._length = len(mm)
         self._first = data.__array_interface__["data"][0] - self._start
         self._row_bytes = data.strides[0]
-        self._rows = data.shape[0]
+        self._rows = data.shape[0] if self._end is None else min(max(self._end, 0), data.shape[0])
         self._min_rows = max(1, _RELEASE_BYTES // max(1, self._row_bytes))
 
     def _unmodified(self, lo, hi):

@@ -237,7 +237,7 @@ def model_input(images, spec, *, clip_sigma="spec", device="cpu", dtype=None, me
 
 
 #: Pixels per chunk of the grey fast path (a few MB of float32: the chunk stays in the CPU cache).
-_CHUNK_PIXELS = 1 << 18
+_CHUNK_PIXELS = 1 << 19
 
 
 def _grey_uint8(images):

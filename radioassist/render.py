@@ -327,7 +327,7 @@ def _quantise(unit, size):
 # --------------------------------------------------------------------------------------
 def render(images, *, preset="radio-llava", zscale=False, contrast=0.25, size=None,
            percentiles=None, asinh_a=0.1, clip_sigma=3.0, sigma_lower=3.0, sigma_upper=50.0, maxiters=5,
-           chunk_size=64, out=None, return_blank=False, channels=3):
+           chunk_size=32, out=None, return_blank=False, channels=3):
     """Render cutouts as 8-bit RGB (or grey) images.
 
     Parameters
