@@ -226,7 +226,7 @@ def main():
                                                    for pv in contiguous]
             grey_session = _onnx._session(ort_loaded._onnx_state.grey_proto, threads)
             grey = [np.ascontiguousarray(pv[:, :1]) for pv in contiguous]
-            forward["onnxruntime fp32, one-channel first conv"] = (
+            forward["onnxruntime fp32, one-channel, padded channels"] = (
                 lambda: [grey_session.run(None, {"pixel_values": pv}) for pv in grey])
         if args.compile:
             t0 = time.perf_counter()

@@ -138,11 +138,12 @@ class PartitionRun:
         self.backend, self.task = backend, task
         m = len(self.rows)
         self.out = _Outputs(m, task)
-        self.wcs = image.wcs.deepcopy()  # astropy WCS objects are not thread-safe: never share the caller's
+        wcs = image.wcs.deepcopy()  # astropy WCS objects are not thread-safe: never share the caller's
         batch_size = int(batch_size)
         # batches in the image's row order: each batch reads one band of the mosaic, so every page of a
         # memory-mapped mosaic is read (and released) once, not once per batch of a catalogue in random order
-        self.order = _row_order(self.wcs, positions) if m > batch_size else np.arange(m)
+        self.xy = _pixels(wcs, positions)  # once for the partition: each batch tests which rows are on it
+        self.order = _row_order(self.xy) if m > batch_size else np.arange(m)
         self.bounds = [(start, min(m, start + batch_size)) for start in range(0, m, batch_size)]
         self.unfinished = len(self.bounds)
 
@@ -152,7 +153,7 @@ class PartitionRun:
         ``buffer`` (a `_CutBuffer`) holds the float cutouts of a batch until it is rendered.
         """
         for start, stop in self.bounds:
-            yield _prepare(self.image, self.wcs, self.positions, self.sizes, self.order[start:stop],
+            yield _prepare(self.image, self.xy, self.positions, self.sizes, self.order[start:stop],
                            grid=self.grid, cut_size=self.cut_size, size_rule=self.size_rule, preset=self.preset,
                            min_coverage=self.min_coverage, stages=self.stages, backend=self.backend,
                            task=self.task, buffer=buffer)
@@ -317,11 +318,11 @@ class _CutBuffer:
         return array[:n]
 
 
-def _prepare(image, wcs, positions, sizes, local, *, grid, cut_size, size_rule, preset, min_coverage, stages,
+def _prepare(image, xy, positions, sizes, local, *, grid, cut_size, size_rule, preset, min_coverage, stages,
              backend, task, buffer):
     t0 = time.perf_counter()
     why = np.full(len(local), FLAG_OUTSIDE, dtype=object)
-    inside = np.flatnonzero(_inside(wcs, image.shape, positions[local]))  # only rows on the image are cut
+    inside = np.flatnonzero(on_image(image.shape, xy[local]))  # only rows on the image are cut
     cut_rows = local[inside]
     keep = np.array([], dtype=int)
     prepared = None
@@ -389,23 +390,20 @@ class _Outputs:
             self.answers[target] = ["" if a is None else a for a in preds.raw_answers]
 
 
-def _row_order(wcs, positions):
-    """Indices of ``positions`` sorted by their pixel row on the image (positions off the sky last)."""
+def _pixels(wcs, positions):
+    """``(N, 2)`` pixel positions (x, y) of ``positions`` on the image of ``wcs`` (NaN off the sky)."""
     if len(positions) == 0:
-        return np.arange(0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        _, y = wcs.world_to_pixel(positions)
-    y = np.asarray(y, dtype=float).ravel()
-    return np.argsort(np.where(np.isfinite(y), y, np.inf), kind="stable")
-
-
-def _inside(wcs, shape, positions):
-    """Which positions lie on the image (pixel coordinates within -0.5 ... n - 0.5)."""
+        return np.zeros((0, 2))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         x, y = wcs.world_to_pixel(positions)
-    return on_image(shape, np.column_stack([np.ravel(x), np.ravel(y)]).astype(float))
+    return np.column_stack([np.ravel(x), np.ravel(y)]).astype(float)
+
+
+def _row_order(xy):
+    """Indices of the pixel positions ``xy`` sorted by their row (positions off the sky last)."""
+    y = xy[:, 1]
+    return np.argsort(np.where(np.isfinite(y), y, np.inf), kind="stable")
 
 
 def cut_plan(image, *, size, size_rule, spec):

@@ -297,13 +297,12 @@ def _grey_clip_levels(grey, unit, nsigma):
     n = grey.shape[0]
     flat = grey.reshape(n, -1)
     step = max(1, flat.shape[1] // 4096)  # the pixel sample of background_clip
-    sample = np.ascontiguousarray(flat[:, ::step])  # (a contiguous copy makes the index below 2x faster)
+    sample = torch.from_numpy(np.ascontiguousarray(flat[:, ::step]))
     m = sample.shape[1]
     k = (m - 1) // 2  # torch.median: the lower of the two middle values
-    index = sample.astype(np.intp)
-    index += (np.arange(n, dtype=np.intp) * 256)[:, None]  # one histogram per image
-    counts = np.bincount(index.ravel(), minlength=256 * n).reshape(n, 256)
-    counts = torch.from_numpy(counts).to(torch.int64)
+    # one histogram per image (torch's bincount of 32-bit indices: 2x numpy's of 64-bit ones)
+    index = sample.to(torch.int32).add_((torch.arange(n, dtype=torch.int32) * 256)[:, None])
+    counts = torch.bincount(index.view(-1), minlength=256 * n).view(n, 256).to(torch.int64)
     cumulative = torch.cumsum(counts, dim=1)
     median = unit[(cumulative <= k).sum(dim=1)]
     deviation = (unit[None, :] - median[:, None]).abs()

@@ -141,11 +141,16 @@ class BaseTestBackend:
         assert info["backend"] == backend.name
 
     # ------------------------------------------------------------------ the Backend contract
-    @pytest.mark.parametrize("method", ["predict", "prepare", "describe", "input_spec", "to_spec"])
+    @pytest.mark.parametrize("method", ["predict", "prepare", "predict_workers", "describe", "input_spec", "to_spec"])
     def test_contract_signature(self, backend, method):
         ours = inspect.signature(getattr(type(backend), method))
         base = inspect.signature(getattr(Backend, method))
         assert ours == base, f"{type(backend).__name__}.{method}{ours} differs from Backend.{method}{base}"
+
+    def test_predict_workers(self, backend):
+        """How many predictions ``classify`` may run at once: a positive integer."""
+        workers = backend.predict_workers()
+        assert isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1
 
     def test_describe(self, backend, task):
         for info in (backend.describe(), backend.describe(None), backend.describe(task),
