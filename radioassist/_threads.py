@@ -59,7 +59,7 @@ def one_thread_call():
 
 
 def torch_threads():
-    """Torch's thread count outside :func:`one_torch_thread` blocks (what the user set; 1 in :func:`one_thread_call`)."""
+    """Torch's thread count outside :func:`one_torch_thread` blocks, as the user set it (1 in `one_thread_call`)."""
     import torch
 
     if getattr(_local, "single", 0):

@@ -141,7 +141,8 @@ class BaseTestBackend:
         assert info["backend"] == backend.name
 
     # ------------------------------------------------------------------ the Backend contract
-    @pytest.mark.parametrize("method", ["predict", "prepare", "predict_workers", "describe", "input_spec", "to_spec"])
+    @pytest.mark.parametrize("method", ["predict", "prepare", "predict_workers", "describe", "input_spec",
+                                        "to_spec"])
     def test_contract_signature(self, backend, method):
         ours = inspect.signature(getattr(type(backend), method))
         base = inspect.signature(getattr(Backend, method))
