@@ -190,8 +190,8 @@ def stream_partitions(parts, *, backend, task, overlap=True, on_batch=None):
     clients release the GIL), the next ones are cut, rendered and prepared
     here, across partition boundaries, so the model never waits at the start
     of a partition.  A backend that runs several predictions at once
-    (`~radioassist.backends.Backend.predict_workers`: the ``vision`` backend,
-    one per CPU core) gets them in as many helper threads, one thread each;
+    (`~radioassist.backends.Backend.predict_workers`: the ``vision`` backend
+    on a CPU of a few cores, one per core) gets them in as many helper threads, one thread each;
     one more batch than there are helpers waits for the model while the next
     is cut, so that a batch slower to cut than to classify leaves no core
     idle.  ``parts`` may be a generator that opens each image when its

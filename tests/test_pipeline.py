@@ -207,6 +207,7 @@ def test_backends_that_run_predictions_side_by_side_get_one_thread_each(fr_sky):
     from radioassist._threads import torch_threads
 
     assert VisionBackend().predict_workers() == max(1, torch_threads())
+    assert VisionBackend(device="cuda").predict_workers() == 1  # (no GPU needed: nothing is loaded)
     cat = fr_sky.catalog[:40]
     _SideBySide.calls, _SideBySide.most = [], 0
     table = classify(fr_sky.image, cat, backend=_SideBySide(), task="B6", batch_size=8)
@@ -217,6 +218,15 @@ def test_backends_that_run_predictions_side_by_side_get_one_thread_each(fr_sky):
         np.testing.assert_array_equal(_text(table[column]), _text(reference[column]))
     np.testing.assert_allclose(_float(table["B6_prob_FR-II"]), _float(reference["B6_prob_FR-II"]), atol=1e-5,
                                equal_nan=True)
+
+
+def test_vision_backend_runs_side_by_side_on_few_cores_only(monkeypatch):
+    """One call per thread on a CPU of a few cores; one call with all the threads on a big machine."""
+    from radioassist.backends import vision
+
+    for threads, workers in ((1, 1), (2, 2), (4, 4), (8, 1), (64, 1)):
+        monkeypatch.setattr(vision, "torch_threads", lambda threads=threads: threads)
+        assert VisionBackend().predict_workers() == workers, threads
 
 
 def test_no_catalogue_detects_sources(fr_sky):
