@@ -411,7 +411,7 @@ def _separable_resize(x, size, mode, full):
     batch, channels, height, width = x.shape
     n = batch * channels
     out_h, out_w = (int(v) for v in size)
-    pixels = x.detach().contiguous().numpy().reshape(n * height, width)
+    pixels = x.contiguous().numpy().reshape(n * height, width)  # (no autograd: `_resize` sends that to torch)
     columns = _stacked_weights(n, height, out_h, mode) @ pixels  # (n * out_h, width)
     rows = _resize_weights(width, out_w, mode) @ columns.T  # (out_w, n * out_h)
     y = torch.from_numpy(np.ascontiguousarray(rows.reshape(out_w, n, out_h).transpose(1, 2, 0), dtype=np.float32))

@@ -208,16 +208,15 @@ def _radio_llava(block, *, zscale, contrast, size, blank=None, **_):
             result[keep] = _radio_llava(work[keep], zscale=False, contrast=contrast,
                                         size=None).astype(np.uint8)
         return result
-    # the exact upstream arithmetic: (x - min) / (max - min) * (255 - 0) (+ 0); the cast to uint8
-    # (truncation) is left to the caller, which writes it straight into the output
-    np.subtract(work, vmin, out=work)
-    np.divide(work, span, out=work)
-    np.multiply(work, 255.0, out=work)
-    return work
+    return _min_max_scale(work, vmin, span, work.dtype, None, in_place=True)
 
 
 def _min_max_scale(block, vmin, span, dtype, blank, *, in_place=False):
-    """`_radio_llava` of finite images (minimum ``vmin``, finite ``span``): a new array unless ``in_place``."""
+    """`_radio_llava` of finite images (minimum ``vmin``, finite ``span``): a new array unless ``in_place``.
+
+    The exact upstream arithmetic, ``(x - min) / (max - min) * (255 - 0) (+ 0)``; the cast to uint8
+    (truncation) is left to the caller, which writes it straight into the output.
+    """
     if blank is not None:
         blank[:] = (span == 0)[:, 0, 0]  # constant
     span[span == 0] = 1

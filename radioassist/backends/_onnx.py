@@ -470,7 +470,7 @@ def _pad_channels(proto, block):
                     return None
         return (makers, readers) if makers else None
 
-    pad_out, pad_in = {}, {}
+    nodes, pad_out, pad_in = {}, {}, {}  # convolutions by id(), and the channels to add to their outputs/inputs
     for members in groups.values():
         found = convolutions(members)
         if found is None:
@@ -481,22 +481,19 @@ def _pad_channels(proto, block):
             continue
         extra = -channels.pop() % block
         if extra:
-            pad_out.update((id(conv), (conv, extra)) for conv in makers)
-            pad_in.update((id(conv), (conv, extra)) for conv in readers)
+            nodes.update((id(conv), conv) for conv in (*makers, *readers))
+            pad_out.update((id(conv), extra) for conv in makers)
+            pad_in.update((id(conv), extra) for conv in readers)
     if not pad_out:
         return proto
-    for key in set(pad_out) | set(pad_in):
-        conv = (pad_out.get(key) or pad_in.get(key))[0]
+    for key, conv in nodes.items():
         weight = numpy_helper.to_array(initializers[conv.input[1]])
-        if key in pad_out:
-            weight = np.pad(weight, [(0, pad_out[key][1])] + [(0, 0)] * (weight.ndim - 1))
-            if len(conv.input) > 2 and conv.input[2]:
-                bias = numpy_helper.to_array(initializers[conv.input[2]])
-                initializers[conv.input[2]].CopyFrom(numpy_helper.from_array(np.pad(bias, (0, pad_out[key][1])),
-                                                                              conv.input[2]))
-        if key in pad_in:
-            weight = np.pad(weight, [(0, 0), (0, pad_in[key][1])] + [(0, 0)] * (weight.ndim - 2))
+        out_extra, in_extra = pad_out.get(key, 0), pad_in.get(key, 0)
+        weight = np.pad(weight, [(0, out_extra), (0, in_extra)] + [(0, 0)] * (weight.ndim - 2))
         initializers[conv.input[1]].CopyFrom(numpy_helper.from_array(weight, conv.input[1]))
+        if out_extra and len(conv.input) > 2 and conv.input[2]:
+            bias = np.pad(numpy_helper.to_array(initializers[conv.input[2]]), (0, out_extra))
+            initializers[conv.input[2]].CopyFrom(numpy_helper.from_array(bias, conv.input[2]))
     del graph.value_info[:]  # shapes of the padded tensors changed: ONNX Runtime infers them again
     return model.SerializeToString()
 
