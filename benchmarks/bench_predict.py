@@ -228,6 +228,11 @@ def main():
             grey = [np.ascontiguousarray(pv[:, :1]) for pv in contiguous]
             forward["onnxruntime fp32, one-channel, padded channels"] = (
                 lambda: [grey_session.run(None, {"pixel_values": pv}) for pv in grey])
+            matmul = _onnx._matmul_graph(ort_loaded._onnx_state)
+            if matmul is not None:  # what predict runs on batches of MATMUL_MIN_BATCH images or more
+                matmul_session = _onnx._session(matmul, threads)
+                forward["onnxruntime fp32, one-channel, padded, small convolutions as matmul"] = (
+                    lambda: [matmul_session.run(None, {"pixel_values": pv}) for pv in grey])
         if args.compile:
             t0 = time.perf_counter()
             compiled = torch.compile(model)

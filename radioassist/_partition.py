@@ -147,6 +147,23 @@ class PartitionRun:
         self.bounds = [(start, min(m, start + batch_size)) for start in range(0, m, batch_size)]
         self.unfinished = len(self.bounds)
 
+    def ramp_up(self, sizes):
+        """Split the first batch into smaller ones of ``sizes`` rows (then the rest of it).
+
+        The first batch of a stream is cut, rendered and prepared while no model runs: the smaller it is,
+        the sooner the model starts.
+        """
+        if not self.bounds:
+            return
+        start, stop = self.bounds[0]
+        cuts = [start]
+        for size in sizes:
+            if cuts[-1] + int(size) >= stop:
+                break
+            cuts.append(cuts[-1] + int(size))
+        self.bounds[:1] = list(zip(cuts, cuts[1:] + [stop]))
+        self.unfinished = len(self.bounds)
+
     def batches(self, buffer):
         """Yield the `_Batch` of each batch of rows, cut, rendered and prepared (in the calling thread).
 
@@ -189,7 +206,8 @@ def stream_partitions(parts, *, backend, task, overlap=True, on_batch=None):
     classifies a batch in a helper thread (torch, ONNX Runtime and the HTTP
     clients release the GIL), the next ones are cut, rendered and prepared
     here, across partition boundaries, so the model never waits at the start
-    of a partition.  A backend that runs several predictions at once
+    of a partition; the stream's first batches are smaller (`RAMP_UP`), so that
+    the model starts after a few rows are cut.  A backend that runs several predictions at once
     (`~radioassist.backends.Backend.predict_workers`: the ``vision`` backend
     on a CPU of a few cores, one per core) gets them in as many helper threads, one thread each;
     one more batch than there are helpers waits for the model while the next
@@ -226,11 +244,15 @@ def stream_partitions(parts, *, backend, task, overlap=True, on_batch=None):
                 yield part.key, part.result()
 
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="radioassist-predict") if overlap else None
+    first = overlap
     try:
         for part in parts:
             if not part.bounds:  # no rows
                 yield part.key, part.result()
                 continue
+            if first:  # the model waits for the stream's first batch alone: start it on a few rows
+                part.ramp_up(RAMP_UP)
+                first = False
             predict = part.predict if workers <= 1 else functools.partial(_one_thread, part.predict)
             for batch in part.batches(buffer):
                 pending.append((part, batch, _submit(pool, predict, batch)))
@@ -246,6 +268,10 @@ def stream_partitions(parts, *, backend, task, overlap=True, on_batch=None):
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+#: Rows of the first batches of a stream, before batches of ``batch_size`` rows (`PartitionRun.ramp_up`).
+RAMP_UP = (32, 64, 128)
 
 
 def _one_thread(func, *args):

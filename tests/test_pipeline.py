@@ -220,6 +220,39 @@ def test_backends_that_run_predictions_side_by_side_get_one_thread_each(fr_sky):
                                equal_nan=True)
 
 
+class _SizeRecorder(VisionBackend):
+    """The vision backend (shipped model), noting the rows of each batch it classifies."""
+
+    sizes = []
+
+    def predict(self, images, task):
+        type(self).sizes.append(len(images))
+        return super().predict(images, task)
+
+
+def test_the_model_starts_on_a_small_first_batch(fr_sky, monkeypatch):
+    """The stream's first batch is cut while no model runs: a few rows, then more, then full batches."""
+    from radioassist import _partition
+
+    monkeypatch.setattr(_partition, "RAMP_UP", (8, 16))
+    cat = fr_sky.catalog[:100]
+    _SizeRecorder.sizes = []
+    table = classify(fr_sky.image, cat, backend=_SizeRecorder(), task="B6", batch_size=40)
+    flagged = int(np.sum(_text(table["B6_flag"]) != ""))  # (cut, not classified)
+    assert len(_SizeRecorder.sizes) == 5 and sum(_SizeRecorder.sizes) == 100 - flagged  # 8, 16, 16, 40, 20 rows
+    assert _SizeRecorder.sizes[0] <= 8 and _SizeRecorder.sizes[1] <= 16 and _SizeRecorder.sizes[3] > 16
+    reference = classify(fr_sky.image, cat, task="B6", batch_size=100)  # one batch, in this thread
+    for column in ("B6_label", "B6_flag"):
+        np.testing.assert_array_equal(_text(table[column]), _text(reference[column]))
+    np.testing.assert_allclose(_float(table["B6_prob_FR-II"]), _float(reference["B6_prob_FR-II"]), atol=1e-5,
+                               equal_nan=True)
+    run = _partition.PartitionRun  # a first batch smaller than the ramp is left as it is
+    part = run.__new__(run)
+    part.bounds, part.unfinished = [(0, 20), (20, 40)], 2
+    part.ramp_up((8, 16))
+    assert part.bounds == [(0, 8), (8, 20), (20, 40)] and part.unfinished == 3
+
+
 def test_vision_backend_runs_side_by_side_on_few_cores_only(monkeypatch):
     """One call per thread on a CPU of a few cores; one call with all the threads on a big machine."""
     from radioassist.backends import vision

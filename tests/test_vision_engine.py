@@ -58,14 +58,19 @@ def test_onnxruntime_gives_the_labels_of_torch(first_rgb, torch_reference):
     assert state.proto is not None and state.checked and state.failed is None  # onnxruntime ran
     assert list(got.labels) == list(torch_reference.labels)
     assert np.abs(got.probabilities - torch_reference.probabilities).max() <= _onnx.TOLERANCE
-    assert state.checked == {"grey"}  # rendered cutouts are grey: the one-channel graph
+    # rendered cutouts are grey: the one-channel graph, in its form for batches
+    assert state.checked == {"grey, matmul"}
     few = backend.predict(first_rgb[:5], "B6")  # a small call runs on one thread: a session of its own
-    assert ("grey", 1) in state.sessions
+    assert ("grey, matmul", 1) in state.sessions
     assert np.abs(few.probabilities - torch_reference.probabilities[:5]).max() <= _onnx.TOLERANCE
+    for i in range(_onnx.MATMUL_MIN_BATCH - 1):  # single images: the one-channel graph as it is
+        one = backend.predict(first_rgb[i:i + 1], "B6")
+        assert np.abs(one.probabilities - torch_reference.probabilities[i:i + 1]).max() <= _onnx.TOLERANCE
+    assert ("grey", 1) in state.sessions and state.checked == {"grey, matmul", "grey"}
     colour = first_rgb[:40].copy()
     colour[..., 2] //= 2  # not grey: the full graph, checked against torch on its first use
     got = backend.predict(colour, "B6")
-    assert state.checked == {"grey", "full"}
+    assert state.checked == {"grey, matmul", "grey", "full"}
     expected = VisionBackend(engine="torch").predict(colour, "B6")
     assert np.abs(got.probabilities - expected.probabilities).max() <= _onnx.TOLERANCE
 
@@ -91,7 +96,7 @@ def test_prepared_grey_images_give_the_labels_of_torch(first_rgb, torch_referenc
     assert list(got.labels) == list(torch_reference.labels)
     assert np.abs(got.probabilities - torch_reference.probabilities).max() <= _onnx.TOLERANCE
     if engine == "onnxruntime":
-        assert backend.load("B6")._onnx_state.checked == {"grey"}
+        assert backend.load("B6")._onnx_state.checked == {"grey, matmul"}  # one channel, batches
     with pytest.raises(InputError, match="cannot be classified by .* for task B3"):
         backend.predict(prepared, "B3")
     with pytest.raises(InputError, match="cannot be classified by"):
@@ -153,17 +158,19 @@ def test_a_disagreeing_engine_is_not_used(first_rgb, torch_reference, monkeypatc
 def test_auto_engine_reuses_an_export_cached_on_disk(first_rgb, torch_reference, onnx_cache, monkeypatch):
     VisionBackend(engine="onnxruntime").predict(first_rgb[:8], "B6")
     cached = [p for p in onnx_cache.glob("*.onnx") if not p.name.endswith(".grey.onnx")]
-    grey = list(onnx_cache.glob("*.grey.onnx"))  # the one-channel form, kept beside the export
-    assert len(cached) == 1 and len(grey) == 1
-    # a later process loads both from the disk: no onnx import, no graph surgery
+    matmul = list(onnx_cache.glob("*.mm1.grey.onnx"))  # the one-channel form for batches (8 images here)
+    grey = [p for p in onnx_cache.glob("*.grey.onnx") if p not in matmul]  # and for single images
+    assert len(cached) == 1 and len(grey) == 1 and len(matmul) == 1
+    # a later process loads them from the disk: no onnx import, no graph surgery
     monkeypatch.setattr(_onnx, "_collapse_first_convolution", _must_not_run)
+    monkeypatch.setattr(_onnx, "_small_convolutions_as_matmul", _must_not_run)
     backend = VisionBackend()  # engine='auto', a fresh load: the export on disk serves big calls at once
     backend.predict(first_rgb[:3], "B6")  # a one-source-sized call stays on torch
     assert backend.load("B6")._onnx_state.proto is None
     got = backend.predict(first_rgb, "B6")
     state = backend.load("B6")._onnx_state
-    assert state.proto == cached[0].read_bytes() and state.checked == {"grey"}
-    assert state.grey_proto == grey[0].read_bytes()
+    assert state.proto == cached[0].read_bytes() and state.checked == {"grey, matmul"}
+    assert state.grey_proto == grey[0].read_bytes() and state.matmul_proto == matmul[0].read_bytes()
     assert np.abs(got.probabilities - torch_reference.probabilities).max() <= _onnx.TOLERANCE
     monkeypatch.undo()
     monkeypatch.setenv("RADIOASSIST_CACHE_DIR", str(onnx_cache.parent))
@@ -172,7 +179,7 @@ def test_auto_engine_reuses_an_export_cached_on_disk(first_rgb, torch_reference,
     again = damaged.predict(first_rgb, "B6")
     np.testing.assert_allclose(again.probabilities, torch_reference.probabilities, atol=1e-5)
     assert damaged.load("B6")._onnx_state.failed and not cached[0].exists()
-    assert grey[0].exists()  # the good export's one-channel form is named after that export's hash
+    assert grey[0].exists() and matmul[0].exists()  # named after the good export's hash
     monkeypatch.setenv("RADIOASSIST_CACHE_DIR", "")
     assert _onnx.cache_dir() is None
 
@@ -234,6 +241,33 @@ def test_channels_padded_to_the_vector_width_give_the_same_logits():
     np.testing.assert_allclose(got, net(x).detach().numpy(), atol=1e-5)
     assert _onnx._pad_channels(proto, 8) is proto  # 24 and 40 channels fill vectors of 8 already
     assert _onnx._channel_block() in (1, 8, 16)
+
+
+def test_convolutions_of_maps_smaller_than_their_kernels_become_matrix_products():
+    """A 3x3 convolution of a 2x2 map becomes a matrix product (same logits); larger maps stay as they are."""
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.down = torch.nn.Conv2d(8, 16, 3, stride=2, padding=1)  # 4x4 -> 2x2: kept (16 >= 9)
+            self.tiny = torch.nn.Conv2d(16, 16, 3, padding=1)  # 2x2 -> 2x2: a 64 x 64 matrix
+            self.odd = torch.nn.Conv2d(16, 12, (3, 2), padding=(1, 0), dilation=(1, 1), bias=False)
+            self.head = torch.nn.Linear(12, 3)
+
+        def forward(self, pixel_values):
+            x = torch.relu(self.down(pixel_values))
+            x = torch.relu(x + self.tiny(x))
+            return self.head(self.odd(x).mean(dim=(2, 3)))  # 2x2 -> 2x1, no bias, unequal kernel sides
+
+    torch.manual_seed(1)
+    net = Net().eval()
+    x = torch.randn(5, 8, 4, 4)
+    proto = _onnx._export(_Wrapped(net), x)
+    rewritten = _onnx._small_convolutions_as_matmul(proto)
+    ops = [node.op_type for node in _onnx_model(rewritten).graph.node]
+    assert ops.count("Conv") == 1 and ops.count("Gemm") == 3  # the head's, and one for each small convolution
+    got = _onnx._session(rewritten, 1).run(None, {"pixel_values": x.numpy()})[0]
+    np.testing.assert_allclose(got, net(x).detach().numpy(), atol=1e-5)
+    assert _onnx._small_convolutions_as_matmul(proto, max_elements=100) is proto  # too large a matrix: kept
 
 
 def _onnx_model(proto):

@@ -516,8 +516,11 @@ def main(argv=None):
     parser.add_argument("--no-final", action="store_true")
     parser.add_argument("--architecture", default=RECIPE["architecture"],
                         help=f"network (default {RECIPE['architecture']}; see radioassist.training.ARCHITECTURES)")
+    parser.add_argument("--image-size", type=int, default=RECIPE["image_size"],
+                        help=f"side of the model input in pixels (default {RECIPE['image_size']})")
     args = parser.parse_args(argv)
     RECIPE["architecture"] = args.architecture
+    RECIPE["image_size"] = args.image_size
     import torch
 
     torch.set_num_threads(args.threads)
