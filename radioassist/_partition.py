@@ -374,7 +374,7 @@ def _prepare(image, xy, positions, sizes, local, *, grid, cut_size, size_rule, p
             # render (grey: a third of the memory of RGB) and the blank test in one pass; rendering the few
             # cutouts flagged for coverage too costs less than copying the float cutouts of the others
             rendered, blank = render(data, preset=preset, return_blank=True, channels=1,
-                                     out=buffer.rendered(*np.shape(data)))
+                                     out=buffer.rendered(*np.shape(data)), overwrite_input=True)
             blank = blank[keep_sub]
             if blank.any():
                 sub_why[keep_sub[blank]] = FLAG_BLANK

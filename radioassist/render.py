@@ -151,7 +151,7 @@ def _fill_nonfinite(block, dtype):
     return work, bad
 
 
-def _radio_llava(block, *, zscale, contrast, size, blank=None, **_):
+def _radio_llava(block, *, zscale, contrast, size, blank=None, overwrite=False, **_):
     dtype = block.dtype.newbyteorder("=")
     if not (zscale or size is not None) and dtype.kind == "f" and block.size:
         # the common case, images without NaN or inf: a finite minimum and maximum show it (NaN and inf
@@ -160,6 +160,8 @@ def _radio_llava(block, *, zscale, contrast, size, blank=None, **_):
         own = not block.dtype.isnative  # e.g. FITS data: one native copy first, scaled in place
         if own:
             block = block.astype(dtype)
+        elif overwrite and block.flags.writeable:  # the caller's scratch array: scaled in place
+            own = True
         with np.errstate(invalid="ignore", over="ignore"):
             vmin = block.min(axis=(1, 2), keepdims=True).astype(dtype)
             vmax = block.max(axis=(1, 2), keepdims=True).astype(dtype)
@@ -326,7 +328,7 @@ def _quantise(unit, size):
 # --------------------------------------------------------------------------------------
 def render(images, *, preset="radio-llava", zscale=False, contrast=0.25, size=None,
            percentiles=None, asinh_a=0.1, clip_sigma=3.0, sigma_lower=3.0, sigma_upper=50.0, maxiters=5,
-           chunk_size=32, out=None, return_blank=False, channels=3):
+           chunk_size=32, out=None, return_blank=False, channels=3, overwrite_input=False):
     """Render cutouts as 8-bit RGB (or grey) images.
 
     Parameters
@@ -376,6 +378,11 @@ def render(images, *, preset="radio-llava", zscale=False, contrast=0.25, size=No
         PNG writers take; 1: the grey image alone, shape (N, H, W), a third
         of the memory (what `radioassist.classify` hands to a backend's
         ``prepare``).
+    overwrite_input : bool, optional
+        Allow the ``'radio-llava'`` preset to scale a writeable float array
+        given as ``images`` in place, destroying its values: one temporary
+        array less per chunk (`radioassist.classify` renders its own buffer
+        of cutouts this way).  Default False: the input is left as it was.
 
     Returns
     -------
@@ -458,7 +465,7 @@ def render(images, *, preset="radio-llava", zscale=False, contrast=0.25, size=No
     renderer = _RENDERERS[preset]
     options = dict(zscale=zscale, contrast=contrast, size=size, percentiles=(p_lo, p_hi),
                    asinh_a=asinh_a, clip_sigma=clip_sigma, sigma_lower=sigma_lower,
-                   sigma_upper=sigma_upper, maxiters=maxiters)
+                   sigma_upper=sigma_upper, maxiters=maxiters, overwrite=bool(overwrite_input))
     log.debug("rendering %d image(s) of %dx%d with preset %r", n_img, height, width, preset)
     for start in range(0, n_img, int(chunk_size)):
         stop = min(start + int(chunk_size), n_img)
