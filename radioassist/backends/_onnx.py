@@ -21,6 +21,7 @@ process are checked against torch and anything that fails (no ``onnxruntime`` or
 back to torch with a warning.  Needs ``pip install 'radioassist[onnx]'``.
 """
 
+import functools
 import hashlib
 import importlib.util
 import io
@@ -400,6 +401,7 @@ def _collapse_first_convolution(proto):
     return model.SerializeToString()
 
 
+@functools.lru_cache(maxsize=1)
 def _channel_block():
     """Channels per vector of ONNX Runtime's blocked (NCHWc) convolutions on this CPU (1: none).
 
@@ -425,6 +427,22 @@ _MATMUL_MAX_ELEMENTS = 1 << 22
 #: Operators that keep a channel that is zero everywhere zero (and act on each channel alone, or add two
 #: tensors of the same channels).
 _ZERO_PRESERVING = ("Relu", "MaxPool", "AveragePool", "Add")
+
+
+def _initializers_and_uses(graph):
+    """The graph's initializers by name, and how many node inputs name each tensor."""
+    uses = {}
+    for node in graph.node:
+        for name in node.input:
+            uses[name] = uses.get(name, 0) + 1
+    return {i.name: i for i in graph.initializer}, uses
+
+
+def _plain_convolution(node, initializers, uses):
+    """Whether ``node`` is a convolution of one group with its own weight (and bias), free to rewrite."""
+    return (node.op_type == "Conv" and len(node.input) > 1
+            and all(a.name != "group" or a.i == 1 for a in node.attribute)
+            and all(p in initializers and uses.get(p) == 1 for p in node.input[1:] if p))
 
 
 def _pad_channels(proto, block):
@@ -458,21 +476,15 @@ def _pad_channels(proto, block):
 
     model = onnx.load_from_string(proto)
     graph = model.graph
-    initializers = {i.name: i for i in graph.initializer}
-    uses = {}
-    for node in graph.node:
-        for name in node.input:
-            uses[name] = uses.get(name, 0) + 1
+    initializers, uses = _initializers_and_uses(graph)
     producers = {name: node for node in graph.node for name in node.output}
     consumers = {}
     for node in graph.node:
         for name in set(node.input):
             consumers.setdefault(name, []).append(node)
 
-    def plain_conv(node):  # one group, its own weight and bias
-        params = node.input[1:]
-        return (node.op_type == "Conv" and all(a.name != "group" or a.i == 1 for a in node.attribute)
-                and all(p in initializers and uses.get(p) == 1 for p in params if p))
+    def plain_conv(node):
+        return _plain_convolution(node, initializers, uses)
 
     parent = {}
 
@@ -505,13 +517,12 @@ def _pad_channels(proto, block):
             maker = producers.get(name)
             if maker is None or len(maker.output) != 1:
                 return None
-            if maker.op_type == "Conv" and plain_conv(maker):
+            if plain_conv(maker):
                 makers.append(maker)
             elif maker.op_type not in _ZERO_PRESERVING:
                 return None
             for user in consumers.get(name, ()):
-                if user.op_type == "Conv" and plain_conv(user) and list(user.input).count(name) == 1 \
-                        and user.input[0] == name:
+                if plain_conv(user) and list(user.input).count(name) == 1 and user.input[0] == name:
                     readers.append(user)
                 elif user.op_type not in _ZERO_PRESERVING:
                     return None
@@ -583,21 +594,15 @@ def _small_convolutions_as_matmul(proto, *, max_elements=_MATMUL_MAX_ELEMENTS):
         dims = value.type.tensor_type.shape.dim
         shapes[value.name] = [d.dim_value if d.HasField("dim_value") else None for d in dims]
     graph = model.graph
-    initializers = {i.name: i for i in graph.initializer}
-    uses = {}
-    for node in graph.node:
-        for name in node.input:
-            uses[name] = uses.get(name, 0) + 1
+    initializers, uses = _initializers_and_uses(graph)
     changed = False
     for node in list(graph.node):
-        if node.op_type != "Conv" or len(node.input) < 2:
+        if not _plain_convolution(node, initializers, uses):
             continue
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        if attrs.get("group", 1) != 1 or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+        if attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
             continue
         params = [p for p in node.input[1:] if p]
-        if not all(p in initializers and uses.get(p) == 1 for p in params):
-            continue
         weight = numpy_helper.to_array(initializers[node.input[1]])
         ins, outs = shapes.get(node.input[0]), shapes.get(node.output[0])
         if (weight.ndim != 4 or weight.dtype != np.float32 or not ins or not outs or len(ins) != 4
