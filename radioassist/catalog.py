@@ -155,9 +155,10 @@ def read_catalog(source, *, ra=None, dec=None, size=None, size_unit=None, frame=
         source=info["source"], ra_column=ra_name, dec_column=dec_name,
         size_column=size_name, size_unit=used_unit, frame=coord.frame.name,
         format=info["format"], family=info.get("family"))
-    log.info("%s: %d rows, positions from %s/%s (%s), sizes from %s", info["source"],
+    log.info("%s: %d rows; positions from columns %s/%s (%s); %s", info["source"],
              len(out), ra_name, dec_name, coord.frame.name,
-             f"{size_name} [{used_unit}]" if size_name else "none")
+             f"source sizes from column {size_name} [{used_unit}]" if size_name
+             else ("source sizes not used" if size is False else "no source-size column"))
     return out
 
 
@@ -165,12 +166,16 @@ def read_catalog(source, *, ra=None, dec=None, size=None, size_unit=None, frame=
 # loading
 # ---------------------------------------------------------------------------
 
+#: ``Table.meta`` key naming where an in-memory catalogue came from, for messages (e.g. "sources found in X").
+TABLE_LABEL_KEY = "radioassist_source_label"
+
+
 def _load(source, *, format, wcs):
     """Return ``(table, info)`` for any accepted input."""
     info = {"format": None, "source": None, "preamble": "", "coosys": {},
             "coosys_default": None, "region_frame": None}
     if isinstance(source, Table):
-        info.update(source="<Table>", format="table")
+        info.update(source=str(source.meta.get(TABLE_LABEL_KEY) or "the given table"), format="table")
         return source, _with_family(source, info)
     try:
         from regions import Region, Regions

@@ -23,16 +23,17 @@ from astropy import units as u
 from astropy.table import Column, Table
 
 from ._dispatch import Partition, dispatch
+from ._gate import as_gate, in_gate_run, run_gate
 from ._parameters import (as_batch_size, as_chunk_size, as_coverage, as_parallel, as_preset, as_size,
                           as_size_rule, check_size_choice, size_in_pixels)
 from ._partition import Collector, effective_coverage, partition_info
 from ._provenance import parallel_note, run_provenance, warn_domain
-from .catalog import read_catalog
+from .catalog import TABLE_LABEL_KEY, read_catalog
 from .domain import check_domain
 from .exceptions import InputError
 from .flags import (  # noqa: F401 - the flags stay importable from radioassist.pipeline
     DEFAULT_MIN_COVERAGE, FLAG_BLANK, FLAG_ERROR, FLAG_NO_TILE, FLAG_OK, FLAG_OUTSIDE,
-    FLAG_PARTIAL, FLAG_POSITION, FLAG_UNPARSED, FLAGS, flag_counts)
+    FLAG_NOT_APPLICABLE, FLAG_PARTIAL, FLAG_POSITION, FLAG_UNPARSED, FLAGS, flag_counts)
 from .logger import log
 from .tasks import get_task
 from .tiles import Tile, rows_to_tiles, tile_identity, tile_labels
@@ -44,7 +45,7 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
              min_size=None, max_size=None, preset=None, batch_size=512, chunk_size=None, device="cpu",
              backend_options=None, detect_options=None, catalog_options=None, hdu=None, plane=None,
              scheduler=None, workers=None, checkpoint=None, resume=False, progress=False, timings=None,
-             min_coverage=None):
+             min_coverage=None, gate=True, gate_threshold=None):
     """Classify every catalogued source of a mosaic (or of a survey of mosaics) and return the labelled catalogue.
 
     Parameters
@@ -168,6 +169,7 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
     size_rule = as_size_rule(size_factor, min_size, max_size)
     check_size_choice(size, size_rule)
     preset = None if preset is None else as_preset(preset)
+    gate_spec = as_gate(gate, task, gate_threshold)
     survey = isinstance(image, list)
     tiles, footprints = _open_tiles(image, catalog, survey=survey, hdu=hdu, plane=plane, size=size,
                                     size_rule=size_rule)
@@ -188,18 +190,33 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
     tile_of = rows_to_tiles(positions, position_ok, tiles, footprints, survey=survey, size=size, flags=flags,
                             source_label=source_label)
     sizes = _source_sizes(table) if size_rule else None
-    partitions = _plan_partitions(tile_of, len(tiles), chunk_size)
+    gate_prob = gate_meta = None
+    tile_run = tile_of
+    if gate_spec is not None:  # ask the gate task first; the rows it rules out are flagged, not classified
+        t_gate = time.perf_counter()
+        gate_prob, applies, gate_meta = run_gate(
+            gate_spec, image, table, position_ok=position_ok & (tile_of >= 0),
+            classify_options=dict(batch_size=batch_size, chunk_size=chunk_size, device=device, hdu=hdu,
+                                  plane=plane, scheduler=scheduler, workers=workers, progress=progress))
+        ruled_out = ~applies & (tile_of >= 0)
+        flags[ruled_out] = FLAG_NOT_APPLICABLE
+        tile_run = np.where(ruled_out, -1, tile_of)
+        gate_seconds = time.perf_counter() - t_gate
+    partitions = _plan_partitions(tile_run, len(tiles), chunk_size)
     store, done = None, {}
     if checkpoint is not None:
         params = _run_parameters(task, backend, backend_obj, model, options, table, tiles, footprints,
                                  size=size, size_rule=size_rule, preset=preset, survey=survey,
                                  batch_size=batch_size, chunk_size=chunk_size, n_partitions=len(partitions),
-                                 min_coverage=min_coverage)
+                                 min_coverage=min_coverage, gate=gate_meta)
         from .resume import PartialResults
         store = PartialResults.open(checkpoint, params, resume=resume)
         done = store.load({p.pid: p.rows for p in partitions})
     results = Collector(n, task, flags)
     results.stages["read"] += time.perf_counter() - t_start
+    if gate_spec is not None:
+        results.stages["read"] -= gate_seconds
+        results.stages["gate"] = gate_seconds
     warned = []
     if spec is not None:  # the model is loaded: say now (once) if a mosaic lies outside its domain
         warned = warn_domain([(tile.label, check_domain(tile, spec, notes=[])) for tile in tiles], len(tiles))
@@ -231,9 +248,13 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
     # -- the output catalogue -------------------------------------------------------------------------------
     tile_names = tile_labels(tiles) if survey else None
     out = _output_table(table, results, task, tile_names=tile_names, tile_of=tile_of)
+    if gate_prob is not None:
+        out[f"{task.id}_gate_prob"] = Column(
+            gate_prob, description=(f"gate {gate_spec.task.id}: probability of {gate_spec.label} (the task applies "
+                                    f"to {gate_spec.description}); below {gate_spec.threshold:g}: not_applicable"))
     n_bad = int(np.sum(results.flags != FLAG_OK))
     counts = flag_counts(results.flags)
-    if n_bad:
+    if n_bad and not in_gate_run():
         log.warning("%d of %d sources could not be classified (%s; see column %s_flag)", n_bad, n,
                     ", ".join(f"{k} {v}" for k, v in counts.items()), task.id)
     infos = results.infos
@@ -259,6 +280,8 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
         meta["min_coverage"] = effective_coverage(
             min_coverage, spec if spec is not None else backend_obj.input_spec(task))
     meta["n_flagged"] = counts
+    if gate_meta is not None:
+        meta["gate"] = gate_meta
     meta["n_unparsed"] = counts.get(FLAG_UNPARSED, 0)
     meta["n_errors"] = counts.get(FLAG_ERROR, 0)
     domain = infos[-1].get("model_domain")
@@ -324,8 +347,9 @@ def _read_sources(catalog, tiles, *, detect_options, catalog_options):
         from .detect import find_sources
         catalog = find_sources(tiles[0].image, **(detect_options or {}))
         source_label = f"photutils detection on {tiles[0].label}"
+        catalog.meta.setdefault(TABLE_LABEL_KEY, f"sources found in {tiles[0].label}")
     else:
-        source_label = str(catalog) if not isinstance(catalog, Table) else "<Table>"
+        source_label = str(catalog) if not isinstance(catalog, Table) else "a table given in Python"
     table = read_catalog(catalog, **(catalog_options or {}))
     return Table(table, copy=False), source_label  # a plain Table whatever came in
 
@@ -373,7 +397,7 @@ def _plan_partitions(tile_of, n_tiles, chunk_size):
 
 
 def _run_parameters(task, backend, backend_obj, model, options, table, tiles, footprints, *, size, size_rule,
-                    preset, survey, batch_size, chunk_size, n_partitions, min_coverage):
+                    preset, survey, batch_size, chunk_size, n_partitions, min_coverage, gate=None):
     """What a resumed run must share with the saved one (:class:`radioassist.resume.PartialResults`)."""
     from .resume import catalog_fingerprint, model_fingerprint
     return {
@@ -386,6 +410,8 @@ def _run_parameters(task, backend, backend_obj, model, options, table, tiles, fo
         "survey": survey, "batch_size": batch_size, "chunk_size": chunk_size,
         "n_partitions": n_partitions,
         "min_coverage": "the model's own" if min_coverage is None else min_coverage,
+        "gate": None if gate is None else {k: gate[k] for k in ("task", "label", "model", "threshold",
+                                                                "model_sha256") if k in gate},
     }
 
 
