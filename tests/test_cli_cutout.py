@@ -116,13 +116,13 @@ def test_png_folder(lotss, tmp_path):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--size", "0"], "size (--size) must be a positive number of pixels"),
+    (["--size", "0"], "Error: --size must be a positive number of pixels"),
     (["--size", "9000"], "maximum"),
     (["--size", "12furlongs"], "--size"),
     (["--resample-to", "3"], "--resample-to"),
-    (["--min-size", "10arcsec"], "only apply with size_factor (--size-factor)"),
-    (["--size-factor", "3", "--size", "30arcsec"], "size (--size) is the output side in pixels"),
-    (["--preset", "sepia"], "preset (--preset) must be a render preset, got 'sepia'; available presets: radio-llava"),
+    (["--min-size", "10arcsec"], "--min-size and --max-size only apply with --size-factor"),
+    (["--size-factor", "3", "--size", "30arcsec"], "with --size-factor, --size is the output side in pixels"),
+    (["--preset", "sepia"], "--preset must be a render preset, got 'sepia'; available presets: radio-llava"),
     (["--format", "png"], "folder"),
     (["--ra-col", "nope"], "nope"),
 ])
