@@ -17,7 +17,6 @@ import contextlib
 import contextvars
 import logging
 import os
-import time
 import warnings
 from dataclasses import dataclass
 
@@ -179,7 +178,6 @@ def run_gate(spec, image, table, *, position_ok, classify_options):
     positions = Table({"ra": icrs.ra.deg, "dec": icrs.dec.deg})
     positions["ra"].unit = positions["dec"].unit = "deg"
     positions.meta["radioassist_source_label"] = "the run's catalogue (gate)"
-    t0 = time.perf_counter()
     with _gate_run():
         gated = classify(image, positions, task=spec.task, backend=spec.backend, model=spec.model, gate=False,
                          **classify_options)
@@ -194,7 +192,6 @@ def run_gate(spec, image, table, *, position_ok, classify_options):
             meta[f"model_{key}" if key not in ("model", "model_sha256") else key] = inner[key]
     meta["n_seen"] = int(seen.sum())
     meta["n_not_applicable"] = int((~applies).sum())
-    meta["seconds"] = round(time.perf_counter() - t0, 3)
     log.info("gate %s (%s >= %.2f): %d of %d sources are not %s", spec.task.id, label, spec.threshold,
              meta["n_not_applicable"], meta["n_seen"], spec.description)
     return prob, applies, meta

@@ -851,7 +851,7 @@ def _sizes(table, *, size, size_unit, wcs, info, required):
     candidates = cc.size_candidates(table, family=info.get("family"))
     if not candidates:
         if required:
-            msg = (f"found no source-size column in {source}; pass size= with its name. "
+            msg = (f"found no source-size column in {source}; pass size= (--size-col) with its name. "
                    f"Columns seen: {_seen(table)}")
             raise CatalogError(msg)
         log.info("%s: no source-size column found", source)
@@ -873,6 +873,10 @@ class _NotAngular(Exception):
     pass
 
 
+class _SizeError(CatalogError):
+    """The catalogue's source sizes cannot be read (no unit, not an angle...): positions may still be fine."""
+
+
 def _size_values(table, name, forced_unit, wcs, info, *, explicit):
     source = info["source"]
     col = table[name]
@@ -881,7 +885,7 @@ def _size_values(table, name, forced_unit, wcs, info, *, explicit):
                          for v in cc.string_values(col)], dtype=float)
     elif col.dtype.kind == "b":
         msg = f"size column {name!r} of {source} is boolean, not a size"
-        raise CatalogError(msg)
+        raise _SizeError(msg)
     else:
         vals = cc.numeric_values(col)
     col_unit = cc.parse_unit(getattr(col, "unit", None))
@@ -895,16 +899,15 @@ def _size_values(table, name, forced_unit, wcs, info, *, explicit):
         convention = cc.family_size_unit(family, name)
         if convention is None:
             msg = (f"the source-size column {name!r} of {source} has no unit; pass "
-                   f"size_unit= (e.g. size_unit='arcsec' or 'deg'), or size=False to ignore "
-                   "sizes")
-            raise CatalogError(msg)
+                   f"size_unit= (--size-unit, e.g. 'arcsec' or 'deg'), or size=False to ignore sizes")
+            raise _SizeError(msg)
         unit, largest = convention
         finite = vals[np.isfinite(vals) & (vals > 0)]
         if largest is not None and finite.size and np.median(finite) > largest:
             msg = (f"the source-size column {name!r} of {source} has no unit and its values "
                    f"(median {np.median(finite):.3g}) are too large for the {family} "
-                   f"convention ({unit}); pass size_unit= (e.g. 'arcsec'), or size=False")
-            raise CatalogError(msg)
+                   f"convention ({unit}); pass size_unit= (--size-unit, e.g. 'arcsec'), or size=False to ignore sizes")
+            raise _SizeError(msg)
         log.info("%s: column %r has no unit; using the %s convention (%s)", source, name,
                  family, unit)
     else:
@@ -914,7 +917,7 @@ def _size_values(table, name, forced_unit, wcs, info, *, explicit):
             msg = (f"the source-size column {name!r} of {source} is in pixels; pass wcs= "
                    "(the image WCS) or size_unit=")
             if explicit:
-                raise CatalogError(msg)
+                raise _SizeError(msg)
             raise _NotAngular(msg)
         from astropy.wcs.utils import proj_plane_pixel_scales
         from .regionfiles import as_celestial_wcs
@@ -923,9 +926,9 @@ def _size_values(table, name, forced_unit, wcs, info, *, explicit):
         quantity = (vals * scale).to(u.arcsec)
     elif not cc.is_angle_unit(unit):
         msg = (f"the size column {name!r} of {source} has unit {getattr(col, 'unit', unit)!s}, "
-               "not an angle; pass size_unit= or size=False")
+               "not an angle; pass size_unit= (--size-unit) or size=False to ignore sizes")
         if explicit:
-            raise CatalogError(msg)
+            raise _SizeError(msg)
         raise _NotAngular(msg)
     else:
         quantity = (vals * unit).to(u.arcsec)

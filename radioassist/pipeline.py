@@ -28,7 +28,7 @@ from ._parameters import (as_batch_size, as_chunk_size, as_coverage, as_parallel
                           as_size_rule, check_size_choice, size_in_pixels)
 from ._partition import Collector, effective_coverage, partition_info
 from ._provenance import parallel_note, run_provenance, warn_domain
-from .catalog import TABLE_LABEL_KEY, read_catalog
+from .catalog import TABLE_LABEL_KEY, _SizeError, read_catalog
 from .domain import check_domain
 from .exceptions import InputError
 from .flags import (  # noqa: F401 - the flags stay importable from radioassist.pipeline
@@ -174,7 +174,7 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
     tiles, footprints = _open_tiles(image, catalog, survey=survey, hdu=hdu, plane=plane, size=size,
                                     size_rule=size_rule)
     table, source_label = _read_sources(catalog, tiles, detect_options=detect_options,
-                                        catalog_options=catalog_options)
+                                        catalog_options=catalog_options, size_rule=size_rule)
     options = dict(backend_options or {})
     backend_obj, backend_name, backend_spec = _resolve_backend(backend, model=model, device=device,
                                                                options=options, parallel=parallel)
@@ -341,7 +341,7 @@ def _open_tiles(image, catalog, *, survey, hdu, plane, size, size_rule):
     return tiles, footprints
 
 
-def _read_sources(catalog, tiles, *, detect_options, catalog_options):
+def _read_sources(catalog, tiles, *, detect_options, catalog_options, size_rule=None):
     """The catalogue as a plain Table (sources found in the image when none is given) and where it came from."""
     if catalog is None:
         from .detect import find_sources
@@ -350,7 +350,15 @@ def _read_sources(catalog, tiles, *, detect_options, catalog_options):
         catalog.meta.setdefault(TABLE_LABEL_KEY, f"sources found in {tiles[0].label}")
     else:
         source_label = str(catalog) if not isinstance(catalog, Table) else "a table given in Python"
-    table = read_catalog(catalog, **(catalog_options or {}))
+    options = dict(catalog_options or {})
+    try:
+        table = read_catalog(catalog, **options)
+    except _SizeError as exc:
+        if "size" in options or "size_unit" in options or size_rule:
+            raise  # sizes were asked for: they must be right
+        # sizes only annotate the output (report, regions) when no size rule uses them: positions are enough
+        log.warning("source sizes not used: %s", exc)
+        table = read_catalog(catalog, **options, size=False)
     return Table(table, copy=False), source_label  # a plain Table whatever came in
 
 

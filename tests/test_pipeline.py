@@ -281,5 +281,17 @@ def test_demo_command(tmp_path):
     assert "Accuracy against the simulation's truth" in result.output
     for name in ("mosaic.fits", "truth.ecsv", "classified.ecsv", "classified.reg", "gallery.png"):
         assert (out / name).stat().st_size > 0, name
+    assert "Gate (B3" in result.output
+    # the README's first command can be run again: the demo replaces its own outputs
+    first = (out / "classified.ecsv").read_bytes()
     again = CliRunner().invoke(main, ["demo", "-o", str(out), "--size", "768", "--n-sources", "30"])
-    assert again.exit_code != 0 and "overwrite" in again.output
+    assert again.exit_code == 0, again.output
+    strip = lambda b: b"\n".join(x for x in b.splitlines() if b"created" not in x)  # noqa: E731 - run date differs
+    assert strip((out / "classified.ecsv").read_bytes()) == strip(first)
+    # a folder the demo did not make is not written over without --overwrite
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "mosaic.fits").write_bytes(b"precious")
+    refused = CliRunner().invoke(main, ["demo", "-o", str(other), "--size", "768", "--n-sources", "30"])
+    assert refused.exit_code != 0 and "--overwrite" in refused.output
+    assert (other / "mosaic.fits").read_bytes() == b"precious"

@@ -107,8 +107,8 @@ def _backend_options(pairs, allow_pickle, trust_remote_code):
 @handle_errors
 def classify_command(mosaics, catalog, task, backend, model, options, allow_pickle, trust_remote_code, output,
                      regions, gallery, gallery_max, report, truth_column, size, size_rule, preset, min_coverage,
-                     gate_model, no_gate, gate_threshold, drop_unclassified, strict, batch_size, chunk_size, device, hdu, plane, catalog_options, snr, workers, scheduler,
-                     resume, overwrite):
+                     gate_model, no_gate, gate_threshold, drop_unclassified, strict, batch_size, chunk_size, device,
+                     hdu, plane, catalog_options, snr, workers, scheduler, resume, overwrite):
     """Classify every source of MOSAIC (or of several mosaics) and write the labelled catalogue.
 
     Cuts each catalogue source out of the mosaic, renders it as the model

@@ -16,7 +16,8 @@ __all__ = ["configure_logging", "handle_errors", "progress_enabled", "command_li
 # option has the same name
 _KEYWORD_AND_OPTION = re.compile(r"\b[a-z][a-z0-9_]*(?:=[A-Za-z0-9_.]*)? \((--[a-z][a-z0-9-]*)(\)|, )")
 _BARE_KEYWORD = re.compile(r"\b(model|catalog|task|backend|device|overwrite|resume|preset|gate|hdu|plane|workers|"
-                           r"scheduler|output)=(?:True\b)?(?=[\s:;,.)]|$)")
+                           r"scheduler|output|ra|dec|size_unit)=(?:True\b)?(?=[\s:;,.)]|$)")
+_OPTION_NAMES = {"ra": "--ra-col", "dec": "--dec-col", "size_unit": "--size-unit"}
 
 _state = {"verbosity": 0}
 
@@ -60,7 +61,7 @@ def cli_message(text):
     '--size must be positive; pass --overwrite or --model (a folder)'
     """
     text = _KEYWORD_AND_OPTION.sub(lambda m: m.group(1) + ("" if m.group(2) == ")" else " ("), text)
-    return _BARE_KEYWORD.sub(lambda m: "--" + m.group(1), text)
+    return _BARE_KEYWORD.sub(lambda m: _OPTION_NAMES.get(m.group(1), "--" + m.group(1)), text)
 
 
 def handle_errors(func):
