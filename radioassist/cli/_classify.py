@@ -188,7 +188,10 @@ def classify_command(mosaics, catalog, task, backend, model, options, allow_pick
     if gallery:
         shown = _write_gallery(paths, table, task_obj, gallery, limit=gallery_max, overwrite=overwrite, hdu=hdu,
                                plane=plane)
-        click.echo(f"Wrote {gallery}: gallery of {shown:,} labelled cutouts")
+        if shown:
+            click.echo(f"Wrote {gallery}: gallery of {shown:,} labelled cutouts")
+        else:
+            click.echo(f"No gallery written to {gallery}: no source was labelled (see {task_obj.id}_flag)")
     if report:
         from ..report import write_report
         write_report(table, image, report, task=task_obj, truth_column=truth_column, hdu=hdu, plane=plane,
@@ -239,7 +242,7 @@ def _write_gallery(paths, table, task, path, *, limit, overwrite, hdu=None, plan
     flags = np.asarray(table[f"{task.id}_flag"], dtype=str)
     rows = np.flatnonzero(flags == "")[:limit]
     if len(rows) == 0:
-        raise click.ClickException("no classified source to show in the gallery")
+        return 0
     prov = table.meta.get("radioassist", {})
     preset = prov.get("render_preset")  # one per tile when they differ; none recorded: render's default
     preset = {"preset": preset[0] if isinstance(preset, list) else preset} if preset else {}
