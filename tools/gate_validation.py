@@ -9,7 +9,7 @@ measures what the gate costs and gains on data that neither model saw:
   ``tools/train_shipped_models.py B6 --cv --seed-per-fold --seeds 0 1 2`` does;
 * the gate held out by sample: a B3 model trained without any MiraBest galaxy (FR-DEEP + RGD train/valid +
   compact negatives, as ``train_shipped_models.py B3 --cv``), scored on every MiraBest galaxy, on the RGD
-  test split (galaxies and compact sources) and on the LoTSS DR1 single-Gaussian check sources (144 MHz,
+  test split (galaxies and compact sources) and on the LoTSS DR1 unresolved check sources (S_Code S, Maj <= 9 arcsec) (144 MHz,
   nothing of them is ever trained on);
 * for a sweep of gate thresholds (a row is ``not_applicable`` when the gate's P(YES) is below it): the
   fraction of held-out radio galaxies that keep an FR label, the B6 macro F1 of those (bootstrap interval),
