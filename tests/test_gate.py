@@ -162,3 +162,25 @@ def test_cli_gate_options(lotss_compact, tmp_path):
         res = runner.invoke(main, ["classify", str(mosaic), "-c", str(catalog), "-o", str(tmp_path / "x.ecsv"),
                                    *args])
         assert res.exit_code == 2 and text in res.output and "Traceback" not in res.output
+
+
+def test_gated_run_is_the_same_chunked_or_resumed(shared_data, tmp_path):
+    """The gate is asked again on resume; its answers and the rows it lets through do not change."""
+    from radioassist.resume import PartialResults
+
+    folder = shared_data / "lotss_dr1_hetdex"
+    mosaic, catalog = str(folder / "P205+55-cutout600.fits"), str(folder / "catalog_sources_in_images.csv")
+    options = dict(task="B6", catalog_options={"size": False})
+    reference = ra.classify(mosaic, catalog, **options)
+    assert np.sum(_text(reference["B6_flag"]) == "not_applicable") >= 5
+    part = tmp_path / "p"
+    chunked = ra.classify(mosaic, catalog, batch_size=4, chunk_size=4, checkpoint=part, **options)
+    resumed = ra.classify(mosaic, catalog, batch_size=4, chunk_size=4, checkpoint=part, resume=True, **options)
+    # every row the gate let through was restored, none asked again
+    assert resumed.meta["radioassist"]["rows_resumed"] == int(np.sum(_text(reference["B6_flag"]) != "not_applicable"))
+    PartialResults(part).remove()
+    for table in (chunked, resumed):
+        for column in ("B6_label", "B6_flag"):
+            np.testing.assert_array_equal(_text(table[column]), _text(reference[column]))
+        for column in ("B6_gate_prob", "B6_prob_FR-I"):
+            np.testing.assert_array_equal(np.asarray(table[column]), np.asarray(reference[column]))
