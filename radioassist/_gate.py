@@ -141,7 +141,7 @@ def _tasks_with_gate():
     return [t for t in TASKS.values() if t.applies_to is not None]
 
 
-def run_gate(spec, image, table, *, position_ok, classify_options):
+def run_gate(spec, image, table, *, position_ok, classify, classify_options):
     """Ask the gate task of every row with a valid position.
 
     Parameters
@@ -152,6 +152,8 @@ def run_gate(spec, image, table, *, position_ok, classify_options):
         The run's catalogue as read (with ``skycoord``).
     position_ok : `~numpy.ndarray` of bool
         Rows with a valid position.
+    classify : callable
+        :func:`radioassist.classify` (passed in: this module sits below the pipeline).
     classify_options : dict
         Keyword arguments of the run passed on to the gate's classify
         (batch and chunk sizes, device, hdu, plane, scheduler, workers, progress).
@@ -165,8 +167,6 @@ def run_gate(spec, image, table, *, position_ok, classify_options):
     meta : dict
         The gate's provenance (model, its hash, threshold, counts).
     """
-    from .pipeline import classify
-
     n = len(table)
     prob = np.full(n, np.nan)
     applies = np.ones(n, dtype=bool)

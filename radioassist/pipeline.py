@@ -195,7 +195,7 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
     if gate_spec is not None:  # ask the gate task first; the rows it rules out are flagged, not classified
         t_gate = time.perf_counter()
         gate_prob, applies, gate_meta = run_gate(
-            gate_spec, image, table, position_ok=position_ok & (tile_of >= 0),
+            gate_spec, image, table, position_ok=position_ok & (tile_of >= 0), classify=classify,
             classify_options=dict(batch_size=batch_size, chunk_size=chunk_size, device=device, hdu=hdu,
                                   plane=plane, scheduler=scheduler, workers=workers, progress=progress))
         ruled_out = ~applies & (tile_of >= 0)
