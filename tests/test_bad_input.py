@@ -356,8 +356,10 @@ CASES = [
          api=FileNotFoundError),
     Case("empty catalogue", empty_catalog, r"cat\.ecsv has no rows", api=CatalogError),
     Case("catalogue without coordinates", catalog_without_coordinates,
-         r"could not recognise position columns in .*cat\.ecsv. Columns seen: 'flux', 'name'. Pass ra= and dec=",
-         api=CatalogError),
+         r"could not recognise position columns in .*cat\.ecsv. Columns seen: 'flux', 'name'. Pass --ra-col and "
+         "--dec-col", api=CatalogError,
+         api_message=r"could not recognise position columns in .*cat\.ecsv. Columns seen: 'flux', 'name'. Pass ra= "
+                     "and dec="),
     Case("NaN coordinates", nan_coordinates, r"no row of .*cat\.ecsv has a valid position", api=CatalogError),
     Case("out-of-range coordinates", out_of_range_coordinates, r"no row of .*cat\.ecsv has a valid position",
          api=CatalogError),
