@@ -47,9 +47,10 @@ __all__ = ["ENGINES", "BLOCK", "TOLERANCE", "available", "cache_dir", "choose_en
 #: Values of the ``engine`` option.
 ENGINES = ("auto", "torch", "onnxruntime")
 #: Images of every forward pass (ONNX Runtime and torch alike): a call's last block is padded, so that an
-#: image's numbers never depend on how many images came with it.  Chosen by ``benchmarks/bench_predict.py``:
-#: one source costs a block (~7 ms on the shipped models), while larger blocks gain little throughput.
-BLOCK = 32
+#: image's numbers never depend on how many images came with it.  Chosen with ``benchmarks/bench_predict.py``
+#: (its block-size table): on the shipped models the cost per image is flat from 8 to 32 images a block and
+#: rises above, while one source costs a whole block (~4-9 ms for 16 on a loaded 2-core machine).
+BLOCK = 16
 #: Largest difference of probabilities between ONNX Runtime and torch accepted when a model is exported.
 TOLERANCE = 1e-3
 #: Version of the export's cache key (changed with what goes into it).
