@@ -186,7 +186,9 @@ class VisionBackend(Backend):
         Default: the checkpoint's own (float32), run under bfloat16 autocast
         on CUDA devices (float16 where bfloat16 is unsupported).
     batch_size : int, optional
-        Images per forward pass (64).
+        Images a caller is advised to send per call (64; recorded in the
+        provenance).  It does not change the numbers: forward passes always
+        run on blocks of `radioassist.backends._onnx.BLOCK` images.
     allow_pickle : bool, optional
         Load pickle-only (``pytorch_model.bin``) checkpoints.  Off by default:
         unpickling can run arbitrary code, so only enable it for trusted files.
@@ -199,13 +201,24 @@ class VisionBackend(Backend):
     threshold : float, optional
         Probability above which a label is given, for multi-label models (0.5).
     engine : str, optional
-        What runs the network on the CPU: ``'torch'``, ``'onnxruntime'``
-        (needs ``pip install 'radioassist[onnx]'``; float32 models only) or
-        ``'auto'`` (default: ONNX Runtime when it is installed, at once for a
-        model exported before (the export is cached on disk), else once the
-        model has classified 2,048 images; torch otherwise).  ONNX Runtime
+        What runs the network: ``'torch'``, ``'onnxruntime'`` (needs
+        ``pip install 'radioassist[onnx]'``; float32 models on the CPU only) or
+        ``'auto'`` (default: ONNX Runtime whenever it is installed and the
+        model runs in float32 on the CPU, from the first image, torch
+        otherwise).  The choice depends on the environment alone, never on
+        the number of images.  The model is exported at its first use (torch,
+        one to two seconds), checked against torch and cached on disk; later
+        processes run the cached export without importing torch.  ONNX Runtime
         is 1.4-1.5x faster on small convolutional networks and agrees with
         torch to float32 rounding (``benchmarks/bench_predict.py``).
+
+    Notes
+    -----
+    Same source, same numbers: every forward pass runs on a block of
+    `radioassist.backends._onnx.BLOCK` images (the last block of a call is
+    padded), grey images are preprocessed one by one, and the engine does not
+    change within a process, so an image's probabilities are the same bits
+    whatever the batch it comes in (``docs/backends.rst``).
 
     Examples
     --------
