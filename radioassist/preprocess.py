@@ -392,11 +392,14 @@ def grey_model_input(grey, spec, *, clip_sigma="spec", expand=True):
 
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
-        x = unit[grey[start:stop]][:, None]  # (m, 1, H, W) float32: the values of unit_images
-        if clip_sigma is not None:
-            np.subtract(x, level[start:stop], out=x)
-            np.maximum(x, np.float32(0), out=x)
-            np.multiply(x, scale[start:stop], out=x)
+        x = np.empty((stop - start, 1, height, width), dtype=np.float32)
+        for i in range(start, stop):
+            # the float32 value of each grey level of this image (scaled, clipped, stretched: the operations
+            # of background_clip, on the 256 levels instead of every pixel), then one look-up per pixel
+            table = unit
+            if clip_sigma is not None:
+                table = np.maximum(unit - level[i, 0, 0, 0], np.float32(0)) * scale[i, 0, 0, 0]
+            np.take(table, grey[i], out=x[i - start, 0])
         if resize:
             if mode in _SEPARABLE:
                 x = _separable_resize_array(x, size, mode, full)
