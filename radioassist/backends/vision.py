@@ -559,8 +559,9 @@ def _load_checkpoint(source, *, device, dtype, allow_pickle, trust_remote_code, 
     load = functools.partial(_load_torch_model, source, path=path, local=local, device=device, dtype=dtype,
                              use_safetensors=use_safetensors, trust_remote_code=trust_remote_code,
                              revision=revision, local_files_only=local_files_only)
-    if (local and isinstance(config.get("radioassist"), dict) and dtype in (None, "float32")
+    if (local and has_safe and isinstance(config.get("radioassist"), dict) and dtype in (None, "float32")
             and str(config.get("dtype", config.get("torch_dtype")) or "float32") == "float32"):
+        _check_safetensors(path, label=text)  # a damaged weight file fails now, as when loading with torch
         json_config = _JsonConfig(config)
         spec = _preprocessing_spec(json_config, path, local=True, revision=revision,
                                    local_files_only=local_files_only)
@@ -578,6 +579,30 @@ def _load_checkpoint(source, *, device, dtype, allow_pickle, trust_remote_code, 
     log.debug("loaded %s (%s, sha256 %s) with preprocessing %s", text, type(model).__name__, sha256, spec)
     return _LoadedModel(source=source, config=config, spec=spec, sha256=sha256, local=local,
                         dtype=str(model.dtype).replace("torch.", ""), _model=model)
+
+
+def _check_safetensors(folder, *, label):
+    """Raise `ModelError` unless each ``*.safetensors`` file of ``folder`` is whole (its header read, no torch).
+
+    A safetensors file is an 8-byte header length, a JSON header giving each tensor's byte range, then the
+    data: the ranges must end where the file does.
+    """
+    for path in sorted(Path(folder).glob("*.safetensors")):
+        try:
+            size = path.stat().st_size
+            with open(path, "rb") as fh:
+                length = int.from_bytes(fh.read(8), "little")
+                if not 0 < length <= size - 8:
+                    raise ValueError(f"header length {length} does not fit a file of {size} bytes")
+                header = json.loads(fh.read(length))
+            ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
+            if 8 + length + max(ends, default=0) != size:
+                raise ValueError(f"the tensors end at byte {8 + length + max(ends, default=0)} of a file of "
+                                 f"{size} bytes (truncated or padded)")
+        except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            msg = (f"could not load image-classification model {label}: {path.name} is not a whole safetensors "
+                   f"file ({exc})")
+            raise ModelError(msg) from exc
 
 
 def _load_torch_model(source, *, path, local, device, dtype, use_safetensors, trust_remote_code, revision,
