@@ -64,7 +64,7 @@ def test_chunk_size(sky, reference):
 def test_shuffled_catalogue_with_extra_rows(sky, reference):
     extra = simulate_sky(shape=(900, 1400), n_sources=60, seed=23).catalog  # other sources on the same sky
     extra["name"] = [f"extra-{name}" for name in extra["name"]]
-    catalog = vstack([sky.catalog, extra])
+    catalog = vstack([sky.catalog, extra], metadata_conflicts="silent")
     catalog = catalog[np.random.default_rng(1).permutation(len(catalog))]
     table = classify(sky.image, catalog, task="B6", batch_size=64)
     _assert_same_numbers(table, reference, names=[str(n) for n in sky.catalog["name"]])
