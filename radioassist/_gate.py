@@ -141,7 +141,7 @@ def _tasks_with_gate():
     return [t for t in TASKS.values() if t.applies_to is not None]
 
 
-def run_gate(spec, image, table, *, position_ok, classify, classify_options):
+def run_gate(spec, image, table, *, position_ok, classify, classify_options, own_tile=None):
     """Ask the gate task of every row with a valid position.
 
     Parameters
@@ -157,6 +157,9 @@ def run_gate(spec, image, table, *, position_ok, classify, classify_options):
     classify_options : dict
         Keyword arguments of the run passed on to the gate's classify
         (batch and chunk sizes, device, hdu, plane, scheduler, workers, progress).
+    own_tile : `~numpy.ndarray`, optional
+        With a list of images whose rows each belong to one image (sources found in each image), the
+        image of each row: the gate asks each image about its own rows.
 
     Returns
     -------
@@ -174,19 +177,25 @@ def run_gate(spec, image, table, *, position_ok, classify, classify_options):
     meta = spec.describe()
     if len(rows) == 0:
         return prob, applies, meta
-    icrs = plain_icrs(table["skycoord"][rows])
-    positions = Table({"ra": icrs.ra.deg, "dec": icrs.dec.deg})
-    positions["ra"].unit = positions["dec"].unit = "deg"
-    positions.meta["radioassist_source_label"] = "the run's catalogue (gate)"
-    with _gate_run():
-        gated = classify(image, positions, task=spec.task, backend=spec.backend, model=spec.model, gate=False,
-                         **classify_options)
+    groups = [(image, rows)] if own_tile is None else [
+        (image[t], rows[own_tile[rows] == t]) for t in np.unique(own_tile[rows])]
+    p = np.full(n, np.nan)
+    seen = np.zeros(n, dtype=bool)
+    inner = {}
+    for source, sub in groups:
+        icrs = plain_icrs(table["skycoord"][sub])
+        positions = Table({"ra": icrs.ra.deg, "dec": icrs.dec.deg})
+        positions["ra"].unit = positions["dec"].unit = "deg"
+        positions.meta["radioassist_source_label"] = "the run's catalogue (gate)"
+        with _gate_run():
+            gated = classify(source, positions, task=spec.task, backend=spec.backend, model=spec.model, gate=False,
+                             **classify_options)
+        p[sub] = np.asarray(gated[f"{spec.task.id}_prob_{spec.label}"], dtype=float)
+        seen[sub] = np.asarray(gated[f"{spec.task.id}_flag"], dtype=str) == FLAG_OK
+        inner = gated.meta.get("radioassist", {})
     label = spec.label
-    p = np.asarray(gated[f"{spec.task.id}_prob_{label}"], dtype=float)
-    seen = np.asarray(gated[f"{spec.task.id}_flag"], dtype=str) == FLAG_OK
-    prob[rows[seen]] = p[seen]
-    applies[rows[seen]] = p[seen] >= spec.threshold
-    inner = gated.meta.get("radioassist", {})
+    prob[seen] = p[seen]
+    applies[seen] = p[seen] >= spec.threshold
     for key in ("model", "model_sha256", "model_name", "backend"):
         if key in inner:
             meta[f"model_{key}" if key not in ("model", "model_sha256") else key] = inner[key]

@@ -58,8 +58,10 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
         ``no_tile``.
     catalog : str, path, `~astropy.table.Table` or None
         The source list (anything :func:`~radioassist.read_catalog` accepts).
-        None: sources are found in the image with :func:`radioassist.detect.find_sources`
-        (a single mosaic only).
+        None: sources are found in the image with :func:`radioassist.detect.find_sources`;
+        for a list of images, in each image, and each source is classified in
+        the image it was found in (column ``<task>_tile``): a folder of
+        cutouts is one call.
     task : str or `~radioassist.tasks.Task`
         The question to ask (``'B1'`` ... ``'B6'`` or a registered user task).
     backend : str or backend instance
@@ -173,8 +175,8 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
     survey = isinstance(image, list)
     tiles, footprints = _open_tiles(image, catalog, survey=survey, hdu=hdu, plane=plane, size=size,
                                     size_rule=size_rule)
-    table, source_label = _read_sources(catalog, tiles, detect_options=detect_options,
-                                        catalog_options=catalog_options, size_rule=size_rule)
+    table, source_label, own_tile = _read_sources(catalog, tiles, detect_options=detect_options,
+                                                  catalog_options=catalog_options, size_rule=size_rule)
     options = dict(backend_options or {})
     backend_obj, backend_name, backend_spec = _resolve_backend(backend, model=model, device=device,
                                                                options=options, parallel=parallel)
@@ -187,8 +189,11 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
         else np.ones(n, dtype=bool)
     flags = np.full(n, FLAG_OK, dtype=object)
     flags[~position_ok] = FLAG_POSITION
-    tile_of = rows_to_tiles(positions, position_ok, tiles, footprints, survey=survey, size=size, flags=flags,
-                            source_label=source_label)
+    if own_tile is None:
+        tile_of = rows_to_tiles(positions, position_ok, tiles, footprints, survey=survey, size=size, flags=flags,
+                                source_label=source_label)
+    else:  # sources found in each image: each is classified in its own image
+        tile_of = np.where(position_ok, own_tile, -1)
     sizes = _source_sizes(table) if size_rule else None
     gate_prob = gate_meta = None
     tile_run = tile_of
@@ -196,6 +201,7 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
         t_gate = time.perf_counter()
         gate_prob, applies, gate_meta = run_gate(
             gate_spec, image, table, position_ok=position_ok & (tile_of >= 0), classify=classify,
+            own_tile=None if own_tile is None else tile_of,
             classify_options=dict(batch_size=batch_size, chunk_size=chunk_size, device=device, hdu=hdu,
                                   plane=plane, scheduler=scheduler, workers=workers, progress=progress))
         ruled_out = ~applies & (tile_of >= 0)
@@ -330,9 +336,6 @@ def _open_tiles(image, catalog, *, survey, hdu, plane, size, size_rule):
         if not image:
             msg = "the list of mosaics is empty: give at least one mosaic"
             raise InputError(msg)
-        if catalog is None:
-            msg = "a catalogue is needed to classify several mosaics: pass catalog= (--catalog)"
-            raise InputError(msg)
     tiles = [Tile(src, hdu=hdu, plane=plane, keep_open=not survey) for src in (image if survey else [image])]
     footprints = [tile.footprint() for tile in tiles]
     if isinstance(size, u.Quantity) and not size_rule:
@@ -342,12 +345,32 @@ def _open_tiles(image, catalog, *, survey, hdu, plane, size, size_rule):
 
 
 def _read_sources(catalog, tiles, *, detect_options, catalog_options, size_rule=None):
-    """The catalogue as a plain Table (sources found in the image when none is given) and where it came from."""
+    """The catalogue as a plain Table, where it came from, and the tile of each row (None: any tile).
+
+    Without a catalogue the sources are found in each image (:func:`radioassist.detect.find_sources`, one
+    image at a time), and each row belongs to the image it was found in.
+    """
+    own_tile = None
     if catalog is None:
         from .detect import find_sources
-        catalog = find_sources(tiles[0].image, **(detect_options or {}))
-        source_label = f"photutils detection on {tiles[0].label}"
-        catalog.meta.setdefault(TABLE_LABEL_KEY, f"sources found in {tiles[0].label}")
+        found, own = [], []
+        for t, tile in enumerate(tiles):
+            image = tile.open()
+            try:
+                found.append(find_sources(image, **(detect_options or {})))
+            finally:
+                tile.close(image)
+            own.append(np.full(len(found[-1]), t))
+        if len(tiles) == 1:
+            catalog = found[0]
+            source_label = f"photutils detection on {tiles[0].label}"
+            catalog.meta.setdefault(TABLE_LABEL_KEY, f"sources found in {tiles[0].label}")
+        else:
+            from astropy.table import vstack
+            catalog = vstack(found, metadata_conflicts="silent")
+            own_tile = np.concatenate(own).astype(int)
+            source_label = f"photutils detection on each of {len(tiles)} images"
+            catalog.meta[TABLE_LABEL_KEY] = f"sources found in {len(tiles)} images"
     else:
         source_label = str(catalog) if not isinstance(catalog, Table) else "a table given in Python"
     options = dict(catalog_options or {})
@@ -359,7 +382,7 @@ def _read_sources(catalog, tiles, *, detect_options, catalog_options, size_rule=
         # sizes only annotate the output (report, regions) when no size rule uses them: positions are enough
         log.warning("source sizes not used: %s", exc)
         table = read_catalog(catalog, **options, size=False)
-    return Table(table, copy=False), source_label  # a plain Table whatever came in
+    return Table(table, copy=False), source_label, own_tile  # a plain Table whatever came in
 
 
 def _resolve_backend(backend, *, model, device, options, parallel):

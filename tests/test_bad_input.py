@@ -332,11 +332,6 @@ def bad_scheduler_address(good, tmp):
     return _args(good, tmp, extra=["--scheduler", "foo://bar"]), dict(scheduler="foo://bar")
 
 
-def several_mosaics_without_catalogue(good, tmp):
-    return ["classify", str(good["mosaic"]), str(good["mosaic"]), "-o", str(tmp / "out" / "o.ecsv")], \
-        dict(image=[good["mosaic"], good["mosaic"]], catalog=None)
-
-
 def several_mosaics_without_output(good, tmp):
     return ["classify", str(good["mosaic"]), str(good["mosaic"]), "--catalog", str(good["catalog"])], None
 
@@ -410,8 +405,6 @@ CASES = [
     Case("unreachable scheduler", unreachable_scheduler, "cannot connect to the dask scheduler at 'tcp://127.0.0.1:1'",
          api=InputError),
     Case("bad scheduler address", bad_scheduler_address, "unknown address scheme 'foo'", api=InputError),
-    Case("several mosaics without a catalogue", several_mosaics_without_catalogue, "catalogue is needed",
-         api=InputError),
     Case("several mosaics without -o", several_mosaics_without_output, "-o/--output", exit_code=2),
 ]
 

@@ -220,9 +220,8 @@ def test_survey_equals_the_whole_sky_away_from_tile_edges(survey, tiny_model):
         np.testing.assert_array_equal(np.asarray(tiled[col])[interior], np.asarray(full[col])[interior])
 
 
-def test_several_mosaics_need_a_catalogue(survey, tiny_model):
-    with pytest.raises(InputError, match="catalogue is needed"):
-        classify(survey["paths"], None, model=tiny_model)
+def test_survey_input_errors(survey, tiny_model):
+    # (several mosaics without a catalogue: sources found in each, tests/test_coldstart.py)
     with pytest.raises(InputError, match="empty"):
         classify([], survey["catalog"], model=tiny_model)
     far = survey["catalog"][:3].copy()

@@ -263,7 +263,7 @@ def test_vision_backend_runs_side_by_side_on_few_cores_only(monkeypatch):
     from radioassist.backends import vision
 
     for threads, workers in ((1, 1), (2, 2), (4, 4), (8, 1), (64, 1)):
-        monkeypatch.setattr(vision, "torch_threads", lambda threads=threads: threads)
+        monkeypatch.setattr(vision, "_threads", lambda threads=threads: threads)
         assert VisionBackend().predict_workers() == workers, threads
 
 

@@ -120,7 +120,10 @@ def classify_command(mosaics, catalog, task, backend, model, options, allow_pick
 
     With several mosaics (the tiles of a survey) each source is classified in
     the one tile where it lies farthest from the edge and from blank areas
-    (column <task>_tile); sources in no tile are flagged no_tile.  Results are
+    (column <task>_tile); sources in no tile are flagged no_tile.  Without
+    --catalog, the sources of each MOSAIC are found in it and classified in it
+    (column <task>_tile names the image): a folder of cutouts is one call,
+    e.g. ``radioassist classify cutouts/*.fits --task B3 -o labels.ecsv``.  Results are
     saved as they come in <output>.partial/, so that --resume continues a run
     that was interrupted; the folder is removed once the output is written.
     """
