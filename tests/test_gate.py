@@ -184,3 +184,18 @@ def test_gated_run_is_the_same_chunked_or_resumed(shared_data, tmp_path):
             np.testing.assert_array_equal(_text(table[column]), _text(reference[column]))
         for column in ("B6_gate_prob", "B6_prob_FR-I"):
             np.testing.assert_array_equal(np.asarray(table[column]), np.asarray(reference[column]))
+
+
+def test_gate_of_several_images_without_a_catalogue_asks_each_image_about_its_own_sources(shared_data):
+    """A folder of FIRST cutouts in one call: each row's gate answer is that of its image alone."""
+    images = [str(shared_data / "frdeep_v2" / "FIRST" / "1408+0050_II.fits"),
+              str(shared_data / "mirabest_first" / "FITS" / "100_120.256+013.831_0.1087_0103.53.fits")]
+    both = ra.classify(images, None, task="B6")
+    tiles = _text(both["B6_tile"])
+    for path in images:
+        alone = ra.classify(path, None, task="B6")
+        mine = tiles == path.rsplit("/", 1)[1]
+        assert mine.sum() == len(alone) > 0
+        for column in ("B6_gate_prob", "B6_prob_FR-I"):
+            np.testing.assert_array_equal(np.asarray(both[column])[mine], np.asarray(alone[column]))
+        np.testing.assert_array_equal(_text(both["B6_flag"])[mine], _text(alone["B6_flag"]))
