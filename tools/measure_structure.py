@@ -1,0 +1,246 @@
+"""Measure source structure (radioassist.structure) on the real FIRST images of ../shared/data.
+
+Two measurements, both reported by sky region (RA bands) with bootstrap intervals:
+
+* **one row per galaxy**: the fraction of MiraBest and FR-DEEP FIRST cutouts (each centred on one radio
+  galaxy) that a catalogue-free run returns as exactly one row (``rows``), and the fraction where the central
+  galaxy is one row (``central``: one source holds every island within ``0.5 x size + 10 arcsec`` of the
+  centre, MiraBest's size column, 60 arcsec for FR-DEEP which has none);
+* **task B2 against Radio Galaxy Zoo DR1**: the RGZ sources whose components all lie inside one of these
+  images (the image where they lie nearest the centre), classified with ``radioassist.classify(image,
+  catalogue, task='B2')`` at the RGZ source position; accuracy, macro-F1, component-count and peak-count
+  accuracy.
+
+Usage::
+
+    nice python tools/measure_structure.py --data ../shared/data [--baseline] [--out results.json]
+    nice python tools/measure_structure.py --data ../shared/data --grid   # parameter choice on RA bands
+
+``--grid`` scores a few settings of the peak and association parameters on the even RA bands (tuning) and
+reports the chosen one on the odd bands (held out), so that the figures in the card are not tuned on the
+sources they describe.
+"""
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from astropy.table import Table
+
+from radioassist.image import load_image
+from radioassist.metrics import bootstrap_interval, classification_report
+from radioassist.structure import b2_label, find_structure
+
+B2_LABELS = ["1C-1P", "1C-2P", "1C-3P", "2C-2P", "2C-3P", "3C-3P"]
+#: RA bands of the sky-region validation (degrees; FIRST covers the north galactic cap and an equatorial strip)
+N_BANDS = 6
+
+
+def first_images(data):
+    """``[(path, sample, ra, dec, size_arcsec)]`` of every MiraBest and FR-DEEP FIRST cutout."""
+    data = Path(data)
+    out = []
+    mb = Table.read(data / "mirabest_first" / "manifest.csv")
+    for row in mb:
+        out.append((data / "mirabest_first" / "FITS" / row["file"], "mirabest", float(row["ra_deg"]),
+                    float(row["dec_deg"]), float(row["size_arcsec"])))
+    fd = Table.read(data / "frdeep_v2" / "frdeep_v2_manifest.csv")
+    for row in fd:
+        out.append((data / "frdeep_v2" / row["file_first"], "frdeep", float(row["ra_deg"]), float(row["dec_deg"]),
+                    np.nan))
+    return [o for o in out if Path(o[0]).exists()]
+
+
+def ra_band(ra):
+    """Sky region of a position: one of N_BANDS bands of RA."""
+    return (np.asarray(ra, dtype=float) // (360.0 / N_BANDS)).astype(int) % N_BANDS
+
+
+def rgz_in_images(data, images):
+    """RGZ sources whose components all lie inside one of ``images`` (>= 5 px from the edge)."""
+    rgz = Table.read(Path(data) / "rgz_dr1" / "rgz_dr1_full_catalogue.csv")
+    comp_ra = [np.array(str(v).split(";"), dtype=float) for v in rgz["cpnts_ras"]]
+    comp_dec = [np.array(str(v).split(";"), dtype=float) for v in rgz["cpnts_decs"]]
+    centre = SkyCoord([np.mean(r) for r in comp_ra], [np.mean(d) for d in comp_dec], unit="deg")
+    img_c = SkyCoord([i[2] for i in images], [i[3] for i in images], unit="deg")
+    idx, sep, _ = centre.search_around_sky(img_c, 150 * u.arcsec) if False else (None, None, None)
+    i_img, i_src, sep2d, _ = centre.search_around_sky(img_c, 150 * u.arcsec)
+    best = {}
+    for a, b, s in zip(i_img, i_src, sep2d.arcsec):
+        if b not in best or s < best[b][1]:
+            best[b] = (a, s)
+    rows = []
+    wcs_cache = {}
+    for b, (a, _) in sorted(best.items()):
+        path = images[a][0]
+        if path not in wcs_cache:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                img = load_image(path)
+            wcs_cache[path] = (img.wcs, img.shape)
+        wcs, (ny, nx) = wcs_cache[path]
+        x, y = wcs.world_to_pixel(SkyCoord(comp_ra[b], comp_dec[b], unit="deg"))
+        if np.all((x >= 5) & (x <= nx - 6) & (y >= 5) & (y <= ny - 6)):
+            name = str(rgz["first_id"][b])
+            rows.append({"image": str(path), "rgz_id": int(rgz["catalog_id"][b]), "first_id": name,
+                         "ra": float(centre[b].ra.deg), "dec": float(centre[b].dec.deg),
+                         "first_ra": _first_name_position(name)[0], "first_dec": _first_name_position(name)[1],
+                         "ang_extent": float(rgz["ang_extent"][b]),
+                         "num_cpnts": int(rgz["num_cpnts"][b]), "num_peaks": int(rgz["num_peaks"][b]),
+                         "label": f"{int(rgz['num_cpnts'][b])}C-{int(rgz['num_peaks'][b])}P",
+                         "cl": float(rgz["cl"][b])})
+    return Table(rows=rows) if rows else Table()
+
+
+def _first_name_position(name):
+    """(ra, dec) in degrees of a FIRST name FIRSTJhhmmss.s+ddmmss."""
+    s = name.replace("FIRSTJ", "")
+    sign = -1 if "-" in s else 1
+    ra_s, dec_s = s.replace("-", "+").split("+")
+    ra = (int(ra_s[:2]) + int(ra_s[2:4]) / 60 + float(ra_s[4:]) / 3600) * 15
+    dec = sign * (int(dec_s[:2]) + int(dec_s[2:4]) / 60 + float(dec_s[4:]) / 3600)
+    return ra, dec
+
+
+def structures(images, params):
+    out = {}
+    for path, *_ in images:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out[str(path)] = find_structure(path, **params)
+    return out
+
+
+def one_row(images, found):
+    """Per image: ``(rows == 1, central galaxy one row)``."""
+    rows, central = [], []
+    for path, sample, ra, dec, size in images:
+        s = found[str(path)]
+        rows.append(len(s.sources) == 1)
+        radius = (0.5 * size + 10.0) if np.isfinite(size) else 60.0
+        isl = s.islands
+        if len(isl) == 0:
+            central.append(False)
+            continue
+        img = load_image(path)
+        sky = SkyCoord(isl["ra"], isl["dec"])
+        d = sky.separation(SkyCoord(ra, dec, unit="deg")).arcsec
+        # the island's nearest edge: its centroid distance less half its extent
+        near = d - 0.5 * np.asarray(isl["size"], dtype=float) <= radius
+        central.append(bool(near.any()) and len(set(np.asarray(isl["source_id"])[near])) == 1)
+        img.close()
+    return np.array(rows), np.array(central)
+
+
+def b2_predictions(rgz, found, *, position="centre", radius_beams=3.0):
+    """Predicted (C, P) of each RGZ source: the found source at its position (mean of its components)."""
+    pred_c, pred_p = [], []
+    for row in rgz:
+        s = found[row["image"]]
+        ra, dec = (row["ra"], row["dec"]) if position == "centre" else (row["first_ra"], row["first_dec"])
+        img = load_image(row["image"])
+        x, y = img.wcs.world_to_pixel(SkyCoord(ra, dec, unit="deg"))
+        beam = s.parameters["beam_fwhm_pix"][0]
+        k = s.source_at([[float(x), float(y)]], radius=radius_beams * beam)[0]
+        img.close()
+        if k < 0:
+            pred_c.append(0)
+            pred_p.append(0)
+        else:
+            pred_c.append(int(s.sources["n_components"][k]))
+            pred_p.append(int(s.sources["n_peaks"][k]))
+    return np.array(pred_c), np.array(pred_p)
+
+
+def b2_scores(truth_c, truth_p, pred_c, pred_p, *, seed=0):
+    truth = [f"{c}C-{p}P" for c, p in zip(truth_c, truth_p)]
+    found = pred_c > 0
+    pred = [str(b2_label(c, p)) if ok else None for c, p, ok in zip(pred_c, pred_p, found)]
+    rep = classification_report(truth, pred, labels=B2_LABELS)
+    ci = bootstrap_interval(truth, pred, labels=B2_LABELS, metric=["accuracy", "macro_f1"], seed=seed)
+    cc = np.minimum(np.maximum(pred_c, 0), 3) == truth_c
+    pp = np.minimum(np.maximum(pred_p, np.minimum(pred_c, 3)), 3) == truth_p
+    return {"n": len(truth), "accuracy": rep.accuracy, "accuracy_ci": ci["accuracy"], "macro_f1": rep.macro_f1,
+            "macro_f1_ci": ci["macro_f1"], "components_accuracy": float(cc.mean()),
+            "components_accuracy_ci": _mean_ci(cc, seed), "peaks_accuracy": float(pp.mean()),
+            "peaks_accuracy_ci": _mean_ci(pp, seed), "not_found": int((~found).sum()),
+            "confusion": rep.confusion_matrix.tolist()}
+
+
+def _mean_ci(values, seed, n=1000):
+    values = np.asarray(values, dtype=float)
+    if len(values) == 0:
+        return (np.nan, np.nan)
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), (n, len(values)))].mean(axis=1)
+    return (float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5)))
+
+
+def fraction(mask, seed=0):
+    return {"fraction": float(np.mean(mask)), "ci": _mean_ci(mask, seed), "n": int(len(mask))}
+
+
+def summary(result):
+    """A few lines of the figures (the JSON has them all)."""
+    lines = []
+    for name, r in result["one_row"].items():
+        if name == "by_band":
+            continue
+        lines.append(f"one row {name:9s} n={r['rows']['n']:4d} rows==1 {r['rows']['fraction']:.3f} "
+                     f"[{r['rows']['ci'][0]:.3f}, {r['rows']['ci'][1]:.3f}]  central {r['central']['fraction']:.3f} "
+                     f"[{r['central']['ci'][0]:.3f}, {r['central']['ci'][1]:.3f}]")
+    for position, res in result["b2"].items():
+        for part in ("all", "even_bands", "odd_bands"):
+            r = res[part]
+            lines.append(f"B2 at {position:6s} {part:10s} n={r['n']:3d} acc {r['accuracy']:.3f} "
+                         f"[{r['accuracy_ci'][0]:.3f}, {r['accuracy_ci'][1]:.3f}] macroF1 {r['macro_f1']:.3f} "
+                         f"[{r['macro_f1_ci'][0]:.3f}, {r['macro_f1_ci'][1]:.3f}] C-acc "
+                         f"{r['components_accuracy']:.3f} P-acc {r['peaks_accuracy']:.3f} not found {r['not_found']}")
+        lines.append(f"   confusion (rows truth {B2_LABELS}): {res['all']['confusion']}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default="../shared/data")
+    parser.add_argument("--out", default=None)
+    parser.add_argument("--limit", type=int, default=None, help="first N images only (a quick look)")
+    parser.add_argument("--params", default="{}", help="JSON of find_structure parameters")
+    args = parser.parse_args(argv)
+    params = json.loads(args.params)
+    images = first_images(args.data)[: args.limit]
+    rgz = rgz_in_images(args.data, images)
+    print(f"{len(images)} images, {len(rgz)} RGZ sources inside them", flush=True)
+    found = structures(images, params)
+    rows, central = one_row(images, found)
+    sample = np.array([i[1] for i in images])
+    bands = ra_band([i[2] for i in images])
+    result = {"params": params, "one_row": {}, "b2": {}}
+    for name, sel in (("all", np.ones(len(images), bool)), ("mirabest", sample == "mirabest"),
+                      ("frdeep", sample == "frdeep")):
+        result["one_row"][name] = {"rows": fraction(rows[sel]), "central": fraction(central[sel])}
+    result["one_row"]["by_band"] = {int(b): fraction(rows[bands == b])["fraction"] for b in np.unique(bands)}
+    if len(rgz):
+        tc, tp = np.asarray(rgz["num_cpnts"]), np.asarray(rgz["num_peaks"])
+        rb = ra_band(rgz["ra"])
+        for position in ("centre", "first"):
+            pc, pp = b2_predictions(rgz, found, position=position)
+            res = {"all": b2_scores(tc, tp, pc, pp)}
+            for half, sel in (("even_bands", rb % 2 == 0), ("odd_bands", rb % 2 == 1)):
+                res[half] = b2_scores(tc[sel], tp[sel], pc[sel], pp[sel])
+            res["by_band"] = {int(b): b2_scores(tc[rb == b], tp[rb == b], pc[rb == b], pp[rb == b])["macro_f1"]
+                              for b in np.unique(rb)}
+            result["b2"][position] = res
+    text = json.dumps(result, indent=1, default=float)
+    if args.out:
+        Path(args.out).write_text(text)
+    print(summary(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
