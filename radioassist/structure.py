@@ -325,9 +325,12 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
     islands, peaks = _islands_and_peaks(residual, snr_map, rms, segm, image, n_pixels=n_pixels,
                                         peak_levels=peak_levels, peak_contrast=peak_contrast,
                                         beam_area_pix=beam_area_pix, pixel_arcsec=pixel_arcsec)
+    jy = islands["flux"].unit == u.Jy
+    parameters["pair_rule"] = ("applied" if jy else
+                               "not applied: the image unit is not Jy/beam, so flux densities are not in Jy")
     if group and len(islands) > 1:
         groups = _associate(islands, beam_fwhm_pix=beam_fwhm_pix, pixel_arcsec=pixel_arcsec,
-                            link_factor=link_factor, pair_ratio=pair_ratio, pair_flux=pair_flux,
+                            link_factor=link_factor, pair_ratio=pair_ratio, pair_flux=pair_flux if jy else None,
                             max_pair_sep=max_pair_sep, core_radius=core_radius)
     else:
         groups = np.arange(len(islands))
@@ -471,10 +474,12 @@ def _associate(islands, *, beam_fwhm_pix, pixel_arcsec, link_factor, pair_ratio,
     # either compact or elongated along the joining line
     d_arcsec = d * pixel_arcsec
     ratio = np.maximum(flux[i], flux[j]) / np.minimum(flux[i], flux[j])
-    bright = flux[i] + flux[j] >= pair_flux * (d_arcsec / 100.0) ** 2
+    bright = flux[i] + flux[j] >= (np.inf if pair_flux is None else pair_flux) * (d_arcsec / 100.0) ** 2
     aligned_i = _aligned(a[i], b[i], theta[i], phi, beam_fwhm_pix)
     aligned_j = _aligned(a[j], b[j], theta[j], phi, beam_fwhm_pix)
     pair = (ratio <= pair_ratio) & bright & (d_arcsec <= max_pair_sep) & aligned_i & aligned_j
+    if pair_flux is None:  # flux densities not in Jy: no double rule
+        pair[:] = False
     # a pair is kept only between mutual best partners (each one's brightest candidate), so that a field of
     # compact sources does not chain into one
     pi, pj = i[pair], j[pair]
@@ -571,7 +576,6 @@ def _sources(islands, groups, island_map, image, *, pixel_arcsec, beam_fwhm_pix)
     out["extent"] = extent * u.arcsec
     out["size"] = np.maximum(extent, beam_fwhm_pix * pixel_arcsec) * u.arcsec
     out["area"] = np.asarray(cols[12])
-    out["b2_label"] = b2_label(out["n_components"], out["n_peaks"]).astype(str)
     for name, text in (("flux", "integrated flux density: island pixel sums over the beam area in pixels"),
                        ("flux_err", "error of flux: rms x sqrt(pixels / beam pixels)"),
                        ("extent", "largest angular size of the source's islands"),
@@ -609,10 +613,9 @@ def _empty_structure(parameters, shape, rms):
                     dtype=(int, int, float, float, float, float, float, float, float, float, int, float, float))
     peaks = Table(names=("island_id", "x", "y", "ra", "dec", "value"), dtype=(int, float, float, float, float, float))
     sources = Table(names=("source_id", "ra", "dec", "x", "y", "n_components", "n_peaks", "component_ra",
-                           "component_dec", "peak_flux", "flux", "flux_err", "snr", "extent", "size", "area",
-                           "b2_label"),
+                           "component_dec", "peak_flux", "flux", "flux_err", "snr", "extent", "size", "area"),
                     dtype=(int, float, float, float, float, int, int, str, str, float, float, float, float, float,
-                           float, float, str))
+                           float, float))
     for t in (islands, peaks, sources):
         for name in ("ra", "dec"):
             t[name].unit = u.deg
