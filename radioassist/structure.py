@@ -42,11 +42,15 @@ import numpy as np
 from astropy import units as u
 from astropy.table import Table
 
-from .exceptions import ImageError, InputError
+from .exceptions import ImageError, InputError, RadioassistWarning
 from .image import load_image
 from .logger import log
 
-__all__ = ["find_structure", "SourceStructure", "b2_label", "STRUCTURE_DEFAULTS"]
+__all__ = ["find_structure", "SourceStructure", "StructureWarning", "b2_label", "STRUCTURE_DEFAULTS"]
+
+
+class StructureWarning(RadioassistWarning):
+    """Something the source structure depends on was guessed (e.g. the beam of an image that records none)."""
 
 _FWHM = 2.0 * np.sqrt(2.0 * np.log(2.0))
 
@@ -64,6 +68,7 @@ STRUCTURE_DEFAULTS = {
     "pair_flux": 0.01,
     "max_pair_sep": 300.0,
     "core_radius": 0.5,
+    "beam": None,
 }
 
 
@@ -176,7 +181,7 @@ def b2_label(n_components, n_peaks):
 
 def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_size=None, peak_levels=32,
                    peak_contrast=0.001, group=True, link_factor=1.5, pair_ratio=10.0, pair_flux=0.01,
-                   max_pair_sep=300.0, core_radius=0.5):
+                   max_pair_sep=300.0, core_radius=0.5, beam=None):
     """Islands, peaks and radio sources of a radio image.
 
     Parameters
@@ -216,6 +221,11 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
     core_radius : float, optional
         An island within ``core_radius`` times half the separation of a
         linked double's midpoint joins it as its core (default 0.5).
+    beam : `~astropy.units.Quantity`, optional
+        Beam FWHM (one angle, or major and minor) when the image header has
+        none (FIRST cutouts from SkyView: 5.4 arcsec).  Without either, 3
+        pixels are assumed with a `StructureWarning`: flux densities then
+        depend on that guess.
 
     Returns
     -------
@@ -261,13 +271,27 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
         raise ImageError(msg)
     ny, nx = data.shape
     pixel_arcsec = float(image.pixel_scale.to_value(u.arcsec))
-    if image.beam is not None:
+    if beam is not None:
+        try:
+            fwhm = np.atleast_1d(u.Quantity(beam).to_value(u.arcsec))
+        except (TypeError, ValueError, u.UnitsError) as exc:
+            msg = f"beam must be an angle (the FWHM, or major and minor FWHM), got {beam!r}"
+            raise InputError(msg) from exc
+        if fwhm.size not in (1, 2) or not np.all(np.isfinite(fwhm) & (fwhm > 0)):
+            msg = f"beam must be one or two positive angles (FWHM), got {beam!r}"
+            raise InputError(msg)
+        bmaj_pix, bmin_pix = float(fwhm[0]) / pixel_arcsec, float(fwhm[-1]) / pixel_arcsec
+        beam_note = f"given: {fwhm[0]:.3g} x {fwhm[-1]:.3g} arcsec"
+    elif image.beam is not None:
         bmaj_pix = float((image.beam.major / image.pixel_scale).decompose())
         bmin_pix = float((image.beam.minor / image.pixel_scale).decompose())
         beam_note = "image header"
     else:
         bmaj_pix = bmin_pix = 3.0
         beam_note = "unknown: 3 pixels assumed"
+        msg = (f"{image.label} records no beam (BMAJ/BMIN): 3 pixels assumed for the beam area, the flux "
+               f"densities and the association; pass beam= (e.g. 5.4 arcsec for FIRST)")
+        warnings.warn(msg, StructureWarning, stacklevel=2)
     beam_fwhm_pix = float(np.sqrt(bmaj_pix * bmin_pix))
     beam_area_pix = float(np.pi / (4 * np.log(2)) * bmaj_pix * bmin_pix)
     if box_size is None:
