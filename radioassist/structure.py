@@ -69,6 +69,8 @@ STRUCTURE_DEFAULTS = {
     "max_pair_sep": 300.0,
     "core_radius": 0.5,
     "beam": None,
+    "peak_method": "deblend",
+    "contour_ratio": float(np.sqrt(3)),
 }
 
 
@@ -181,7 +183,7 @@ def b2_label(n_components, n_peaks):
 
 def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_size=None, peak_levels=32,
                    peak_contrast=0.001, group=True, link_factor=1.5, pair_ratio=10.0, pair_flux=0.01,
-                   max_pair_sep=300.0, core_radius=0.5, beam=None):
+                   max_pair_sep=300.0, core_radius=0.5, beam=None, peak_method="deblend", contour_ratio=np.sqrt(3)):
     """Islands, peaks and radio sources of a radio image.
 
     Parameters
@@ -221,6 +223,14 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
     core_radius : float, optional
         An island within ``core_radius`` times half the separation of a
         linked double's midpoint joins it as its core (default 0.5).
+    peak_method : {'deblend', 'contours'}, optional
+        How peaks are found: ``'deblend'`` (default), photutils'
+        multi-threshold deblending; ``'contours'``, RGZ's way: the innermost
+        contours of a contour tree with levels ``thresh_isl * rms *
+        contour_ratio**k`` (one peak per leaf of the tree).
+    contour_ratio : float, optional
+        Ratio of successive contour levels for ``peak_method='contours'``
+        (default sqrt(3), as RGZ's contours).
     beam : `~astropy.units.Quantity`, optional
         Beam FWHM (one angle, or major and minor) when the image header has
         none (FIRST cutouts from SkyView: 5.4 arcsec).  Without either, 3
@@ -260,6 +270,12 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
                         ("max_pair_sep", max_pair_sep), ("core_radius", core_radius),
                         ("peak_contrast", peak_contrast)):
         _as_positive(name, value)
+    if peak_method not in ("deblend", "contours"):
+        msg = f"peak_method must be 'deblend' or 'contours', got {peak_method!r}"
+        raise InputError(msg)
+    if float(contour_ratio) <= 1:
+        msg = f"contour_ratio must be above 1, got {contour_ratio}"
+        raise InputError(msg)
     peak_levels = int(peak_levels)
     if peak_levels < 1:
         msg = f"peak_levels must be a positive integer, got {peak_levels}"
@@ -320,8 +336,10 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
         "noise": "photutils Background2D, sigma-clipped median background and MAD-std RMS, 3x3 filter",
         "beam_fwhm_pix": [round(bmaj_pix, 4), round(bmin_pix, 4)], "beam": beam_note,
         "beam_area_pix": round(beam_area_pix, 4),
-        "peaks": "photutils deblend_sources (exponential levels) inside each island",
-        "peak_levels": peak_levels, "peak_contrast": float(peak_contrast),
+        "peaks": ("photutils deblend_sources (exponential levels) inside each island" if peak_method == "deblend"
+                  else "leaves of a contour tree inside each island (RGZ)"),
+        "peak_method": peak_method, "peak_levels": peak_levels, "peak_contrast": float(peak_contrast),
+        "contour_ratio": float(contour_ratio),
         "group": bool(group), "link_factor": float(link_factor), "pair_ratio": float(pair_ratio),
         "pair_flux_jy": float(pair_flux), "max_pair_sep_arcsec": float(max_pair_sep),
         "core_radius": float(core_radius),
@@ -348,7 +366,9 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
 
     islands, peaks = _islands_and_peaks(residual, snr_map, rms, segm, image, n_pixels=n_pixels,
                                         peak_levels=peak_levels, peak_contrast=peak_contrast,
-                                        beam_area_pix=beam_area_pix, pixel_arcsec=pixel_arcsec)
+                                        beam_area_pix=beam_area_pix, pixel_arcsec=pixel_arcsec,
+                                        peak_method=peak_method, thresh_isl=thresh_isl,
+                                        contour_ratio=float(contour_ratio))
     jy = islands["flux"].unit == u.Jy
     parameters["pair_rule"] = ("applied" if jy else
                                "not applied: the image unit is not Jy/beam, so flux densities are not in Jy")
@@ -366,9 +386,8 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
 
 
 def _islands_and_peaks(residual, snr_map, rms, segm, image, *, n_pixels, peak_levels, peak_contrast,
-                       beam_area_pix, pixel_arcsec):
+                       beam_area_pix, pixel_arcsec, peak_method="deblend", thresh_isl=3.0, contour_ratio=np.sqrt(3)):
     """The island table and the peak table (photutils deblending finds the peaks)."""
-    from photutils.segmentation import deblend_sources
     from scipy import ndimage
 
     island_map = np.asarray(segm.data)
@@ -398,21 +417,10 @@ def _islands_and_peaks(residual, snr_map, rms, segm, image, *, n_pixels, peak_le
     extent = np.array([_largest_extent(np.nonzero(island_map[sl] == k + 1), sl) for k, sl in
                        enumerate(ndimage.find_objects(island_map, max_label=n))])
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # photutils warns when an island cannot be deblended
-        deb = deblend_sources(residual, segm, n_pixels, n_levels=peak_levels, contrast=peak_contrast,
-                              mode="exponential", connectivity=8, progress_bar=False)
-    deb_map = np.asarray(deb.data)
-    deb_idx = np.asarray(deb.labels)
-    if len(deb_idx):
-        pos = ndimage.maximum_position(residual, deb_map, deb_idx)
-        py = np.array([p[0] for p in pos], dtype=float)
-        px = np.array([p[1] for p in pos], dtype=float)
-        pval = np.asarray(ndimage.maximum(residual, deb_map, deb_idx), dtype=float)
-        parent = island_map[py.astype(int), px.astype(int)]
+    if peak_method == "contours":
+        px, py, pval, parent = _contour_peaks(residual, snr_map, island_map, thresh_isl, contour_ratio)
     else:
-        py = px = pval = np.zeros(0)
-        parent = np.zeros(0, dtype=int)
+        px, py, pval, parent = _deblend_peaks(residual, segm, island_map, n_pixels, peak_levels, peak_contrast)
     n_peaks = np.bincount(parent, minlength=n + 1)[1:]
     n_peaks = np.maximum(n_peaks, 1)
 
@@ -443,6 +451,68 @@ def _islands_and_peaks(residual, snr_map, rms, segm, image, *, n_pixels, peak_le
     _put_sky(peaks, image.wcs.pixel_to_world(px[order], py[order]))
     peaks["value"] = pval[order] * unit
     return islands, peaks
+
+
+def _deblend_peaks(residual, segm, island_map, n_pixels, peak_levels, peak_contrast):
+    """Peaks as the segments of photutils' multi-threshold deblending: ``(x, y, value, island)``."""
+    from photutils.segmentation import deblend_sources
+    from scipy import ndimage
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # photutils warns when an island cannot be deblended
+        deb = deblend_sources(residual, segm, n_pixels, n_levels=peak_levels, contrast=peak_contrast,
+                              mode="exponential", connectivity=8, progress_bar=False)
+    deb_map = np.asarray(deb.data)
+    deb_idx = np.asarray(deb.labels)
+    if not len(deb_idx):
+        return np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0, dtype=int)
+    pos = ndimage.maximum_position(residual, deb_map, deb_idx)
+    py = np.array([p[0] for p in pos], dtype=float)
+    px = np.array([p[1] for p in pos], dtype=float)
+    pval = np.asarray(ndimage.maximum(residual, deb_map, deb_idx), dtype=float)
+    return px, py, pval, island_map[py.astype(int), px.astype(int)]
+
+
+def _contour_peaks(residual, snr_map, island_map, thresh_isl, ratio):
+    """Peaks as the leaves of each island's contour tree (RGZ): ``(x, y, value, island)``."""
+    from scipy import ndimage
+
+    xs, ys, vals, parents = [], [], [], []
+    eight = np.ones((3, 3), dtype=bool)
+    for k, sl in enumerate(ndimage.find_objects(island_map)):
+        if sl is None:
+            continue
+        mask = island_map[sl] == k + 1
+        snr = np.where(mask, snr_map[sl], -np.inf)
+        top = float(snr.max())
+        level = thresh_isl
+        regions, n_reg = ndimage.label(snr >= level, structure=eight)
+        while True:
+            nxt = level * ratio
+            if nxt > top:
+                leaves = range(1, n_reg + 1)
+                break
+            sub, n_sub = ndimage.label(snr >= nxt, structure=eight)
+            # a region of this level with no region of the next inside it is a leaf: its peak is final
+            has_child = np.zeros(n_reg + 1, dtype=bool)
+            if n_sub:
+                has_child[np.unique(regions[sub > 0])] = True
+            for r in np.flatnonzero(~has_child[1:]) + 1:
+                _add_peak(r, regions, snr, residual[sl], sl, k + 1, xs, ys, vals, parents)
+            regions, n_reg, level = sub, n_sub, nxt
+        for r in leaves:
+            _add_peak(r, regions, snr, residual[sl], sl, k + 1, xs, ys, vals, parents)
+    return (np.asarray(xs, dtype=float), np.asarray(ys, dtype=float), np.asarray(vals, dtype=float),
+            np.asarray(parents, dtype=int))
+
+
+def _add_peak(region, regions, snr, values, sl, island, xs, ys, vals, parents):
+    inside = np.where(regions == region, snr, -np.inf)
+    iy, ix = np.unravel_index(int(np.argmax(inside)), inside.shape)
+    xs.append(ix + sl[1].start)
+    ys.append(iy + sl[0].start)
+    vals.append(float(values[iy, ix]))
+    parents.append(island)
 
 
 def _largest_extent(yx, sl):
