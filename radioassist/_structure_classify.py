@@ -89,11 +89,15 @@ def classify_structure(image, catalog=None, *, task, detect_options=None, catalo
         msg = f"match_radius must be a non-negative number of beams, got {match_radius}"
         raise InputError(msg)
     img = load_image(image, hdu=hdu, plane=plane)
+    components = bool((detect_options or {}).get("components", False))
     params = _structure_params(detect_options)
     structure = find_structure(img, **params)
-    if catalog is None:
-        source_label = f"radio sources found in {img.label}"
-        table = read_catalog(Table(structure.sources, copy=True), **(catalog_options or {}))
+    if catalog is None:  # the radio sources found (or their components, each labelled as its source)
+        found = structure.islands if components else structure.sources
+        found = Table(found, copy=True)
+        found.remove_columns([c for c in ("a_pix", "b_pix", "theta") if c in found.colnames])
+        source_label = f"radio {'components' if components else 'sources'} found in {img.label}"
+        table = read_catalog(found, **(catalog_options or {}))
     else:
         source_label = str(catalog) if not isinstance(catalog, Table) else "<Table>"
         table = read_catalog(catalog, **(catalog_options or {}))

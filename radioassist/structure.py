@@ -121,7 +121,10 @@ class SourceStructure:
         """The row index in :attr:`sources` of the source at each pixel position (-1: none).
 
         The island under the position, else the island with a pixel nearest
-        the position within ``radius`` pixels.
+        the position within ``radius`` pixels, else the source of several
+        islands whose centroid lies nearest the position within half its
+        extent (a catalogue may place a double at its centre, in the gap
+        between its lobes).
 
         Parameters
         ----------
@@ -142,10 +145,19 @@ class SourceStructure:
         island_to_source = dict(zip(np.asarray(self.islands["island_id"]),
                                     np.searchsorted(np.asarray(self.sources["source_id"]),
                                                     np.asarray(self.islands["source_id"]))))
-        r = int(np.ceil(radius))
+        r = max(1, int(np.ceil(radius)))
+        pixel = self.parameters.get("pixel_arcsec", 1.0)
+        sx = np.asarray(self.sources["x"], dtype=float)
+        sy = np.asarray(self.sources["y"], dtype=float)
+        reach = np.where(np.asarray(self.sources["n_components"]) > 1,
+                         0.5 * np.asarray(self.sources["extent"], dtype=float) / pixel, -1.0)
         for k, (x, y) in enumerate(xy):
             if not (np.isfinite(x) and np.isfinite(y)):
                 continue
+            d = np.hypot(sx - x, sy - y)
+            inside = np.flatnonzero(d <= reach)
+            if len(inside):
+                out[k] = inside[np.argmin(d[inside])]
             ix, iy = int(round(x)), int(round(y))
             x0, x1, y0, y1 = max(0, ix - r), min(nx, ix + r + 1), max(0, iy - r), min(ny, iy + r + 1)
             if x0 >= x1 or y0 >= y1:
@@ -156,7 +168,7 @@ class SourceStructure:
             yy, xx = np.nonzero(box)
             d = np.hypot(xx + x0 - x, yy + y0 - y)
             j = int(np.argmin(d))
-            if d[j] <= radius:
+            if d[j] <= max(radius, 0.71):  # the pixel under the position, whatever the radius
                 out[k] = island_to_source[int(box[yy[j], xx[j]])]
         return out
 
@@ -331,7 +343,7 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
     snr_map = residual / rms
 
     parameters = {
-        "image": image.label, "thresh_isl": thresh_isl, "thresh_pix": thresh_pix, "n_pixels": n_pixels,
+        "image": image.label, "pixel_arcsec": round(pixel_arcsec, 6), "thresh_isl": thresh_isl, "thresh_pix": thresh_pix, "n_pixels": n_pixels,
         "connectivity": 8, "box_size": box_size,
         "noise": "photutils Background2D, sigma-clipped median background and MAD-std RMS, 3x3 filter",
         "beam_fwhm_pix": [round(bmaj_pix, 4), round(bmin_pix, 4)], "beam": beam_note,
