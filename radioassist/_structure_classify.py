@@ -26,6 +26,12 @@ __all__ = ["classify_structure", "STRUCTURE_BACKEND", "FLAG_NO_ISLAND"]
 STRUCTURE_BACKEND = "structure"
 #: Flag of a row on the image with no island within the match radius.
 FLAG_NO_ISLAND = "no_island"
+#: Structure parameters of task B2 (any of them may be overridden with ``detect_options``): RGZ's contours,
+#: the lowest at 3 sqrt(3) times the RMS and each next one sqrt(3) times higher (Banfield et al. 2015; the
+#: Radio-Galaxy-Zoo ``make_contours.py``), so that a component is one outermost contour and a peak one
+#: innermost contour, as the volunteers saw them.
+B2_STRUCTURE = {"thresh_isl": 3 * np.sqrt(3), "thresh_pix": 3 * np.sqrt(3), "peak_method": "contours",
+                "contour_ratio": np.sqrt(3)}
 
 
 def uses_structure(task, backend, model):
@@ -51,7 +57,8 @@ def classify_structure(image, catalog=None, *, task, detect_options=None, catalo
         Task B2.
     detect_options : dict, optional
         Parameters of :func:`radioassist.structure.find_structure` (or of
-        :func:`~radioassist.detect.find_sources`: ``snr``, ``island_snr``).
+        :func:`~radioassist.detect.find_sources`: ``snr``, ``island_snr``,
+        ``components``), over `B2_STRUCTURE` (RGZ's contour levels).
     catalog_options : dict, optional
         Keyword arguments of :func:`~radioassist.read_catalog`.
     hdu, plane : optional
@@ -173,11 +180,13 @@ def classify_structure(image, catalog=None, *, task, detect_options=None, catalo
 def _structure_params(detect_options):
     """find_structure parameters from ``detect_options`` (find_sources' names accepted too)."""
     options = dict(detect_options or {})
-    if "snr" in options:
-        options["thresh_pix"] = options.pop("snr")
-    if "island_snr" in options:
-        options["thresh_isl"] = options.pop("island_snr")
+    for key in ("snr", "island_snr"):
+        if key in options:
+            options[{"snr": "thresh_pix", "island_snr": "thresh_isl"}[key]] = options.pop(key)
     options.pop("components", None)
-    if "thresh_pix" in options and "thresh_isl" in options:
-        options["thresh_pix"] = max(float(options["thresh_pix"]), float(options["thresh_isl"]))
-    return options
+    merged = {**B2_STRUCTURE, **options}
+    if "thresh_isl" in options and "thresh_pix" not in options:
+        merged["thresh_pix"] = max(float(options["thresh_isl"]), B2_STRUCTURE["thresh_pix"])
+    merged["thresh_pix"] = max(float(merged["thresh_pix"]), float(merged["thresh_isl"]))
+    return merged
+

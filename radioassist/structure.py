@@ -403,31 +403,18 @@ def _islands_and_peaks(residual, snr_map, rms, segm, image, *, n_pixels, peak_le
     from scipy import ndimage
 
     island_map = np.asarray(segm.data)
-    labels = np.asarray(segm.labels)
-    n = len(labels)
+    n = len(segm.labels)
     idx = np.arange(1, n + 1)  # relabelled consecutively
-    positive = np.where(island_map > 0, np.maximum(residual, 0.0), 0.0)
-    total = np.asarray(ndimage.sum(positive, island_map, idx), dtype=float)
-    pixsum = np.asarray(ndimage.sum(residual, island_map, idx), dtype=float)
-    npix = np.asarray(ndimage.sum(np.ones_like(residual), island_map, idx), dtype=float)
-    cy, cx = (np.asarray(c, dtype=float) for c in zip(*ndimage.center_of_mass(positive, island_map, idx)))
-    peak = np.asarray(ndimage.maximum(residual, island_map, idx), dtype=float)
-    peak_snr = np.asarray(ndimage.maximum(snr_map, island_map, idx), dtype=float)
-    rms_mean = np.asarray(ndimage.mean(rms, island_map, idx), dtype=float)
-    # second moments: the island's ellipse (for the association's radius along a direction)
-    yy, xx = np.indices(residual.shape)
-    w = positive
-    sxx = np.asarray(ndimage.sum(w * xx * xx, island_map, idx)) / np.maximum(total, 1e-30) - cx ** 2
-    syy = np.asarray(ndimage.sum(w * yy * yy, island_map, idx)) / np.maximum(total, 1e-30) - cy ** 2
-    sxy = np.asarray(ndimage.sum(w * xx * yy, island_map, idx)) / np.maximum(total, 1e-30) - cx * cy
+    # one pass over the islands' bounding boxes (whole-image ndimage reductions sort the image per call)
+    stats = np.zeros((n, 12))
+    for k, sl in enumerate(ndimage.find_objects(island_map, max_label=n)):
+        stats[k] = _island_stats(island_map[sl] == k + 1, residual[sl], snr_map[sl], rms[sl], sl)
+    pixsum, npix, cx, cy, peak, peak_snr, rms_mean, sxx, syy, sxy, extent, _ = stats.T
     half = 0.5 * (sxx + syy)
     diff = np.sqrt(np.maximum(0.25 * (sxx - syy) ** 2 + sxy ** 2, 0.0))
     a_sig = np.sqrt(np.maximum(half + diff, 1e-6))
     b_sig = np.sqrt(np.maximum(half - diff, 1e-6))
     theta = 0.5 * np.arctan2(2 * sxy, sxx - syy)
-    # largest extent of each island (pixel edge to pixel edge)
-    extent = np.array([_largest_extent(np.nonzero(island_map[sl] == k + 1), sl) for k, sl in
-                       enumerate(ndimage.find_objects(island_map, max_label=n))])
 
     if peak_method == "contours":
         px, py, pval, parent = _contour_peaks(residual, snr_map, island_map, thresh_isl, contour_ratio)
@@ -465,24 +452,42 @@ def _islands_and_peaks(residual, snr_map, rms, segm, image, *, n_pixels, peak_le
     return islands, peaks
 
 
+def _island_stats(mask, values, snr, rms, sl):
+    """Pixel sum, pixels, centroid, peak, peak SNR, mean RMS, second moments and extent of one island."""
+    yy, xx = np.nonzero(mask)
+    v = values[yy, xx].astype(float)
+    w = np.maximum(v, 0.0)
+    tw = w.sum()
+    if tw <= 0:
+        w, tw = np.ones_like(v), float(len(v))
+    x = xx + sl[1].start
+    y = yy + sl[0].start
+    cx, cy = np.sum(w * x) / tw, np.sum(w * y) / tw
+    sxx = np.sum(w * (x - cx) ** 2) / tw
+    syy = np.sum(w * (y - cy) ** 2) / tw
+    sxy = np.sum(w * (x - cx) * (y - cy)) / tw
+    return (v.sum(), len(v), cx, cy, v.max(), float(snr[yy, xx].max()), float(rms[yy, xx].mean()), sxx, syy, sxy,
+            _hull_diameter(x, y), 0.0)
+
+
 def _deblend_peaks(residual, segm, island_map, n_pixels, peak_levels, peak_contrast):
     """Peaks as the segments of photutils' multi-threshold deblending: ``(x, y, value, island)``."""
     from photutils.segmentation import deblend_sources
-    from scipy import ndimage
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # photutils warns when an island cannot be deblended
         deb = deblend_sources(residual, segm, n_pixels, n_levels=peak_levels, contrast=peak_contrast,
                               mode="exponential", connectivity=8, progress_bar=False)
     deb_map = np.asarray(deb.data)
-    deb_idx = np.asarray(deb.labels)
-    if not len(deb_idx):
-        return np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0, dtype=int)
-    pos = ndimage.maximum_position(residual, deb_map, deb_idx)
-    py = np.array([p[0] for p in pos], dtype=float)
-    px = np.array([p[1] for p in pos], dtype=float)
-    pval = np.asarray(ndimage.maximum(residual, deb_map, deb_idx), dtype=float)
-    return px, py, pval, island_map[py.astype(int), px.astype(int)]
+    xs, ys, vals = [], [], []
+    for label, sl in zip(deb.labels, deb.slices):
+        box = np.where(deb_map[sl] == label, residual[sl], -np.inf)
+        iy, ix = np.unravel_index(int(np.argmax(box)), box.shape)
+        xs.append(ix + sl[1].start)
+        ys.append(iy + sl[0].start)
+        vals.append(float(box[iy, ix]))
+    px, py = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+    return px, py, np.asarray(vals, dtype=float), island_map[py.astype(int), px.astype(int)]
 
 
 def _contour_peaks(residual, snr_map, island_map, thresh_isl, ratio):
@@ -527,13 +532,6 @@ def _add_peak(region, regions, snr, values, sl, island, xs, ys, vals, parents):
     parents.append(island)
 
 
-def _largest_extent(yx, sl):
-    """Largest distance between pixel corners of one island (pixels), through its convex hull."""
-    y = yx[0] + sl[0].start
-    x = yx[1] + sl[1].start
-    return _hull_diameter(x, y)
-
-
 def _hull_diameter(x, y):
     pts = np.concatenate([np.column_stack([x + dx, y + dy]) for dx in (-0.5, 0.5) for dy in (-0.5, 0.5)])
     pts = np.unique(pts, axis=0)
@@ -567,7 +565,12 @@ def _associate(islands, *, beam_fwhm_pix, pixel_arcsec, link_factor, pair_ratio,
     theta = np.asarray(islands["theta"], dtype=float)
     half_extent = 0.5 * np.asarray(islands["size"], dtype=float) / pixel_arcsec
     n = len(x)
-    i, j = np.triu_indices(n, k=1)
+    from scipy.spatial import cKDTree
+    reach = max(max_pair_sep / pixel_arcsec, link_factor * 2 * float(np.max(np.maximum(a, half_extent))))
+    pairs = cKDTree(np.column_stack([x, y])).query_pairs(reach, output_type="ndarray")
+    if len(pairs) == 0:
+        return np.arange(n)
+    i, j = pairs[:, 0], pairs[:, 1]
     dx, dy = x[j] - x[i], y[j] - y[i]
     d = np.hypot(dx, dy)
     phi = np.arctan2(dy, dx)

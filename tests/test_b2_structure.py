@@ -54,7 +54,8 @@ def test_b2_labels_from_structure(rng):
     assert out["B2_flux"].unit == u.Jy
     meta = out.meta["radioassist"]
     assert meta["backend"] == "structure" and meta["n_unclassified"] == 1
-    assert meta["structure"]["thresh_isl"] == 3.0
+    assert meta["structure"]["thresh_isl"] == pytest.approx(3 * np.sqrt(3))  # RGZ's lowest contour
+    assert meta["structure"]["peak_method"] == "contours"
     # the same with the backend named, and without a catalogue (one row per radio source found)
     named = ra.classify(hdu, cat, task="B2", backend="structure")
     assert list(named["B2_label"]) == list(out["B2_label"])

@@ -136,24 +136,26 @@ def one_row(images, found):
     return np.array(rows), np.array(central)
 
 
-def b2_predictions(rgz, found, *, position="centre", radius_beams=3.0):
-    """Predicted (C, P) of each RGZ source: the found source at its position (mean of its components)."""
-    pred_c, pred_p = [], []
-    for row in rgz:
-        s = found[row["image"]]
-        ra, dec = (row["ra"], row["dec"]) if position == "centre" else (row["first_ra"], row["first_dec"])
-        img = load_image(row["image"])
-        x, y = img.wcs.world_to_pixel(SkyCoord(ra, dec, unit="deg"))
-        beam = s.parameters["beam_fwhm_pix"][0]
-        k = s.source_at([[float(x), float(y)]], radius=radius_beams * beam)[0]
-        img.close()
-        if k < 0:
-            pred_c.append(0)
-            pred_p.append(0)
-        else:
-            pred_c.append(int(s.sources["n_components"][k]))
-            pred_p.append(int(s.sources["n_peaks"][k]))
-    return np.array(pred_c), np.array(pred_p)
+def b2_predictions(rgz, *, position="centre", detect_options=None):
+    """Predicted (C, P) of each RGZ source: ``radioassist.classify(image, catalogue, task='B2')``.
+
+    The catalogue of an image holds its RGZ sources at the mean of their components' positions
+    (``position='centre'``) or at the position in their FIRST name, the named component (``'first'``).
+    """
+    import radioassist as ra
+
+    pred_c = np.zeros(len(rgz), dtype=int)
+    pred_p = np.zeros(len(rgz), dtype=int)
+    for path in sorted(set(rgz["image"])):
+        rows = np.flatnonzero(np.asarray(rgz["image"]) == path)
+        ra_col, dec_col = ("ra", "dec") if position == "centre" else ("first_ra", "first_dec")
+        cat = Table({"ra": np.asarray(rgz[ra_col])[rows], "dec": np.asarray(rgz[dec_col])[rows]})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = ra.classify(path, cat, task="B2", detect_options=detect_options)
+        pred_c[rows] = out["B2_n_components"]
+        pred_p[rows] = out["B2_n_peaks"]
+    return pred_c, pred_p
 
 
 def b2_scores(truth_c, truth_p, pred_c, pred_p, *, seed=0):
@@ -209,9 +211,12 @@ def main(argv=None):
     parser.add_argument("--data", default="../shared/data")
     parser.add_argument("--out", default=None)
     parser.add_argument("--limit", type=int, default=None, help="first N images only (a quick look)")
-    parser.add_argument("--params", default="{}", help="JSON of find_structure parameters")
+    parser.add_argument("--params", default="{}", help="JSON of find_structure parameters (catalogue-free rows)")
+    parser.add_argument("--b2-params", default="{}", help="JSON of find_structure parameters for B2 (default: "
+                        "radioassist._structure_classify.B2_STRUCTURE)")
     args = parser.parse_args(argv)
     params = json.loads(args.params)
+    b2_params = json.loads(args.b2_params)
     images = first_images(args.data)[: args.limit]
     rgz = rgz_in_images(args.data, images)
     print(f"{len(images)} images, {len(rgz)} RGZ sources inside them", flush=True)
@@ -219,7 +224,7 @@ def main(argv=None):
     rows, central = one_row(images, found)
     sample = np.array([i[1] for i in images])
     bands = ra_band([i[2] for i in images])
-    result = {"params": params, "one_row": {}, "b2": {}}
+    result = {"params": params, "b2_params": b2_params, "one_row": {}, "b2": {}}
     for name, sel in (("all", np.ones(len(images), bool)), ("mirabest", sample == "mirabest"),
                       ("frdeep", sample == "frdeep")):
         result["one_row"][name] = {"rows": fraction(rows[sel]), "central": fraction(central[sel])}
@@ -228,7 +233,7 @@ def main(argv=None):
         tc, tp = np.asarray(rgz["num_cpnts"]), np.asarray(rgz["num_peaks"])
         rb = ra_band(rgz["ra"])
         for position in ("centre", "first"):
-            pc, pp = b2_predictions(rgz, found, position=position)
+            pc, pp = b2_predictions(rgz, position=position, detect_options=b2_params or None)
             res = {"all": b2_scores(tc, tp, pc, pp)}
             for half, sel in (("even_bands", rb % 2 == 0), ("odd_bands", rb % 2 == 1)):
                 res[half] = b2_scores(tc[sel], tp[sel], pc[sel], pp[sel])
