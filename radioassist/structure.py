@@ -29,7 +29,9 @@ Zoo (RGZ), step by step, each with its parameters recorded in the provenance
    DR1 double-source rule, scaled to 1.4 GHz), elongated along the line
    joining them or compact, and no more than ``max_pair_sep`` apart; an island
    within ``core_radius`` times half the separation of a linked pair's
-   midpoint joins it as the core.
+   midpoint joins it as the core; and two such islands too faint for their
+   separation on their own link with an island near their midpoint when
+   the three together are bright enough (a bright core with faint lobes).
 
 The result, :class:`SourceStructure`, holds a table of islands (one row per
 component, with its peaks) and a table of radio sources (one row per group
@@ -613,6 +615,17 @@ def _associate(islands, *, beam_fwhm_pix, pixel_arcsec, link_factor, pair_ratio,
             if c not in (p, q):
                 links_i.append(p)
                 links_j.append(c)
+    # 4. lobes too faint for their separation on their own, on both sides of a core: the core's flux
+    # counts towards the brightness rule (a bright core with faint lobes: many FR-Is)
+    if pair_flux is not None:
+        faint = (ratio <= pair_ratio) & ~bright & (d_arcsec <= max_pair_sep) & aligned_i & aligned_j
+        tree = cKDTree(np.column_stack([x, y]))
+        for p, q, sep in zip(i[faint], j[faint], d[faint]):
+            mid = (0.5 * (x[p] + x[q]), 0.5 * (y[p] + y[q]))
+            for c in tree.query_ball_point(mid, core_radius * 0.5 * sep):
+                if c not in (p, q) and flux[p] + flux[q] + flux[c] >= pair_flux * (sep * pixel_arcsec / 100.0) ** 2:
+                    links_i += [p, q]
+                    links_j += [c, c]
     graph = coo_matrix((np.ones(len(links_i)), (links_i, links_j)), shape=(n, n))
     _, groups = connected_components(graph, directed=False)
     return groups
