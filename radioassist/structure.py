@@ -73,6 +73,8 @@ STRUCTURE_DEFAULTS = {
     "beam": None,
     "peak_method": "deblend",
     "contour_ratio": float(np.sqrt(3)),
+    "dynamic_range": 500.0,
+    "artefact_radius": 30.0,
 }
 
 
@@ -197,7 +199,8 @@ def b2_label(n_components, n_peaks):
 
 def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_size=None, peak_levels=32,
                    peak_contrast=0.001, group=True, link_factor=1.5, pair_ratio=10.0, pair_flux=0.01,
-                   max_pair_sep=300.0, core_radius=0.5, beam=None, peak_method="deblend", contour_ratio=np.sqrt(3)):
+                   max_pair_sep=300.0, core_radius=0.5, beam=None, peak_method="deblend", contour_ratio=np.sqrt(3),
+                   dynamic_range=500.0, artefact_radius=30.0):
     """Islands, peaks and radio sources of a radio image.
 
     Parameters
@@ -245,6 +248,14 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
     contour_ratio : float, optional
         Ratio of successive contour levels for ``peak_method='contours'``
         (default sqrt(3), as RGZ's contours).
+    dynamic_range : float or None, optional
+        An island within ``artefact_radius`` beams of a brighter island's
+        peak whose own peak is below that peak over ``dynamic_range`` is taken
+        for an imaging artefact (the sidelobes around a bright source) and
+        dropped (default 500, about the dynamic range of FIRST snapshots);
+        None keeps every island.
+    artefact_radius : float, optional
+        Beams around a bright island where the dynamic-range rule applies (default 30).
     beam : `~astropy.units.Quantity`, optional
         Beam FWHM (one angle, or major and minor) when the image header has
         none (FIRST cutouts from SkyView: 5.4 arcsec).  Without either, 3
@@ -280,7 +291,9 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
     if thresh_pix < thresh_isl:
         msg = f"thresh_pix ({thresh_pix}) must be at least thresh_isl ({thresh_isl})"
         raise InputError(msg)
-    for name, value in (("link_factor", link_factor), ("pair_ratio", pair_ratio), ("pair_flux", pair_flux),
+    if dynamic_range is not None:
+        _as_positive("dynamic_range", dynamic_range)
+    for name, value in (("artefact_radius", artefact_radius), ("link_factor", link_factor), ("pair_ratio", pair_ratio), ("pair_flux", pair_flux),
                         ("max_pair_sep", max_pair_sep), ("core_radius", core_radius),
                         ("peak_contrast", peak_contrast)):
         _as_positive(name, value)
@@ -354,6 +367,8 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
                   else "leaves of a contour tree inside each island (RGZ)"),
         "peak_method": peak_method, "peak_levels": peak_levels, "peak_contrast": float(peak_contrast),
         "contour_ratio": float(contour_ratio),
+        "dynamic_range": None if dynamic_range is None else float(dynamic_range),
+        "artefact_radius_beams": float(artefact_radius),
         "group": bool(group), "link_factor": float(link_factor), "pair_ratio": float(pair_ratio),
         "pair_flux_jy": float(pair_flux), "max_pair_sep_arcsec": float(max_pair_sep),
         "core_radius": float(core_radius),
@@ -362,16 +377,12 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # NoDetectionsWarning: handled below
         segm = detect_sources(snr_map, thresh_isl, n_pixels, mask=coverage, connectivity=8)
+    n_artefacts = 0
     if segm is not None:
-        # PyBDSF: an island is kept when its peak reaches thresh_pix x rms
-        from scipy import ndimage
-        labels = segm.labels
-        peaks_snr = ndimage.maximum(snr_map, segm.data, labels)
-        faint = labels[np.asarray(peaks_snr) < thresh_pix]
-        if len(faint):
-            segm.remove_labels(faint, relabel=True)
-        if segm.n_labels == 0:
-            segm = None
+        segm, n_artefacts = _keep_islands(segm, residual, snr_map, thresh_pix=thresh_pix,
+                                          dynamic_range=dynamic_range,
+                                          radius=artefact_radius * beam_fwhm_pix)
+    parameters["n_artefact_candidates"] = n_artefacts
     if segm is None:
         log.info("no island above %.1f sigma with a peak above %.1f sigma in %s", thresh_isl, thresh_pix,
                  image.label)
@@ -397,6 +408,41 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
         table.meta["radioassist_structure"] = parameters
     log.info("%s: %d islands, %d peaks, %d radio sources", image.label, len(islands), len(peaks), len(sources))
     return SourceStructure(islands, peaks, sources, island_map, parameters, rms)
+
+
+def _keep_islands(segm, residual, snr_map, *, thresh_pix, dynamic_range, radius):
+    """PyBDSF's rule (an island is kept when its peak reaches ``thresh_pix`` x rms) and the dynamic-range
+    rule (an island within ``radius`` pixels of a brighter island's peak, with a peak below that peak over
+    ``dynamic_range``, is an imaging artefact candidate and dropped).  ``(segm or None, artefacts dropped)``."""
+    from scipy.spatial import cKDTree
+
+    island_map = np.asarray(segm.data)
+    labels = np.asarray(segm.labels)
+    peak_snr = np.zeros(len(labels))
+    peak = np.zeros(len(labels))
+    where = np.zeros((len(labels), 2))
+    for k, (label, sl) in enumerate(zip(labels, segm.slices)):
+        mask = island_map[sl] == label
+        box = np.where(mask, residual[sl], -np.inf)
+        iy, ix = np.unravel_index(int(np.argmax(box)), box.shape)
+        peak[k] = box[iy, ix]
+        where[k] = (ix + sl[1].start, iy + sl[0].start)
+        peak_snr[k] = float(np.max(snr_map[sl][mask]))
+    drop = peak_snr < thresh_pix
+    n_artefacts = 0
+    if dynamic_range is not None and len(labels) > 1:
+        tree = cKDTree(where)
+        artefact = np.zeros(len(labels), dtype=bool)
+        for b in np.flatnonzero(peak_snr >= thresh_pix * dynamic_range / 100.0):  # bright enough to matter
+            near = np.asarray(tree.query_ball_point(where[b], radius), dtype=int)
+            artefact[near[peak[near] < peak[b] / dynamic_range]] = True
+        n_artefacts = int(np.sum(artefact & ~drop))
+        drop |= artefact
+    if drop.any():
+        segm.remove_labels(labels[drop], relabel=True)
+    if segm.n_labels == 0:
+        return None, n_artefacts
+    return segm, n_artefacts
 
 
 def _islands_and_peaks(residual, snr_map, rms, segm, image, *, n_pixels, peak_levels, peak_contrast,
