@@ -94,7 +94,7 @@ def test_b2_against_radio_galaxy_zoo(shared_data):
     for path in sorted(set(rgz["image"])):
         rows = rgz[rgz["image"] == path]
         cat = Table({"ra": rows["ra"], "dec": rows["dec"]})
-        with pytest.warns(ra.exceptions.RadioassistWarning):  # FIRST cutouts record no beam
+        with pytest.warns(ra.exceptions.RadioassistWarning, match="no beam"):  # FIRST cutouts record none
             out = ra.classify(path, cat, task="B2")
         truth += list(rows["label"])
         pred += [lab or None for lab in out["B2_label"]]

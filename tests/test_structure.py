@@ -142,10 +142,32 @@ def test_components_rows(rng):
 
 def test_real_first_fr2_is_one_source(shared_data):
     path = shared_data / "frdeep_v2" / "FIRST" / "1408+0050_II.fits"
-    with pytest.warns(StructureWarning):
+    with pytest.warns(StructureWarning, match="no beam"):
         s = find_structure(path)
     assert len(s.islands) == 3  # core and two lobes
     assert len(s.sources) == 1
     assert s.sources["n_components"][0] == 3
     assert 40 < s.sources["extent"][0] < 120  # arcsec
     assert 0.01 < s.sources["flux"][0] < 0.5  # Jy
+
+
+def test_sidelobes_of_a_bright_source_are_dropped(rng):
+    data = _sky(rng)
+    sigma = BEAM / PIX / 2.3548
+    data += _gauss(data.shape, 100, 100, 2.0, sigma)  # 2 Jy/beam: 20,000 sigma
+    data += _gauss(data.shape, 100, 130, 1.5e-3, sigma)  # 15 sigma, below 1/500 of the bright peak
+    s = find_structure(_hdu(data))
+    assert len(s.islands) == 1 and s.parameters["n_artefact_candidates"] == 1
+    kept = find_structure(_hdu(data), dynamic_range=None)
+    assert len(kept.islands) == 2 and kept.parameters["dynamic_range"] is None
+
+
+def test_models_command_lists_b2_method():
+    from click.testing import CliRunner
+
+    from radioassist.cli import main
+    res = CliRunner().invoke(main, ["models"])
+    assert res.exit_code == 0, res.output
+    line = next(line for line in res.output.splitlines() if line.startswith("first-rgz-b2-structure"))
+    assert "task B2 (default)" in line and "backend 'structure'" in line
+    assert "macro F1" in res.output

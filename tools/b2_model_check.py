@@ -98,7 +98,7 @@ def main(argv=None):
     X, names = features(rgz)
     y = np.asarray(rgz["label"], dtype=object)
     bands = ms.ra_band(rgz["ra"])
-    rule = np.array([str(b2_label(c, p)) if c > 0 else "none" for c, p in zip(X[:, 0], X[:, 1])], dtype=object)
+    rule = np.array([str(b2_label(c, p)) if c > 0 else None for c, p in zip(X[:, 0], X[:, 1])], dtype=object)
     result = {"n": len(y), "bands": {int(b): int(np.sum(bands == b)) for b in np.unique(bands)},
               "rule": score(y, rule)}
     logistic = leave_band_out(lambda: make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=2000)),

@@ -261,7 +261,10 @@ def write_card(result, folder=CARD_DIR):
                           for lab, row in zip(B2_LABELS, b2["all"]["confusion"]))
     n_classes = len(B2_LABELS) + (1 if len(b2["all"]["confusion"][0]) > len(B2_LABELS) else 0)
     header_extra = " unparsed/none |" if n_classes > len(B2_LABELS) else ""
-    band_f1 = ", ".join(f"band {b}: {v:.2f}" for b, v in sorted(b2["by_band"].items(), key=lambda kv: int(kv[0])))
+    band_f1 = ", ".join(
+        f"band {b} ({int(b) * 360 // N_BANDS}-{(int(b) + 1) * 360 // N_BANDS} deg): {v:.2f}" if not isinstance(v, dict)
+        else f"band {b} ({int(b) * 360 // N_BANDS}-{(int(b) + 1) * 360 // N_BANDS} deg, n={v['n']}): {v['macro_f1']:.2f}"
+        for b, v in sorted(b2["by_band"].items(), key=lambda kv: int(kv[0])))
     params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in B2_STRUCTURE.items())
     text = f"""---
 tags: [radio-astronomy, radioassist, B2]
@@ -413,8 +416,8 @@ def main(argv=None):
             res = {"all": b2_scores(tc, tp, pc, pp)}
             for half, sel in (("even_bands", rb % 2 == 0), ("odd_bands", rb % 2 == 1)):
                 res[half] = b2_scores(tc[sel], tp[sel], pc[sel], pp[sel])
-            res["by_band"] = {int(b): b2_scores(tc[rb == b], tp[rb == b], pc[rb == b], pp[rb == b])["macro_f1"]
-                              for b in np.unique(rb)}
+            res["by_band"] = {int(b): {"n": int(np.sum(rb == b)), "macro_f1": b2_scores(
+                tc[rb == b], tp[rb == b], pc[rb == b], pp[rb == b])["macro_f1"]} for b in np.unique(rb)}
             result["b2"][position] = res
     text = json.dumps(result, indent=1, default=float)
     if args.out:
