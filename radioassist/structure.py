@@ -12,12 +12,13 @@ Zoo (RGZ), step by step, each with its parameters recorded in the provenance
    ``detect_sources``, 8-connected), kept when their brightest pixel reaches
    ``thresh_pix`` times the RMS: PyBDSF's convention (3 and 5).  An island is
    one *component* in RGZ's sense (one outermost contour).
-3. **Peaks** (``peak_levels``, ``peak_contrast``): the local maxima of each
-   island that stand out of it, found by photutils' multi-threshold
-   deblending (``deblend_sources``: exponentially spaced levels between the
-   island threshold and the island's peak; a branch counts as a peak when it
-   holds at least ``peak_contrast`` of the island's flux).  RGZ counted the
-   innermost contours of contours spaced by a factor sqrt(3).
+3. **Peaks** (``peak_method``, ``contour_ratio``): the local maxima of each
+   island that stand out of it, as RGZ counted them: the innermost contours
+   of a contour tree with levels ``thresh_isl`` x RMS x ``contour_ratio**k``
+   (sqrt(3) apart, as RGZ's contours); or (``peak_method='deblend'``) the
+   branches of photutils' multi-threshold deblending (``deblend_sources``,
+   ``peak_levels`` exponentially spaced levels, a branch holding at least
+   ``peak_contrast`` of the island's flux).
 4. **Association** (``link_factor``, ``pair_ratio``, ``pair_flux``,
    ``max_pair_sep``, ``core_radius``), written here (no library does it):
    islands are linked (friends of friends) when they are close compared with
@@ -71,7 +72,7 @@ STRUCTURE_DEFAULTS = {
     "max_pair_sep": 300.0,
     "core_radius": 0.5,
     "beam": None,
-    "peak_method": "deblend",
+    "peak_method": "contours",
     "contour_ratio": float(np.sqrt(3)),
     "dynamic_range": 500.0,
     "artefact_radius": 30.0,
@@ -199,8 +200,8 @@ def b2_label(n_components, n_peaks):
 
 def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_size=None, peak_levels=32,
                    peak_contrast=0.001, group=True, link_factor=1.5, pair_ratio=10.0, pair_flux=0.01,
-                   max_pair_sep=300.0, core_radius=0.5, beam=None, peak_method="deblend", contour_ratio=np.sqrt(3),
-                   dynamic_range=500.0, artefact_radius=30.0):
+                   max_pair_sep=300.0, core_radius=0.5, beam=None, peak_method="contours",
+                   contour_ratio=np.sqrt(3), dynamic_range=500.0, artefact_radius=30.0):
     """Islands, peaks and radio sources of a radio image.
 
     Parameters
@@ -240,11 +241,12 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
     core_radius : float, optional
         An island within ``core_radius`` times half the separation of a
         linked double's midpoint joins it as its core (default 0.5).
-    peak_method : {'deblend', 'contours'}, optional
-        How peaks are found: ``'deblend'`` (default), photutils'
-        multi-threshold deblending; ``'contours'``, RGZ's way: the innermost
-        contours of a contour tree with levels ``thresh_isl * rms *
-        contour_ratio**k`` (one peak per leaf of the tree).
+    peak_method : {'contours', 'deblend'}, optional
+        How peaks are found: ``'contours'`` (default), RGZ's way: the
+        innermost contours of a contour tree with levels ``thresh_isl * rms *
+        contour_ratio**k`` (one peak per leaf of the tree); ``'deblend'``,
+        photutils' multi-threshold deblending (``peak_levels``,
+        ``peak_contrast``; slower).
     contour_ratio : float, optional
         Ratio of successive contour levels for ``peak_method='contours'``
         (default sqrt(3), as RGZ's contours).
@@ -293,7 +295,8 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
         raise InputError(msg)
     if dynamic_range is not None:
         _as_positive("dynamic_range", dynamic_range)
-    for name, value in (("artefact_radius", artefact_radius), ("link_factor", link_factor), ("pair_ratio", pair_ratio), ("pair_flux", pair_flux),
+    for name, value in (("artefact_radius", artefact_radius), ("link_factor", link_factor),
+                        ("pair_ratio", pair_ratio), ("pair_flux", pair_flux),
                         ("max_pair_sep", max_pair_sep), ("core_radius", core_radius),
                         ("peak_contrast", peak_contrast)):
         _as_positive(name, value)
@@ -358,8 +361,8 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
     snr_map = residual / rms
 
     parameters = {
-        "image": image.label, "pixel_arcsec": round(pixel_arcsec, 6), "thresh_isl": thresh_isl, "thresh_pix": thresh_pix, "n_pixels": n_pixels,
-        "connectivity": 8, "box_size": box_size,
+        "image": image.label, "pixel_arcsec": round(pixel_arcsec, 6), "thresh_isl": thresh_isl,
+        "thresh_pix": thresh_pix, "n_pixels": n_pixels, "connectivity": 8, "box_size": box_size,
         "noise": "photutils Background2D, sigma-clipped median background and MAD-std RMS, 3x3 filter",
         "beam_fwhm_pix": [round(bmaj_pix, 4), round(bmin_pix, 4)], "beam": beam_note,
         "beam_area_pix": round(beam_area_pix, 4),
@@ -447,7 +450,7 @@ def _keep_islands(segm, residual, snr_map, *, thresh_pix, dynamic_range, radius)
 
 def _islands_and_peaks(residual, snr_map, rms, segm, image, *, n_pixels, peak_levels, peak_contrast,
                        beam_area_pix, pixel_arcsec, peak_method="deblend", thresh_isl=3.0, contour_ratio=np.sqrt(3)):
-    """The island table and the peak table (photutils deblending finds the peaks)."""
+    """The island table and the peak table (contour tree or photutils deblending finds the peaks)."""
     from scipy import ndimage
 
     island_map = np.asarray(segm.data)
