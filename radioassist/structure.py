@@ -350,8 +350,14 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
     filled = np.where(coverage, 0.0, data).astype(np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # photutils warns about meshes fully inside blank areas
-        bkg = Background2D(filled, box_size, coverage_mask=coverage, bkg_estimator=MedianBackground(),
-                           bkg_rms_estimator=MADStdBackgroundRMS(), filter_size=(3, 3))
+        try:
+            bkg = Background2D(filled, box_size, coverage_mask=coverage, bkg_estimator=MedianBackground(),
+                               bkg_rms_estimator=MADStdBackgroundRMS(), filter_size=(3, 3))
+        except ValueError as exc:
+            msg = (f"the background and RMS maps of {image.label} ({ny} x {nx} pixels) cannot be made with "
+                   f"box_size={box_size}: {exc} Choose a box_size that divides the image into boxes of data "
+                   f"(default: about 15 beams)")
+            raise InputError(msg) from exc
     residual = (filled - bkg.background).astype(np.float32)
     residual[coverage] = 0.0
     rms = np.asarray(bkg.background_rms, dtype=np.float32)

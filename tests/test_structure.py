@@ -111,6 +111,10 @@ def test_bad_parameters_name_themselves(rng):
         find_structure(hdu, peak_method="watershed")
     with pytest.raises(InputError, match="beam"):
         find_structure(hdu, beam=3 * u.Jy)
+    mostly_blank = _sky(rng, 150)
+    mostly_blank[:, 30:] = np.nan
+    with pytest.raises(InputError, match="box_size=100"):
+        find_structure(_hdu(mostly_blank), box_size=100)  # photutils finds no box of data
     with pytest.raises(InputError, match="unknown source-finding option"):
         find_sources(hdu, link=2)
 

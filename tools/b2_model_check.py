@@ -31,7 +31,7 @@ from radioassist.structure import b2_label, find_structure  # noqa: E402
 
 SETTINGS = {
     "rgz": dict(B2_STRUCTURE),
-    "pybdsf": {"thresh_isl": 3.0, "thresh_pix": 5.0},
+    "pybdsf": {"thresh_isl": 3.0, "thresh_pix": 5.0, "peak_method": "deblend"},
     "four": {"thresh_isl": 4.0, "thresh_pix": 5.0, "peak_method": "contours"},
 }
 
