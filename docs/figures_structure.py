@@ -42,14 +42,15 @@ def figure(data, out):
         for row in s.sources:
             colour = colours[(int(row["source_id"]) - 1) % len(colours)]
             ax.annotate(f"{row['n_components']}C-{min(row['n_peaks'], 9)}P\n{row['flux'] * 1e3:.0f} mJy",
-                        (row["x"], row["y"]), xytext=(4, -22), textcoords="offset points", color=colour,
-                        fontsize=8, fontweight="bold")
+                        (row["x"], row["y"]), xytext=(14, 10), textcoords="offset points", color=colour,
+                        fontsize=8, fontweight="bold", bbox={"fc": "white", "ec": colour, "alpha": 0.8},
+                        arrowprops={"arrowstyle": "-", "color": colour})
         ax.set_title(f"{path.name}\n{len(s.islands)} islands, {len(s.peaks)} peaks, {len(s.sources)} radio "
                      f"source{'s' if len(s.sources) != 1 else ''}", fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
     axes[0].legend(loc="upper left", fontsize=7)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
     fig.savefig(out, dpi=80)
     plt.close(fig)
     return out
