@@ -162,6 +162,11 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
     t_start = time.perf_counter()
     # -- resolve the inputs ---------------------------------------------------------------------------------
     task = get_task(task)
+    from ._structure_classify import classify_structure, uses_structure
+    if uses_structure(task, backend, model):  # task B2 offline: from the source structure, no model
+        return classify_structure(image, catalog, task=task, detect_options=detect_options,
+                                  catalog_options=catalog_options, hdu=hdu, plane=plane,
+                                  backend_options=backend_options)
     batch_size = as_batch_size(batch_size)
     chunk_size = as_chunk_size(chunk_size, batch_size)
     scheduler, workers = as_parallel(scheduler, workers)
@@ -298,6 +303,8 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
     if notes:
         meta["domain_notes"] = notes
     out.meta["radioassist"] = meta
+    if "radioassist_structure" in table.meta:  # catalogue-free: how the radio sources were found
+        meta["structure"] = table.meta["radioassist_structure"]
     for tile in tiles:
         tile.release()
     if timings is not None:

@@ -98,6 +98,9 @@ def _backend_options(pairs, allow_pickle, trust_remote_code):
 @image_options
 @catalog_column_options
 @click.option("--snr", default=5.0, show_default=True, help="Detection threshold when no catalogue is given.")
+@click.option("--components", is_flag=True,
+              help="With no catalogue: one row per component (island) instead of one per radio source.  "
+                   "Default: off.")
 @parallel_options
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run from the partial results saved next to the output "
@@ -108,7 +111,7 @@ def _backend_options(pairs, allow_pickle, trust_remote_code):
 def classify_command(mosaics, catalog, task, backend, model, options, allow_pickle, trust_remote_code, output,
                      regions, gallery, gallery_max, report, truth_column, size, size_rule, preset, min_coverage,
                      gate_model, no_gate, gate_threshold, drop_unclassified, strict, batch_size, chunk_size, device,
-                     hdu, plane, catalog_options, snr, workers, scheduler, resume, overwrite):
+                     hdu, plane, catalog_options, snr, workers, scheduler, resume, overwrite, components):
     """Classify every source of MOSAIC (or of several mosaics) and write the labelled catalogue.
 
     Cuts each catalogue source out of the mosaic, renders it as the model
@@ -170,7 +173,7 @@ def classify_command(mosaics, catalog, task, backend, model, options, allow_pick
     table = classify(image, catalog, task=task_obj, backend=backend, model=model, size=size, **size_rule,
                      preset=preset, batch_size=batch_size, chunk_size=chunk_size, device=device,
                      backend_options=backend_options, catalog_options=catalog_options,
-                     detect_options={"snr": snr}, hdu=hdu, plane=plane,
+                     detect_options={"snr": snr, "components": components}, hdu=hdu, plane=plane,
                      scheduler=scheduler, workers=workers, checkpoint=partial, resume=resume,
                      progress=progress_enabled(), timings=timings, min_coverage=min_coverage, gate=gate,
                      gate_threshold=gate_threshold)

@@ -66,6 +66,23 @@ def models():
         )
         for line in headline:
             click.echo(f"{'':<{width}}    {_headline(line)}")
+    _rule_methods(width)
+
+
+def _rule_methods(width):
+    """Methods without weights that answer a task by default (task B2: the source structure)."""
+    import json
+
+    from ..models import MODELS_DIR
+
+    for card in sorted(MODELS_DIR.glob("*/method.json")):
+        info = json.loads(card.read_text(encoding="utf-8"))
+        name = card.parent.name
+        width = max(width, len(name))
+        click.echo(f"{name:<{width}}  task {info.get('task', '?')} (default): {', '.join(info.get('labels', []))}; "
+                   f"{info.get('method', '')}, backend '{info.get('backend', '')}'; {_domain(info)}")
+        for line in info.get("headline") or []:
+            click.echo(f"{'':<{width}}    {_headline(line)}")
 
 
 def _domain(info):
