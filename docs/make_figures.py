@@ -35,7 +35,7 @@ DATA = Path(os.environ.get("RADIOASSIST_DATA", ROOT.parent / "shared" / "data"))
 WORK = Path(tempfile.mkdtemp(prefix="radioassist-figures-"))
 MAX_BYTES = 150_000
 
-LABEL_COLOURS = {"FR-I": "#e8a33d", "FR-II": "#4aa3df", "YES": "#d6336c", "NO": "#7a8793"}
+LABEL_COLOURS = {"FR-I": "#e8a33d", "FR-II": "#4aa3df", "YES": "#d6336c", "NO": "#1c7ed6"}
 
 FIGURES = {}
 
@@ -93,17 +93,14 @@ def save_png(source, name):
         image = Image.alpha_composite(white, image).convert("RGB")
     image = image.convert("RGB")
     out = STATIC / name
-    for colours in (None, 256, 128, 64):
-        if colours is None:
-            data = _encode(image)
-        else:
+    data = _encode(image)
+    while len(data) > MAX_BYTES:
+        for colours in (256, 128):
             data = _encode(image.quantize(colours, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE))
-        if len(data) <= MAX_BYTES:
-            break
-    else:
-        scale = (MAX_BYTES / len(data)) ** 0.5
-        image = image.resize((int(image.width * scale), int(image.height * scale)), Image.LANCZOS)
-        data = _encode(image.quantize(128))
+            if len(data) <= MAX_BYTES:
+                break
+        else:  # noise-dominated images do not compress: make them smaller
+            image = image.resize((int(image.width * 0.9), int(image.height * 0.9)), Image.LANCZOS)
     out.write_bytes(data)
     print(f"  wrote {out.relative_to(ROOT)} ({image.width}x{image.height}, {len(data) / 1e3:.0f} kB)")
 
@@ -166,7 +163,7 @@ def lotss_skymap():
     label = _text(table["B6_label"])
     fig = plt.figure(figsize=(7.2, 6.0), dpi=100)
     ax = fig.add_subplot(projection=image.wcs)
-    ax.imshow(image.data, origin="lower", cmap="gray_r", norm=_stretch(image.data, 2, 99.9))
+    ax.imshow(image.data, origin="lower", cmap="gray_r", norm=_stretch(image.data, 50, 99.9))
     partial = on & (flag == "partial")
     ax.scatter(x[partial], y[partial], s=60, facecolors="none", edgecolors="#7a8793", lw=1.2,
                label=f"partial: model's field runs off the mosaic ({partial.sum()})")
@@ -321,7 +318,7 @@ def first_components():
 def _fits_tiles(files, preset="radio-llava"):
     import radioassist as ra
 
-    return np.stack([ra.render(ra.load_image(f).data, preset=preset) for f in files])
+    return np.concatenate([ra.render(ra.load_image(f).data, preset=preset) for f in files])
 
 
 @figure("first_gallery_b6.png", page="tutorials/first_fr")
@@ -421,7 +418,7 @@ def survey_tiles():
     for k, tile in enumerate(tiles):
         image = ra.load_image(tile)
         ax = fig.add_subplot(1, 2, k + 1, projection=image.wcs)
-        ax.imshow(image.data, origin="lower", cmap="gray_r", norm=_stretch(image.data))
+        ax.imshow(image.data, origin="lower", cmap="gray_r", norm=_stretch(image.data, 50, 99.9))
         mine = np.array([Path(t).name == tile.name for t in _text(table["B3_tile"])])
         x, y = image.wcs.world_to_pixel(sky[mine])
         sub = table[mine]
