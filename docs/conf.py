@@ -193,7 +193,31 @@ def _write_backend_reference(app):
     (out / "backends.rst").write_text("\n".join(lines) + "\n")
 
 
+def _write_pending_figures(app):
+    """Figures that ``docs/make_figures.py`` can only make once the library allows it.
+
+    The FIRST report's screenshots (``make_figures.py first_report``) are included when their PNGs are
+    committed; until then the page says how to make them.  No figure is ever referenced that is not there.
+    """
+    out = Path(app.srcdir) / "generated"
+    out.mkdir(exist_ok=True)
+    static = Path(app.srcdir) / "_static"
+    pngs = ["first_report_table.png", "first_report_figures.png"]
+    if all((static / name).is_file() for name in pngs):
+        lines = []
+        for name, alt in zip(pngs, ["The top of the FR-DEEP report: run, counts and the least confident sources.",
+                                    "Gallery strips, sky map and probability histograms of the FR-DEEP run."]):
+            lines += [f".. figure:: /_static/{name}", "   :width: 100%", f"   :alt: {alt}", "",
+                      "   ``python docs/make_figures.py first_report``", ""]
+    else:
+        lines = [".. note::", "",
+                 "   The screenshots of this report are made by ``python docs/make_figures.py first_report``",
+                 "   (it runs the two commands above and opens the report in headless Chromium).", ""]
+    (out / "first_report_figure.rst").write_text("\n".join(lines) + "\n")
+
+
 def setup(app):
+    app.connect("builder-inited", _write_pending_figures)
     app.connect("builder-inited", _write_backend_reference)
     app.connect("builder-inited", _write_task_reference)
     app.connect("builder-inited", _write_model_cards)

@@ -274,7 +274,7 @@ def first_catalogue_run():
     need(FIRST_CUTOUT)
     out = WORK / "first"
     out.mkdir(exist_ok=True)
-    cli("classify", FIRST_CUTOUT, "--task", "B6", "-o", "3C_325_b6.ecsv", "--min-coverage", "0.5", cwd=out)
+    cli("classify", FIRST_CUTOUT, "--task", "B6", "-o", "3C_325_b6.ecsv", cwd=out)
     return out
 
 
@@ -313,6 +313,66 @@ def first_components():
     ax.set_title(f"FIRST 1.4 GHz, 3C 325: {len(found)} components above 5 sigma (+), 3 sigma contour,\n"
                  "label of `radioassist classify --task B6` without a catalogue", fontsize=9)
     save_png(fig, "first_components.png")
+
+
+@functools.cache
+def first_survey_run():
+    """The FIRST tutorial's catalogue run: the 658 FR-DEEP cutouts as tiles, the manifest as catalogue."""
+    need(FRDEEP / "frdeep_v2_manifest.csv")
+    out = WORK / "first-survey"
+    out.mkdir(exist_ok=True)
+    tiles = sorted((FRDEEP / "FIRST").glob("*.fits"))
+    cli("classify", *tiles, "--catalog", FRDEEP / "frdeep_v2_manifest.csv", "-t", "B6", "-o", "frdeep_b6.ecsv",
+        cwd=out)
+    return out
+
+
+@figure("first_catalogue.png", page="tutorials/first_fr")
+def first_catalogue():
+    """The labelled FR-DEEP catalogue: where the sources are, and P(FR-II) against the catalogue's class."""
+    import matplotlib.pyplot as plt
+    from astropy.table import Table
+
+    table = Table.read(first_survey_run() / "frdeep_b6.ecsv")
+    label = _text(table["B6_label"])
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=100, gridspec_kw={"width_ratios": [1.5, 1]})
+    for lab in ("FR-I", "FR-II"):
+        sel = label == lab
+        ax1.scatter(table["ra_deg"][sel], table["dec_deg"][sel], s=9, color=LABEL_COLOURS[lab],
+                    label=f"{lab} ({sel.sum()})")
+    ax1.set(xlabel="RA (deg)", ylabel="Dec (deg)", title=f"frdeep_b6.ecsv: {len(table)} FIRST sources, B6 labels")
+    ax1.invert_xaxis()
+    ax1.legend(fontsize=8, loc="lower left")
+    bins = np.linspace(0, 1, 21)
+    truth = _text(table["fr_label_from_filename"])
+    for cls, colour in (("I", LABEL_COLOURS["FR-I"]), ("II", LABEL_COLOURS["FR-II"])):
+        sel = truth == cls
+        ax2.hist(np.asarray(table["B6_prob_FR-II"])[sel], bins=bins, color=colour, alpha=0.7,
+                 label=f"catalogue FR-{cls} ({sel.sum()})")
+    ax2.set(xlabel="B6_prob_FR-II", ylabel="sources", title="train and test splits together: not a score")
+    ax2.legend(fontsize=8, loc="upper center")
+    save_png(fig, "first_catalogue.png")
+
+
+@figure("first_report_table.png", "first_report_figures.png", page="tutorials/first_fr")
+def first_report():
+    """The FIRST catalogue run's HTML report (``radioassist report``), in headless Chromium."""
+    out = first_survey_run()
+    tiles = sorted((FRDEEP / "FIRST").glob("*.fits"))
+    args = ["report", "frdeep_b6.ecsv"]
+    for tile in tiles:
+        args += ["--image", tile]
+    cli(*args, "-o", "frdeep_b6.html", cwd=out)
+    driver = _browser()
+    try:
+        driver.set_window_size(1280, 1400)
+        driver.get((out / "frdeep_b6.html").as_uri())
+        time.sleep(2)
+        _element_png(driver, "body", "first_report_table.png", max_height=1100)
+        driver.set_window_size(1280, 1800)
+        _element_png(driver, "#gallery", "first_report_figures.png", last="#figures", max_height=1700)
+    finally:
+        driver.quit()
 
 
 def _fits_tiles(files, preset="radio-llava"):
