@@ -602,17 +602,9 @@ def train_history():
     out.mkdir(exist_ok=True)
     cli("train", FRDEEP, "--task", "B6", "--manifest", "frdeep_v2_manifest.csv", "--label-from-filename",
         r"_(I|II)\.fits$", "--label-map", "I=FR-I,II=FR-II", "--survey", "FIRST", "--frequency", "1400",
-        "--epochs", "12", "-o", "my-b6-model", cwd=out)
-    history = None
-    for name in ("training_history.json", "history.json", "training.json", "config.json"):
-        f = out / "my-b6-model" / name
-        if f.is_file():
-            blob = json.loads(f.read_text())
-            history = blob.get("history") or blob.get("radioassist", {}).get("history")
-            if history:
-                break
-    if not history:
-        raise Skip("the trained model records no history")
+        "-o", "my-b6-model", cwd=out)
+    log = json.loads((out / "my-b6-model" / "training_log.json").read_text())
+    history = log["history"]
     epochs = [h["epoch"] for h in history]
     fig, ax = plt.subplots(figsize=(6.0, 3.6), dpi=100)
     ax.plot(epochs, [h["train_loss"] for h in history], "o-", color="#7a8793", label="training loss")
@@ -628,7 +620,9 @@ def train_history():
     lines = ax.get_legend_handles_labels()
     lines2 = ax2.get_legend_handles_labels()
     ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=8, loc="center right")
-    ax.set_title("radioassist train on FR-DEEP (task B6, 12 epochs, CPU)", fontsize=10)
+    test = (log.get("test") or {}).get("macro_f1")
+    ax.set_title(f"radioassist train on FR-DEEP (task B6): best epoch {log['summary'].get('best_epoch', '?')}"
+                 + (f", held-out test macro F1 {test:.3f}" if test is not None else ""), fontsize=10)
     save_png(fig, "train_history.png")
 
 
