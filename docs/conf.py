@@ -65,6 +65,7 @@ html_theme_options = {
     },
     "icon_links": [],
     "navbar_align": "left",
+    "header_links_before_dropdown": 4,
     "navbar_end": ["theme-switcher", "navbar-icon-links"],
     "navigation_depth": 2,
     "show_nav_level": 1,

@@ -32,7 +32,7 @@ DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 STATIC = DOCS / "_static"
 DATA = Path(os.environ.get("RADIOASSIST_DATA", ROOT.parent / "shared" / "data"))
-WORK = Path(tempfile.mkdtemp(prefix="radioassist-figures-"))
+WORK = None  # a temporary folder for the commands' outputs, made by main()
 MAX_BYTES = 150_000
 
 LABEL_COLOURS = {"FR-I": "#e8a33d", "FR-II": "#4aa3df", "YES": "#d6336c", "NO": "#1c7ed6"}
@@ -641,6 +641,8 @@ def main(argv=None):
     import matplotlib
 
     matplotlib.use("agg")
+    global WORK
+    WORK = Path(tempfile.mkdtemp(prefix="radioassist-figures-"))
     failed = []
     try:
         for name in args.names or list(FIGURES):

@@ -4,7 +4,13 @@ AMI-LA: a 4-D cube with degenerate axes (task B3)
 
 AMI-LA images (16 GHz) are stored as 512x512x1x1 cubes with a FREQ or STOKES axis. ``load_image`` drops
 the degenerate axes and keeps the celestial WCS; sources are then found and asked task B3 (extended radio
-galaxy?). The model saw FIRST at 1.4 GHz: at 16 GHz and a ~30" beam, expect NO for the point sources.
+galaxy?).
+
+This is a failure case on purpose. The model saw FIRST at 1.4 GHz with a 5.4" beam; here the beam is
+54"x25" and the frequency 16 GHz, and radioassist says so (``DomainWarning``). Cut to the model's 4.5'
+field, a point source fills a few beam widths and looks extended to a model that has only seen 5" beams,
+so its confident YES means nothing. Check the warning and the model card before trusting labels on another
+survey.
 """
 import os
 from pathlib import Path
