@@ -24,7 +24,7 @@ manifest = manifest[np.isin(manifest["fr_class"], ["FR-I", "FR-II"])]
 images = np.concatenate([ra.render(ra.load_image(folder / "FITS" / f).data, preset="radio-llava")
                    for f in manifest["file"]])
 predictions = ra.get_backend("vision").predict(images, "B6")
-p_fr2 = np.asarray(predictions.probabilities)[:, list(predictions.task.labels).index("FR-II")]
+p_fr2 = np.asarray(predictions.probabilities)[:, list(ra.get_task("B6").labels).index("FR-II")]
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 3.8))
