@@ -24,7 +24,8 @@ except ImportError:
 import radioassist
 
 DOCS = Path(__file__).resolve().parent
-DATA = Path(os.environ.get("RADIOASSIST_DATA", DOCS.parent.parent / "shared" / "data"))
+DATA = Path(os.environ.get("RADIOASSIST_DATA", DOCS.parent.parent / "shared" / "data")).resolve()
+os.environ["RADIOASSIST_DATA"] = str(DATA)  # the gallery examples run from their own folder
 
 project = "radioassist"
 author = "radioassist developers"

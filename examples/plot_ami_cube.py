@@ -21,7 +21,8 @@ from astropy.visualization import AsinhStretch, ImageNormalize, PercentileInterv
 
 import radioassist as ra
 
-DATA = Path(os.environ.get("RADIOASSIST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+# the project's survey data, beside the source tree (run from the repository root)
+DATA = Path(os.environ.get("RADIOASSIST_DATA", "../shared/data"))
 path = DATA / "pyse_ami_lofar" / "GRB120422A-120429.fits"
 print("on disk:", fits.getdata(path).shape)
 image = ra.load_image(path)

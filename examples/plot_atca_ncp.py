@@ -14,7 +14,8 @@ from astropy.visualization import AsinhStretch, ImageNormalize, PercentileInterv
 
 import radioassist as ra
 
-DATA = Path(os.environ.get("RADIOASSIST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+# the project's survey data, beside the source tree (run from the repository root)
+DATA = Path(os.environ.get("RADIOASSIST_DATA", "../shared/data"))
 image = ra.load_image(DATA / "scorpio_atca" / "ScorpioExtendedSourceField.fits")
 print(image)
 

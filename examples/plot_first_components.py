@@ -20,7 +20,8 @@ from astropy.visualization import AsinhStretch, ImageNormalize, PercentileInterv
 import radioassist as ra
 from radioassist.detect import find_sources
 
-DATA = Path(os.environ.get("RADIOASSIST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+# the project's survey data, beside the source tree (run from the repository root)
+DATA = Path(os.environ.get("RADIOASSIST_DATA", "../shared/data"))
 image = ra.load_image(DATA / "frdeep_v2" / "FIRST" / "3C_325_II.fits")
 
 found = find_sources(image)

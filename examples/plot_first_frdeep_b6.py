@@ -19,7 +19,8 @@ import numpy as np
 import radioassist as ra
 from radioassist.plotting import plot_confusion_matrix
 
-DATA = Path(os.environ.get("RADIOASSIST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+# the project's survey data, beside the source tree (run from the repository root)
+DATA = Path(os.environ.get("RADIOASSIST_DATA", "../shared/data"))
 
 result = ra.evaluate(DATA / "frdeep_v2", tasks="B6", n_bootstrap=200,
                      dataset_options={"manifest": "frdeep_v2_manifest.csv", "file_column": "file_first",

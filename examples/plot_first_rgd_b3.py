@@ -22,7 +22,8 @@ import radioassist as ra
 from radioassist.metrics import reliability_curve
 from radioassist.plotting import plot_reliability_diagram
 
-DATA = Path(os.environ.get("RADIOASSIST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+# the project's survey data, beside the source tree (run from the repository root)
+DATA = Path(os.environ.get("RADIOASSIST_DATA", "../shared/data"))
 
 result = ra.evaluate(DATA / "first_rgd_png" / "labels.csv", tasks="B3", n_bootstrap=200,
                      dataset_options={"label_map": {"Compact": "NO", "FRI": "YES", "FRII": "YES", "Bent": "YES"}})

@@ -23,7 +23,8 @@ from astropy.visualization import AsinhStretch, ImageNormalize, PercentileInterv
 
 import radioassist as ra
 
-DATA = Path(os.environ.get("RADIOASSIST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+# the project's survey data, beside the source tree (run from the repository root)
+DATA = Path(os.environ.get("RADIOASSIST_DATA", "../shared/data"))
 mosaic = DATA / "lotss_dr1_hetdex" / "P205+55-mosaic.fits"
 catalog = DATA / "lotss_dr1_hetdex" / "catalog_shimwell_reduced.srl.fits"
 

@@ -16,7 +16,8 @@ from astropy.table import Table
 
 import radioassist as ra
 
-DATA = Path(os.environ.get("RADIOASSIST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+# the project's survey data, beside the source tree (run from the repository root)
+DATA = Path(os.environ.get("RADIOASSIST_DATA", "../shared/data"))
 folder = DATA / "mirabest_first"
 manifest = Table.read(folder / "manifest.csv")
 manifest = manifest[np.isin(manifest["fr_class"], ["FR-I", "FR-II"])]
