@@ -65,6 +65,7 @@ html_theme_options = {
         "alt_text": "radioassist",
     },
     "icon_links": [],
+    "navbar_start": ["navbar-logo", "ra-version"],
     "navbar_align": "left",
     "header_links_before_dropdown": 4,
     "navbar_end": ["theme-switcher", "navbar-icon-links"],
