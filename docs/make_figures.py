@@ -431,7 +431,7 @@ def evaluate_confusion():
     save_png(first_eval() / "confusion_vision_B6.png", "evaluate_confusion_b6.png")
 
 
-@figure("evaluate_macro_f1.png", page="tutorials/evaluate, tutorials/train")
+@figure("evaluate_macro_f1.png", page="tutorials/evaluate")
 def evaluate_macro_f1():
     """Macro F1 of the two shipped models on their held-out test splits (B6: FR-DEEP, B3: RGD)."""
     import matplotlib.pyplot as plt
@@ -449,7 +449,7 @@ def evaluate_macro_f1():
 # --------------------------------------------------------------------------------------------------------
 # Other pages
 # --------------------------------------------------------------------------------------------------------
-@figure("demo_gallery.png", page="README, tutorials/python")
+@figure("demo_gallery.png", page="README")
 def demo_gallery():
     """``radioassist demo``: a simulated sky classified with the shipped FR-I/FR-II model."""
     cli("demo", "-o", WORK / "demo")
