@@ -154,6 +154,14 @@ def _pages():
     return ["index", "quickstart"] + tutorial_pages() + REFERENCE_PAGES
 
 
+def test_committed_figures_are_small():
+    """Figures in the repository stay small: the site and the clone stay light (well under 200 kB each)."""
+    figures = [p for p in (DOCS / "_static").iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".svg")]
+    assert figures
+    big = {p.name: p.stat().st_size for p in figures if p.stat().st_size > 180_000}
+    assert not big, big
+
+
 def test_tutorials_are_listed():
     pages = tutorial_pages()
     assert "tutorials/lotss" in pages and "tutorials/first_fr" in pages
