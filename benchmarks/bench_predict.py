@@ -147,6 +147,21 @@ def _show(title, seconds, n, baseline):
               f"x{seconds[baseline][0] / median:5.2f} (x{seconds[baseline][1] / best:4.2f})")
 
 
+def _block_sizes(session, grey, reps):
+    """The cost of one forward pass of a block of images (the fixed shape of every pass: `_onnx.BLOCK`)."""
+    from radioassist.backends import _onnx
+
+    print(f"  block size (images of every forward pass; the backend's is {_onnx.BLOCK}): one block "
+          "(= one source's forward pass), and ms/image")
+    for block in (1, 8, 16, 32, 64, 128):
+        if block > len(grey):
+            break
+        x = np.ascontiguousarray(grey[:block])
+        (median, best), = _rounds({block: lambda x=x: session.run(None, {"pixel_values": x})}, reps).values()
+        print(f"    {block:4d} images: {1e3 * median:7.2f} ms a block ({1e3 * best:6.2f}), "
+              f"{1e3 * median / block:6.3f} ms/image")
+
+
 def main():
     args = _parse()
     import torch
@@ -229,10 +244,11 @@ def main():
             forward["onnxruntime fp32, one-channel, padded channels"] = (
                 lambda: [grey_session.run(None, {"pixel_values": pv}) for pv in grey])
             matmul = _onnx._matmul_graph(ort_loaded._onnx_state)
-            if matmul is not None:  # what predict runs on batches of MATMUL_MIN_BATCH images or more
+            if matmul is not None:  # what predict runs on grey images (in blocks of _onnx.BLOCK)
                 matmul_session = _onnx._session(matmul, threads)
                 forward["onnxruntime fp32, one-channel, padded, small convolutions as matmul"] = (
                     lambda: [matmul_session.run(None, {"pixel_values": pv}) for pv in grey])
+                _block_sizes(matmul_session, np.concatenate(grey), args.reps)
         if args.compile:
             t0 = time.perf_counter()
             compiled = torch.compile(model)

@@ -69,7 +69,7 @@ def main():
     def pixels(stack):
         prepared = backend.prepare(ra.render(stack, preset="radio-llava", channels=1), task)
         _, groups = prepared.payload
-        return torch.cat([values for _, values in groups]).numpy()
+        return np.concatenate([values for _, values, _ in groups])
 
     data = Path(args.data)
     mirabest = list(csv.DictReader(open(data / "mirabest_first" / "manifest.csv")))

@@ -252,7 +252,7 @@ def check_size_choice(size, size_rule):
     """
     if size_rule and isinstance(size, u.Quantity):
         msg = (f"with size_factor (--size-factor), size (--size) is the output side in pixels (the angular extent "
-               f"comes from the size rule); got size={size}")
+               f"comes from the size rule); got {size}")
         raise InputError(msg)
 
 

@@ -358,13 +358,13 @@ def _prepare(image, xy, positions, sizes, local, *, grid, cut_size, size_rule, p
             sub = Table({"skycoord": positions[cut_rows]})
             if sizes is not None:
                 sub["source_size"] = sizes[cut_rows]
-            stack = extract_cutouts(image, sub, size=cut_size, **size_rule)
+            stack = extract_cutouts(image, sub, size=cut_size, **size_rule, off_image="keep")
         elif grid is not None:
             stack = to_model_grid(image, positions[cut_rows], grid, out=buffer.get(len(cut_rows), grid.native_size))
         elif isinstance(cut_size, u.Quantity):
-            stack = extract_cutouts(image, positions[cut_rows], size=cut_size)
+            stack = extract_cutouts(image, positions[cut_rows], size=cut_size, off_image="keep")
         else:
-            stack = extract_cutouts(image, positions[cut_rows], size=cut_size,
+            stack = extract_cutouts(image, positions[cut_rows], size=cut_size, off_image="keep",
                                     out=buffer.get(len(cut_rows), int(cut_size)))
         data = stack.data
         sub_why = coverage_flags(image, stack.xy, stack.nan_fraction, min_coverage=min_coverage)

@@ -10,6 +10,7 @@ set, even while some thread is inside :func:`one_torch_thread`, for callers
 that size their own thread pools (ONNX Runtime sessions).
 """
 import contextlib
+import sys
 import threading
 
 __all__ = ["one_torch_thread", "one_thread_call", "torch_threads"]
@@ -21,7 +22,13 @@ _local = threading.local()
 
 @contextlib.contextmanager
 def one_torch_thread():
-    """Run torch on one thread inside the block; then back to the count the user set."""
+    """Run torch on one thread inside the block; then back to the count the user set.
+
+    Nothing to do (and torch is not imported) in a process that has not imported torch.
+    """
+    if "torch" not in sys.modules:
+        yield
+        return
     import torch
 
     with _LOCK:

@@ -9,6 +9,7 @@ column and, when a size is known, a ``source_size`` column in arcsec.
 """
 import os
 import re
+import sys
 import warnings
 from pathlib import Path
 
@@ -155,9 +156,10 @@ def read_catalog(source, *, ra=None, dec=None, size=None, size_unit=None, frame=
         source=info["source"], ra_column=ra_name, dec_column=dec_name,
         size_column=size_name, size_unit=used_unit, frame=coord.frame.name,
         format=info["format"], family=info.get("family"))
-    log.info("%s: %d rows, positions from %s/%s (%s), sizes from %s", info["source"],
+    log.info("%s: %d rows; positions from columns %s/%s (%s); %s", info["source"],
              len(out), ra_name, dec_name, coord.frame.name,
-             f"{size_name} [{used_unit}]" if size_name else "none")
+             f"source sizes from column {size_name} [{used_unit}]" if size_name
+             else ("source sizes not used" if size is False else "no source-size column"))
     return out
 
 
@@ -165,16 +167,20 @@ def read_catalog(source, *, ra=None, dec=None, size=None, size_unit=None, frame=
 # loading
 # ---------------------------------------------------------------------------
 
+#: ``Table.meta`` key naming where an in-memory catalogue came from, for messages (e.g. "sources found in X").
+TABLE_LABEL_KEY = "radioassist_source_label"
+
+
 def _load(source, *, format, wcs):
     """Return ``(table, info)`` for any accepted input."""
     info = {"format": None, "source": None, "preamble": "", "coosys": {},
             "coosys_default": None, "region_frame": None}
     if isinstance(source, Table):
-        info.update(source="<Table>", format="table")
+        info.update(source=str(source.meta.get(TABLE_LABEL_KEY) or "the given table"), format="table")
         return source, _with_family(source, info)
-    try:
+    if "regions" in sys.modules:  # region objects need regions imported (~0.8 s, with matplotlib): else none
         from regions import Region, Regions
-    except ImportError:  # pragma: no cover - regions is a hard dependency
+    else:
         Region = Regions = ()
     if isinstance(source, Regions) or (isinstance(source, (list, tuple)) and source
                                        and all(isinstance(r, Region) for r in source)):
@@ -846,7 +852,7 @@ def _sizes(table, *, size, size_unit, wcs, info, required):
     candidates = cc.size_candidates(table, family=info.get("family"))
     if not candidates:
         if required:
-            msg = (f"found no source-size column in {source}; pass size= with its name. "
+            msg = (f"found no source-size column in {source}; pass size= (--size-col) with its name. "
                    f"Columns seen: {_seen(table)}")
             raise CatalogError(msg)
         log.info("%s: no source-size column found", source)
@@ -868,6 +874,10 @@ class _NotAngular(Exception):
     pass
 
 
+class _SizeError(CatalogError):
+    """The catalogue's source sizes cannot be read (no unit, not an angle...): positions may still be fine."""
+
+
 def _size_values(table, name, forced_unit, wcs, info, *, explicit):
     source = info["source"]
     col = table[name]
@@ -876,7 +886,7 @@ def _size_values(table, name, forced_unit, wcs, info, *, explicit):
                          for v in cc.string_values(col)], dtype=float)
     elif col.dtype.kind == "b":
         msg = f"size column {name!r} of {source} is boolean, not a size"
-        raise CatalogError(msg)
+        raise _SizeError(msg)
     else:
         vals = cc.numeric_values(col)
     col_unit = cc.parse_unit(getattr(col, "unit", None))
@@ -890,16 +900,15 @@ def _size_values(table, name, forced_unit, wcs, info, *, explicit):
         convention = cc.family_size_unit(family, name)
         if convention is None:
             msg = (f"the source-size column {name!r} of {source} has no unit; pass "
-                   f"size_unit= (e.g. size_unit='arcsec' or 'deg'), or size=False to ignore "
-                   "sizes")
-            raise CatalogError(msg)
+                   f"size_unit= (--size-unit, e.g. 'arcsec' or 'deg'), or size=False to ignore sizes")
+            raise _SizeError(msg)
         unit, largest = convention
         finite = vals[np.isfinite(vals) & (vals > 0)]
         if largest is not None and finite.size and np.median(finite) > largest:
             msg = (f"the source-size column {name!r} of {source} has no unit and its values "
                    f"(median {np.median(finite):.3g}) are too large for the {family} "
-                   f"convention ({unit}); pass size_unit= (e.g. 'arcsec'), or size=False")
-            raise CatalogError(msg)
+                   f"convention ({unit}); pass size_unit= (--size-unit, e.g. 'arcsec'), or size=False to ignore sizes")
+            raise _SizeError(msg)
         log.info("%s: column %r has no unit; using the %s convention (%s)", source, name,
                  family, unit)
     else:
@@ -909,7 +918,7 @@ def _size_values(table, name, forced_unit, wcs, info, *, explicit):
             msg = (f"the source-size column {name!r} of {source} is in pixels; pass wcs= "
                    "(the image WCS) or size_unit=")
             if explicit:
-                raise CatalogError(msg)
+                raise _SizeError(msg)
             raise _NotAngular(msg)
         from astropy.wcs.utils import proj_plane_pixel_scales
         from .regionfiles import as_celestial_wcs
@@ -918,9 +927,9 @@ def _size_values(table, name, forced_unit, wcs, info, *, explicit):
         quantity = (vals * scale).to(u.arcsec)
     elif not cc.is_angle_unit(unit):
         msg = (f"the size column {name!r} of {source} has unit {getattr(col, 'unit', unit)!s}, "
-               "not an angle; pass size_unit= or size=False")
+               "not an angle; pass size_unit= (--size-unit) or size=False to ignore sizes")
         if explicit:
-            raise CatalogError(msg)
+            raise _SizeError(msg)
         raise _NotAngular(msg)
     else:
         quantity = (vals * unit).to(u.arcsec)

@@ -49,6 +49,7 @@ from astropy.wcs import WCS, Sip
 
 from ._parameters import MAX_CUTOUT_SIZE, as_angle, as_size_rule, check_size_choice, size_in_pixels
 from .exceptions import ImageError, InputError, RadioassistWarning
+from .flags import on_image
 from .image import _KEEP_KEYWORDS, Beam, load_image
 from .logger import log
 
@@ -109,11 +110,21 @@ class CutoutStack:
         Restoring beam of the parent image.
     parent : str
         Short name of the parent image.
+    rows : `numpy.ndarray`
+        ``(N,)`` int: the index of each cutout's position among the
+        positions given to :func:`extract_cutouts` (the catalogue row).
+    n_input : int
+        How many positions were given; ``n_input - N`` of them lay off the
+        image and got no cutout (``n_skipped``).
     """
 
     def __init__(self, data, positions, xy, origin, *, partial, outside, nan_fraction, size, pixel_scale,
-                 parent_wcs, target=None, unit=None, beam=None, meta_header=None, parent=""):
+                 parent_wcs, target=None, unit=None, beam=None, meta_header=None, parent="", rows=None,
+                 n_input=None):
         self._data = data
+        n = data.shape[0]
+        self._rows = _readonly(np.arange(n, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64))
+        self._n_input = int(n if n_input is None else n_input)
         self._positions = positions
         self._xy = _readonly(np.asarray(xy, dtype=float).reshape(-1, 2))
         self._origin = _readonly(np.asarray(origin, dtype=np.int64).reshape(-1, 2))
@@ -143,6 +154,11 @@ class CutoutStack:
     pixel_scale = property(lambda self: self._pixel_scale, doc="Cutout pixel scale (arcsec Quantity).")
     resampled = property(lambda self: self._target is not None, doc="Whether the cutouts were resampled.")
     parent_wcs = property(lambda self: self._parent_wcs.deepcopy(), doc="Celestial WCS of the parent image.")
+    rows = property(lambda self: self._rows,
+                    doc="``(N,)`` index of each cutout's position among the positions given (catalogue row).")
+    n_input = property(lambda self: self._n_input, doc="Number of positions given to :func:`extract_cutouts`.")
+    n_skipped = property(lambda self: self._n_input - len(self._rows),
+                         doc="Positions given that lay off the image and got no cutout.")
 
     @property
     def valid(self):
@@ -157,9 +173,10 @@ class CutoutStack:
         arcsec = scale.to_value(u.arcsec)
         scale = (f"{arcsec:.3g}\"/px" if scale.isscalar
                  else f"{np.nanmin(arcsec):.3g}-{np.nanmax(arcsec):.3g}\"/px")
+        skipped = f", {self.n_skipped} off the image skipped" if self.n_skipped else ""
         return (f"<CutoutStack {len(self)} x {self._size}x{self._size} px, {scale}"
                 f"{', resampled' if self.resampled else ''}, {int(self._partial.sum())} partial, "
-                f"{int(self._outside.sum())} outside, parent {self.parent or '?'}>")
+                f"{int(self._outside.sum())} outside{skipped}, parent {self.parent or '?'}>")
 
     def __getitem__(self, index):
         """An int gives the 2-D cutout; a slice, bool mask or int array gives a sub-stack."""
@@ -186,7 +203,8 @@ class CutoutStack:
                            partial=self._partial[idx], outside=self._outside[idx],
                            nan_fraction=self._nan_fraction[idx], size=self._size, pixel_scale=scale,
                            parent_wcs=self._parent_wcs, target=target, unit=self.unit, beam=self.beam,
-                           meta_header=self._meta_header, parent=self.parent)
+                           meta_header=self._meta_header, parent=self.parent, rows=self._rows[idx],
+                           n_input=self._n_input)
 
     def _index(self, i):
         n = len(self)
@@ -247,6 +265,7 @@ class CutoutStack:
             in the parent's frame).
         """
         t = QTable()
+        t["row"] = self._rows
         icrs = self._positions.icrs
         t["ra"] = icrs.ra.to(u.deg)
         t["dec"] = icrs.dec.to(u.deg)
@@ -262,7 +281,8 @@ class CutoutStack:
             t["pixel_scale"] = (self._target["scale"] * u.deg).to(u.arcsec)
             t["wcs_lon"] = self._target["lon"] * u.deg
             t["wcs_lat"] = self._target["lat"] * u.deg
-        descriptions = {"x": "source x in the parent image (0-based pixels)",
+        descriptions = {"row": "index of the position among those given (catalogue row)",
+                        "x": "source x in the parent image (0-based pixels)",
                         "y": "source y in the parent image (0-based pixels)",
                         "x0": "parent x of the cutout's [0, 0] pixel",
                         "y0": "parent y of the cutout's [0, 0] pixel",
@@ -274,6 +294,7 @@ class CutoutStack:
             t[name].info.description = text
         t.meta["cutout_size"] = self._size
         t.meta["parent"] = self.parent
+        t.meta["n_input"] = self._n_input
         t.meta["resampled"] = self.resampled
         if self._pixel_scale.isscalar:
             t.meta["pixel_scale_arcsec"] = float(self._pixel_scale.to_value(u.arcsec))
@@ -339,6 +360,7 @@ class CutoutStack:
         self._common_header(primary.header)
         primary.header["CUTSIZE"] = (self._size, "cutout side in pixels")
         primary.header["NCUTOUT"] = (len(self), "number of cutouts")
+        primary.header["NINPUT"] = (self._n_input, "positions given (the others lay off the image)")
         primary.header["RESAMPLD"] = (self.resampled, "cutouts resampled onto their own WCS")
         if self._pixel_scale.isscalar:
             primary.header["PIXSCALE"] = (float(self._pixel_scale.to_value(u.arcsec)),
@@ -361,7 +383,7 @@ class CutoutStack:
             table.header["TGTCTYP2"] = (self._target["ctype"][1], "CTYPE2 of the resampled cutouts")
         hdul = fits.HDUList([primary, table])
         hdul.writeto(path, overwrite=overwrite)
-        log.info("wrote %d cutouts to %s", len(self), path)
+        log.debug("wrote %d cutouts to %s", len(self), path)
 
     @classmethod
     def read(cls, path):
@@ -417,10 +439,12 @@ class CutoutStack:
             pixel_scale = primary.get("PIXSCALE", np.nan) * u.arcsec
         xy = np.column_stack([np.asarray(table["x"], dtype=float), np.asarray(table["y"], dtype=float)])
         origin = np.column_stack([np.asarray(table["x0"]), np.asarray(table["y0"])])
+        rows = np.asarray(table["row"]) if "row" in table.colnames else None
         return cls(data, positions, xy, origin, partial=np.asarray(table["partial"]),
                    outside=np.asarray(table["outside"]), nan_fraction=np.asarray(table["nan_fraction"]),
                    size=size, pixel_scale=pixel_scale, parent_wcs=parent_wcs, target=target, unit=unit,
-                   beam=beam, meta_header=meta_header, parent=primary.get("PARENT", ""))
+                   beam=beam, meta_header=meta_header, parent=primary.get("PARENT", ""), rows=rows,
+                   n_input=primary.get("NINPUT"))
 
     def write_folder(self, folder, *, names=None, overwrite=False, progress=False):
         """Write one 2-D FITS file per cutout (valid WCS, BUNIT and beam; opens in ds9).
@@ -455,7 +479,7 @@ class CutoutStack:
         finally:
             if bar is not None:
                 bar.close()
-        log.info("wrote %d cutout files to %s", len(paths), folder)
+        log.debug("wrote %d cutout files to %s", len(paths), folder)
         return paths
 
     def _folder_paths(self, folder, names, *, suffix, overwrite):
@@ -489,7 +513,7 @@ class CutoutStack:
 # ----------------------------------------------------------------------------------------------
 
 def extract_cutouts(image, positions, *, size=64, size_factor=None, min_size=None, max_size=None,
-                    resample_to=None, fill_value=np.nan, out=None, progress=False):
+                    resample_to=None, fill_value=np.nan, off_image="skip", out=None, progress=False):
     """Cut square cutouts around many positions out of a radio image, fast.
 
     Parameters
@@ -522,16 +546,27 @@ def extract_cutouts(image, positions, *, size=64, size_factor=None, min_size=Non
         the source, north up, ``size`` x ``size`` pixels.  Default None.
     fill_value : float, optional
         Value of pixels outside the parent image.  Default NaN.
+    off_image : {'skip', 'keep'}, optional
+        Positions off the image (pixel position beyond ``-0.5 ... n - 0.5``
+        on either axis, or not projectable): ``'skip'`` (default) cuts
+        nothing for them, so memory is sized to the image, not to the
+        catalogue (a survey catalogue of 10^5 rows on one mosaic); the
+        stack's ``rows`` maps each cutout to its position and ``n_skipped``
+        counts the others.  ``'keep'``: one cutout per position, in order,
+        those off the image filled with ``fill_value`` (and flagged
+        ``outside`` when they miss the image entirely).
     out : `numpy.ndarray`, optional
         A float32 ``(N, size, size)`` array to write the cutouts into
-        (becomes the stack's ``data``).  Default: a new array.
+        (becomes the stack's ``data``); ``N`` counts the positions kept.
+        Default: a new array.
     progress : bool, optional
         Show a progress bar (tqdm).  Default False.
 
     Returns
     -------
     `CutoutStack`
-        The cutouts in the order of ``positions``.
+        The cutouts in the order of ``positions`` (those on the image only,
+        unless ``off_image='keep'``; see ``CutoutStack.rows``).
 
     Raises
     ------
@@ -570,15 +605,18 @@ def extract_cutouts(image, positions, *, size=64, size_factor=None, min_size=Non
     img = load_image(image)
     try:
         return _extract(img, positions, owned=owned, size=size, size_factor=size_factor, min_size=min_size,
-                        max_size=max_size, resample_to=resample_to, fill_value=fill_value, out=out,
-                        progress=progress)
+                        max_size=max_size, resample_to=resample_to, fill_value=fill_value, off_image=off_image,
+                        out=out, progress=progress)
     finally:
         if owned:
             img.close()
 
 
-def _extract(img, positions, *, owned, size, size_factor, min_size, max_size, resample_to, fill_value, out,
-             progress):
+def _extract(img, positions, *, owned, size, size_factor, min_size, max_size, resample_to, fill_value, off_image,
+             out, progress):
+    if off_image not in ("skip", "keep"):
+        msg = f"off_image must be 'skip' or 'keep', got {off_image!r}"
+        raise InputError(msg)
     coords, source_sizes = _parse_positions(positions)
     native_scale = img.pixel_scale.to(u.arcsec)
     resample_scale = as_angle(resample_to, name="resample_to")
@@ -595,7 +633,24 @@ def _extract(img, positions, *, owned, size, size_factor, min_size, max_size, re
         msg = f"fill_value must be a number, got {fill_value!r}"
         raise InputError(msg) from None
 
-    n = len(coords)
+    n_input = len(coords)
+    wcs = img.wcs.deepcopy()  # astropy WCS objects are not thread-safe: never share the caller's
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if n_input:
+            x, y = wcs.world_to_pixel(coords)
+            xy = np.column_stack([np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()])
+        else:
+            xy = np.zeros((0, 2))
+    rows = np.arange(n_input)
+    if off_image == "skip":
+        rows = np.flatnonzero(on_image(img.data.shape, xy))
+        if len(rows) < n_input:  # nothing is allocated, cut or kept for the rest
+            coords, xy = coords[rows], xy[rows]
+            if source_sizes is not None:
+                source_sizes = source_sizes[rows]
+            log.info("%d of %d positions lie off %s: no cutout for them", n_input - len(rows), n_input, img.label)
+    n = len(rows)
     if out is None:
         out = np.empty((n, npix, npix), dtype=np.float32)
     else:
@@ -607,18 +662,10 @@ def _extract(img, positions, *, owned, size, size_factor, min_size, max_size, re
             msg = "out must be writeable"
             raise InputError(msg)
 
-    wcs = img.wcs.deepcopy()  # astropy WCS objects are not thread-safe: never share the caller's
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if n:
-            x, y = wcs.world_to_pixel(coords)
-            xy = np.column_stack([np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()])
-        else:
-            xy = np.zeros((0, 2))
     finite = np.isfinite(xy).all(axis=1)
     meta_header = fits.Header([c for c in img.header.cards if c.keyword in _KEEP_KEYWORDS])
     common = dict(size=npix, parent_wcs=wcs, unit=img.unit, beam=img.beam, meta_header=meta_header,
-                  parent=img.label)
+                  parent=img.label, rows=rows, n_input=n_input)
 
     if not rule and resample_scale is None:
         origin, partial, outside, nan_fraction = _extract_direct(

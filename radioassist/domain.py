@@ -443,8 +443,8 @@ def cutouts_as_classified(image, positions, provenance, *, size=None):
     if rule and hasattr(positions, "colnames") and "source_size" in positions.colnames:
         from ._parameters import as_size_rule
         rule = as_size_rule(**{k: v for k, v in dict(rule).items() if v not in (None, "None")})
-        return extract_cutouts(image, positions, size=size, **rule)
-    return extract_cutouts(image, positions, size=size)
+        return extract_cutouts(image, positions, size=size, **rule, off_image="keep")
+    return extract_cutouts(image, positions, size=size, off_image="keep")
 
 
 def to_model_grid(image, positions, grid, *, out=None):
@@ -474,7 +474,7 @@ def to_model_grid(image, positions, grid, *, out=None):
     """
     from .cutouts import extract_cutouts
 
-    stack = extract_cutouts(image, positions, size=grid.native_size, out=out)
+    stack = extract_cutouts(image, positions, size=grid.native_size, off_image="keep", out=out)
     if not grid.resample:
         return stack
     n = len(stack)

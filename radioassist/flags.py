@@ -9,8 +9,8 @@ one of the flags of :data:`FLAGS` saying why.
 import numpy as np
 
 __all__ = ["FLAG_OK", "FLAG_POSITION", "FLAG_NO_TILE", "FLAG_OUTSIDE", "FLAG_BLANK", "FLAG_PARTIAL",
-           "FLAG_UNPARSED", "FLAG_ERROR", "FLAGS", "DEFAULT_MIN_COVERAGE", "flag_counts", "coverage_flags",
-           "answer_flags", "on_image"]
+           "FLAG_UNPARSED", "FLAG_ERROR", "FLAG_NOT_APPLICABLE", "FLAGS", "OFF_IMAGE_FLAGS", "DEFAULT_MIN_COVERAGE",
+           "flag_counts", "coverage_flags", "answer_flags", "on_image"]
 
 #: Values of the ``<task>_flag`` column (their meanings: :data:`FLAGS`).
 FLAG_OK = ""
@@ -20,6 +20,8 @@ FLAG_OUTSIDE = "outside"
 FLAG_BLANK = "blank"
 FLAG_PARTIAL = "partial"
 FLAG_UNPARSED = "unparsed"
+#: The task does not apply to the source (e.g. FR-I/FR-II for a compact source): set by the gate.
+FLAG_NOT_APPLICABLE = "not_applicable"
 #: Prefix of the flag of a row whose request failed: ``'error: <reason>'``.
 FLAG_ERROR = "error"
 
@@ -30,9 +32,14 @@ FLAGS = {
     FLAG_OUTSIDE: "the position lies outside the image (pixel coordinates beyond -0.5 ... n - 0.5)",
     FLAG_BLANK: "the pixel at the position has no data (NaN), or the cutout is all blank / constant",
     FLAG_PARTIAL: "less than min_coverage of the model's field of view around the position has data",
+    FLAG_NOT_APPLICABLE: ("the task does not apply to the source: the gate (the shipped B3 model for B6) says it "
+                          "is not an extended radio galaxy (its probability: column <task>_gate_prob)"),
     FLAG_UNPARSED: "the model answered, but its answer could not be read as a label (see <task>_answer)",
     FLAG_ERROR: "'error: <reason>': the request for this row failed (e.g. the server could not be reached)",
 }
+
+#: Flags of rows whose position is not on any image: nothing of them is cut, drawn or shown.
+OFF_IMAGE_FLAGS = (FLAG_POSITION, FLAG_NO_TILE, FLAG_OUTSIDE)
 
 #: Default least fraction of the model's field of view that must hold data for a row to be classified,
 #: for models that do not record their own ``min_coverage`` (trained without cutouts at mosaic edges).

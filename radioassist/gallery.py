@@ -14,18 +14,8 @@ from .tasks import label_text
 
 __all__ = ["make_gallery", "PALETTE"]
 
-#: Colour-blind-safe frame colours (Okabe & Ito), assigned to labels in sorted order.
-PALETTE = (
-    (230, 159, 0),    # orange
-    (86, 180, 233),   # sky blue
-    (0, 158, 115),    # bluish green
-    (240, 228, 66),   # yellow
-    (213, 94, 0),     # vermillion
-    (0, 114, 178),    # blue
-    (204, 121, 167),  # reddish purple
-    (255, 255, 255),  # white
-)
-_NO_LABEL_COLOUR = (90, 90, 90)
+from .colours import NO_LABEL_COLOUR as _NO_LABEL_COLOUR
+from .colours import PALETTE  # noqa: F401 - importable from here as before
 _BACKGROUND = (24, 24, 24)
 _TEXT = (235, 235, 235)
 _GAP = 4
@@ -57,7 +47,7 @@ def _fit(draw, text, font, width):
 
 
 def make_gallery(images, *, labels=None, probabilities=None, titles=None, ncols=8, tile=128,
-                 colors=None, legend=True, path=None):
+                 colors=None, task=None, legend=True, path=None):
     """Mosaic of cutouts with a caption (e.g. ``'FR-II 0.93'``) and a frame coloured by label.
 
     Parameters
@@ -80,8 +70,12 @@ def make_gallery(images, *, labels=None, probabilities=None, titles=None, ncols=
     tile : int, optional
         Side of each tile in pixels (images are resized, bicubic).
     colors : dict, optional
-        Label -> (R, G, B) frame colour.  Default: :data:`PALETTE` colours
-        assigned to the labels in sorted order (grey for tiles without label).
+        Label -> (R, G, B) frame colour.  Default: the fixed colours of
+        ``task``'s labels (:func:`radioassist.colours.label_colours`, the same
+        in region files and reports), else :data:`PALETTE` colours given to
+        the labels in sorted order (grey for tiles without label).
+    task : `~radioassist.tasks.Task` or str, optional
+        The task whose labels are shown: fixes their colours across runs.
     legend : bool, optional
         Draw a legend row (label colours) at the bottom when labels are given.
     path : str or `~pathlib.Path`, optional
@@ -139,8 +133,12 @@ def make_gallery(images, *, labels=None, probabilities=None, titles=None, ncols=
         probabilities = _per_image(probs, "probabilities")
 
     if colors is None:
-        names = sorted({lab for lab in map(_first_label, labels or []) if lab is not None})
-        colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
+        from .colours import label_colours
+
+        names = {lab for lab in map(_first_label, labels or []) if lab is not None}
+        colors = label_colours(task, extra=names)
+        if task is not None:
+            colors = {k: v for k, v in colors.items() if k in names} or colors
     else:
         colors = {str(k): tuple(int(c) for c in v) for k, v in dict(colors).items()}
 
@@ -194,5 +192,5 @@ def make_gallery(images, *, labels=None, probabilities=None, titles=None, ncols=
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         canvas.save(path, format="PNG")
-        log.info("wrote gallery of %d cutouts to %s", n_img, path)
+        log.debug("wrote gallery of %d cutouts to %s", n_img, path)
     return canvas

@@ -17,14 +17,13 @@ from astropy.table import Table
 from .exceptions import InputError
 from .logger import log
 
-__all__ = ["write_table", "read_provenance", "write_regions", "FORMATS", "LABEL_COLOURS"]
+__all__ = ["write_table", "read_provenance", "write_regions", "source_names", "FORMATS"]
+
+_NAME_HINTS = ("source_name", "name", "source_id", "id", "objname", "object", "island_name", "component_name")
 
 #: File extension -> astropy format name.
 FORMATS = {".vot": "votable", ".xml": "votable", ".votable": "votable", ".fits": "fits", ".fit": "fits",
            ".ecsv": "ascii.ecsv", ".csv": "ascii.csv"}
-
-#: Colours used for labels in region files and galleries, in label order.
-LABEL_COLOURS = ("cyan", "magenta", "yellow", "green", "orange", "red", "blue", "white")
 
 # columns added by read_catalog that are not plain data (mixins), dropped or flattened on output
 _INTERNAL = ("skycoord",)
@@ -112,7 +111,7 @@ def write_table(table, path, *, overwrite=False, format=None):
         out.meta["radioassist"] = provenance
         out.write(tmp, format=fmt, overwrite=True)
     os.replace(tmp, path)  # never leave a half-written catalogue under the final name
-    log.info("wrote %d rows to %s", len(out), path)
+    log.debug("wrote %d rows to %s", len(out), path)
     return Path(path)
 
 
@@ -160,8 +159,11 @@ def _unjson(value):
     return value
 
 
-def write_regions(table, path, *, task, radius=None, overwrite=False):
-    """Write a DS9 region file with one circle per source, coloured and labelled by its predicted class.
+def write_regions(table, path, *, task, radius=None, unclassified=False, overwrite=False):
+    """Write a DS9 region file with one circle per classified source, coloured and labelled by its class.
+
+    Each label has the fixed colour of :func:`radioassist.colours.label_colours`
+    (the same in galleries and reports, whatever the run found).
 
     Parameters
     ----------
@@ -173,21 +175,38 @@ def write_regions(table, path, *, task, radius=None, overwrite=False):
         The task whose labels colour the regions.
     radius : `~astropy.units.Quantity`, optional
         Circle radius; default: half the catalogue size when known, else 10 arcsec.
+    unclassified : bool, optional
+        Also draw the rows on the image that were not classified (grey, with
+        their flag as text).  Rows off the image (flags ``outside``,
+        ``no_tile``, ``bad_position``) are never drawn.  Default False: only
+        classified rows.
     overwrite : bool, optional
         Replace an existing file.
+
+    Returns
+    -------
+    `~pathlib.Path`
+        The file written.
     """
     from regions import CircleSkyRegion, Regions
+
+    from .colours import NO_LABEL_COLOUR, NOT_APPLICABLE_COLOUR, hex_colour, label_colours
+    from .flags import FLAG_NOT_APPLICABLE, OFF_IMAGE_FLAGS
 
     check_writable(path, overwrite=overwrite)
     if "skycoord" in table.colnames:
         coords = table["skycoord"]
     else:
         coords = SkyCoord(table["ra"], table["dec"], unit="deg")
-    colours = {lab: LABEL_COLOURS[i % len(LABEL_COLOURS)] for i, lab in enumerate(task.labels)}
+    colours = {lab: hex_colour(rgb) for lab, rgb in label_colours(task).items()}
     label_col = table[f"{task.id}_label"]
+    flag_col = table[f"{task.id}_flag"] if f"{task.id}_flag" in table.colnames else None
     sizes = table["source_size"] if "source_size" in table.colnames else None
     regs = []
     for i in range(len(table)):
+        flag = str(flag_col[i]).strip() if flag_col is not None else ""
+        if flag and (not unclassified or flag.split(":")[0] in OFF_IMAGE_FLAGS):
+            continue
         coord = coords[i]
         if not np.isfinite(coord.spherical.lon.deg) or not np.isfinite(coord.spherical.lat.deg):
             continue
@@ -199,12 +218,37 @@ def write_regions(table, path, *, task, radius=None, overwrite=False):
                 if np.isfinite(value.value) and value.value > 0:
                     rad = max(value / 2, 3 * u.arcsec)
         label = str(label_col[i])
-        first = label.split(",")[0]
-        colour = colours.get(first, "white" if label else "red")
-        text = label or f"unclassified: {table[f'{task.id}_flag'][i]}" if f"{task.id}_flag" in table.colnames \
-            else label
+        if flag:
+            text = f"not classified: {flag}"
+            colour = hex_colour(NOT_APPLICABLE_COLOUR if flag == FLAG_NOT_APPLICABLE else NO_LABEL_COLOUR)
+        else:
+            text = label
+            colour = colours.get(label.split(",")[0], hex_colour(NO_LABEL_COLOUR))
         regs.append(CircleSkyRegion(coord, rad, meta={"text": text}, visual={"color": colour}))
     tmp = str(path) + ".part"
     Regions(regs).write(tmp, format="ds9", overwrite=True)
     os.replace(tmp, path)
     return Path(path)
+
+
+def source_names(table):
+    """Each row's name for people: the catalogue's source-name column, else ``'row <i>'``.
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table`
+
+    Returns
+    -------
+    names : list of str
+    column : str or None
+        The column the names came from.
+    """
+    lower = {c.lower(): c for c in table.colnames}
+    for hint in _NAME_HINTS:
+        if hint in lower:
+            col = table[lower[hint]]
+            if np.issubdtype(np.asarray(col).dtype, np.number):  # numbers alone say little: 'source_id 12'
+                return [f"{lower[hint]} {v}" for v in col], lower[hint]
+            return [str(v).strip() for v in col], lower[hint]
+    return [f"row {i}" for i in range(len(table))], None

@@ -23,16 +23,17 @@ from astropy import units as u
 from astropy.table import Column, Table
 
 from ._dispatch import Partition, dispatch
+from ._gate import as_gate, in_gate_run, run_gate
 from ._parameters import (as_batch_size, as_chunk_size, as_coverage, as_parallel, as_preset, as_size,
                           as_size_rule, check_size_choice, size_in_pixels)
 from ._partition import Collector, effective_coverage, partition_info
 from ._provenance import parallel_note, run_provenance, warn_domain
-from .catalog import read_catalog
+from .catalog import TABLE_LABEL_KEY, _SizeError, read_catalog
 from .domain import check_domain
 from .exceptions import InputError
 from .flags import (  # noqa: F401 - the flags stay importable from radioassist.pipeline
     DEFAULT_MIN_COVERAGE, FLAG_BLANK, FLAG_ERROR, FLAG_NO_TILE, FLAG_OK, FLAG_OUTSIDE,
-    FLAG_PARTIAL, FLAG_POSITION, FLAG_UNPARSED, FLAGS, flag_counts)
+    FLAG_NOT_APPLICABLE, FLAG_PARTIAL, FLAG_POSITION, FLAG_UNPARSED, FLAGS, flag_counts)
 from .logger import log
 from .tasks import get_task
 from .tiles import Tile, rows_to_tiles, tile_identity, tile_labels
@@ -44,7 +45,7 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
              min_size=None, max_size=None, preset=None, batch_size=512, chunk_size=None, device="cpu",
              backend_options=None, detect_options=None, catalog_options=None, hdu=None, plane=None,
              scheduler=None, workers=None, checkpoint=None, resume=False, progress=False, timings=None,
-             min_coverage=None):
+             min_coverage=None, gate=True, gate_threshold=None):
     """Classify every catalogued source of a mosaic (or of a survey of mosaics) and return the labelled catalogue.
 
     Parameters
@@ -57,8 +58,10 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
         ``no_tile``.
     catalog : str, path, `~astropy.table.Table` or None
         The source list (anything :func:`~radioassist.read_catalog` accepts).
-        None: sources are found in the image with :func:`radioassist.detect.find_sources`
-        (a single mosaic only).
+        None: sources are found in the image with :func:`radioassist.detect.find_sources`;
+        for a list of images, in each image, and each source is classified in
+        the image it was found in (column ``<task>_tile``): a folder of
+        cutouts is one call.
     task : str or `~radioassist.tasks.Task`
         The question to ask (``'B1'`` ... ``'B6'`` or a registered user task).
     backend : str or backend instance
@@ -168,11 +171,12 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
     size_rule = as_size_rule(size_factor, min_size, max_size)
     check_size_choice(size, size_rule)
     preset = None if preset is None else as_preset(preset)
+    gate_spec = as_gate(gate, task, gate_threshold)
     survey = isinstance(image, list)
     tiles, footprints = _open_tiles(image, catalog, survey=survey, hdu=hdu, plane=plane, size=size,
                                     size_rule=size_rule)
-    table, source_label = _read_sources(catalog, tiles, detect_options=detect_options,
-                                        catalog_options=catalog_options)
+    table, source_label, own_tile = _read_sources(catalog, tiles, detect_options=detect_options,
+                                                  catalog_options=catalog_options, size_rule=size_rule)
     options = dict(backend_options or {})
     backend_obj, backend_name, backend_spec = _resolve_backend(backend, model=model, device=device,
                                                                options=options, parallel=parallel)
@@ -185,21 +189,40 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
         else np.ones(n, dtype=bool)
     flags = np.full(n, FLAG_OK, dtype=object)
     flags[~position_ok] = FLAG_POSITION
-    tile_of = rows_to_tiles(positions, position_ok, tiles, footprints, survey=survey, size=size, flags=flags,
-                            source_label=source_label)
+    if own_tile is None:
+        tile_of = rows_to_tiles(positions, position_ok, tiles, footprints, survey=survey, size=size, flags=flags,
+                                source_label=source_label)
+    else:  # sources found in each image: each is classified in its own image
+        tile_of = np.where(position_ok, own_tile, -1)
     sizes = _source_sizes(table) if size_rule else None
-    partitions = _plan_partitions(tile_of, len(tiles), chunk_size)
+    gate_prob = gate_meta = None
+    tile_run = tile_of
+    if gate_spec is not None:  # ask the gate task first; the rows it rules out are flagged, not classified
+        t_gate = time.perf_counter()
+        gate_prob, applies, gate_meta = run_gate(
+            gate_spec, image, table, position_ok=position_ok & (tile_of >= 0), classify=classify,
+            own_tile=None if own_tile is None else tile_of,
+            classify_options=dict(batch_size=batch_size, chunk_size=chunk_size, device=device, hdu=hdu,
+                                  plane=plane, scheduler=scheduler, workers=workers, progress=progress))
+        ruled_out = ~applies & (tile_of >= 0)
+        flags[ruled_out] = FLAG_NOT_APPLICABLE
+        tile_run = np.where(ruled_out, -1, tile_of)
+        gate_seconds = time.perf_counter() - t_gate
+    partitions = _plan_partitions(tile_run, len(tiles), chunk_size)
     store, done = None, {}
     if checkpoint is not None:
         params = _run_parameters(task, backend, backend_obj, model, options, table, tiles, footprints,
                                  size=size, size_rule=size_rule, preset=preset, survey=survey,
                                  batch_size=batch_size, chunk_size=chunk_size, n_partitions=len(partitions),
-                                 min_coverage=min_coverage)
+                                 min_coverage=min_coverage, gate=gate_meta)
         from .resume import PartialResults
         store = PartialResults.open(checkpoint, params, resume=resume)
         done = store.load({p.pid: p.rows for p in partitions})
     results = Collector(n, task, flags)
     results.stages["read"] += time.perf_counter() - t_start
+    if gate_spec is not None:
+        results.stages["read"] -= gate_seconds
+        results.stages["gate"] = gate_seconds
     warned = []
     if spec is not None:  # the model is loaded: say now (once) if a mosaic lies outside its domain
         warned = warn_domain([(tile.label, check_domain(tile, spec, notes=[])) for tile in tiles], len(tiles))
@@ -231,9 +254,13 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
     # -- the output catalogue -------------------------------------------------------------------------------
     tile_names = tile_labels(tiles) if survey else None
     out = _output_table(table, results, task, tile_names=tile_names, tile_of=tile_of)
+    if gate_prob is not None:
+        out[f"{task.id}_gate_prob"] = Column(
+            gate_prob, description=(f"gate {gate_spec.task.id}: probability of {gate_spec.label} (the task applies "
+                                    f"to {gate_spec.description}); below {gate_spec.threshold:g}: not_applicable"))
     n_bad = int(np.sum(results.flags != FLAG_OK))
     counts = flag_counts(results.flags)
-    if n_bad:
+    if n_bad and not in_gate_run():
         log.warning("%d of %d sources could not be classified (%s; see column %s_flag)", n_bad, n,
                     ", ".join(f"{k} {v}" for k, v in counts.items()), task.id)
     infos = results.infos
@@ -259,6 +286,8 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
         meta["min_coverage"] = effective_coverage(
             min_coverage, spec if spec is not None else backend_obj.input_spec(task))
     meta["n_flagged"] = counts
+    if gate_meta is not None:
+        meta["gate"] = gate_meta
     meta["n_unparsed"] = counts.get(FLAG_UNPARSED, 0)
     meta["n_errors"] = counts.get(FLAG_ERROR, 0)
     domain = infos[-1].get("model_domain")
@@ -307,9 +336,6 @@ def _open_tiles(image, catalog, *, survey, hdu, plane, size, size_rule):
         if not image:
             msg = "the list of mosaics is empty: give at least one mosaic"
             raise InputError(msg)
-        if catalog is None:
-            msg = "a catalogue is needed to classify several mosaics: pass catalog= (--catalog)"
-            raise InputError(msg)
     tiles = [Tile(src, hdu=hdu, plane=plane, keep_open=not survey) for src in (image if survey else [image])]
     footprints = [tile.footprint() for tile in tiles]
     if isinstance(size, u.Quantity) and not size_rule:
@@ -318,16 +344,45 @@ def _open_tiles(image, catalog, *, survey, hdu, plane, size, size_rule):
     return tiles, footprints
 
 
-def _read_sources(catalog, tiles, *, detect_options, catalog_options):
-    """The catalogue as a plain Table (sources found in the image when none is given) and where it came from."""
+def _read_sources(catalog, tiles, *, detect_options, catalog_options, size_rule=None):
+    """The catalogue as a plain Table, where it came from, and the tile of each row (None: any tile).
+
+    Without a catalogue the sources are found in each image (:func:`radioassist.detect.find_sources`, one
+    image at a time), and each row belongs to the image it was found in.
+    """
+    own_tile = None
     if catalog is None:
         from .detect import find_sources
-        catalog = find_sources(tiles[0].image, **(detect_options or {}))
-        source_label = f"photutils detection on {tiles[0].label}"
+        found, own = [], []
+        for t, tile in enumerate(tiles):
+            image = tile.open()
+            try:
+                found.append(find_sources(image, **(detect_options or {})))
+            finally:
+                tile.close(image)
+            own.append(np.full(len(found[-1]), t))
+        if len(tiles) == 1:
+            catalog = found[0]
+            source_label = f"photutils detection on {tiles[0].label}"
+            catalog.meta.setdefault(TABLE_LABEL_KEY, f"sources found in {tiles[0].label}")
+        else:
+            from astropy.table import vstack
+            catalog = vstack(found, metadata_conflicts="silent")
+            own_tile = np.concatenate(own).astype(int)
+            source_label = f"photutils detection on each of {len(tiles)} images"
+            catalog.meta[TABLE_LABEL_KEY] = f"sources found in {len(tiles)} images"
     else:
-        source_label = str(catalog) if not isinstance(catalog, Table) else "<Table>"
-    table = read_catalog(catalog, **(catalog_options or {}))
-    return Table(table, copy=False), source_label  # a plain Table whatever came in
+        source_label = str(catalog) if not isinstance(catalog, Table) else "a table given in Python"
+    options = dict(catalog_options or {})
+    try:
+        table = read_catalog(catalog, **options)
+    except _SizeError as exc:
+        if "size" in options or "size_unit" in options or size_rule:
+            raise  # sizes were asked for: they must be right
+        # sizes only annotate the output (report, regions) when no size rule uses them: positions are enough
+        log.warning("source sizes not used: %s", exc)
+        table = read_catalog(catalog, **options, size=False)
+    return Table(table, copy=False), source_label, own_tile  # a plain Table whatever came in
 
 
 def _resolve_backend(backend, *, model, device, options, parallel):
@@ -373,7 +428,7 @@ def _plan_partitions(tile_of, n_tiles, chunk_size):
 
 
 def _run_parameters(task, backend, backend_obj, model, options, table, tiles, footprints, *, size, size_rule,
-                    preset, survey, batch_size, chunk_size, n_partitions, min_coverage):
+                    preset, survey, batch_size, chunk_size, n_partitions, min_coverage, gate=None):
     """What a resumed run must share with the saved one (:class:`radioassist.resume.PartialResults`)."""
     from .resume import catalog_fingerprint, model_fingerprint
     return {
@@ -386,6 +441,8 @@ def _run_parameters(task, backend, backend_obj, model, options, table, tiles, fo
         "survey": survey, "batch_size": batch_size, "chunk_size": chunk_size,
         "n_partitions": n_partitions,
         "min_coverage": "the model's own" if min_coverage is None else min_coverage,
+        "gate": None if gate is None else {k: gate[k] for k in ("task", "label", "model", "threshold",
+                                                                "model_sha256") if k in gate},
     }
 
 

@@ -23,9 +23,9 @@ import functools
 
 import numpy as np
 
-from ._threads import one_torch_thread
 
-__all__ = ["render_cutouts", "model_input", "cutouts_to_model_input", "background_clip", "unit_images"]
+__all__ = ["render_cutouts", "model_input", "grey_model_input", "cutouts_to_model_input", "background_clip",
+           "unit_images", "grey_images"]
 
 
 def render_cutouts(arrays, *, preset="radio-llava"):
@@ -192,10 +192,9 @@ def model_input(images, spec, *, clip_sigma="spec", device="cpu", dtype=None, me
     Grey 8-bit images on the CPU (rendered radio cutouts, the common case)
     take a faster path that gives the same tensor bit for bit: the background
     level comes from a histogram of the 256 grey levels instead of sorting the
-    pixels, and the batch is scaled, clipped, resized and normalised in chunks
-    that stay in the CPU cache, on one torch thread (its many small
-    operations gain little from a second thread and lose much when the other
-    core is busy).
+    pixels, and the batch is scaled, clipped, resized and normalised with
+    numpy (:func:`grey_model_input`) in chunks that stay in the CPU cache,
+    each image on its own: an image gives the same bits alone as in any batch.
     """
     import torch
 
@@ -205,8 +204,9 @@ def model_input(images, spec, *, clip_sigma="spec", device="cpu", dtype=None, me
         clip_sigma = spec.get("background_clip_sigma")
     grey8 = _grey_uint8(images) if torch.device(device).type == "cpu" else None
     if grey8 is not None:
-        with one_torch_thread():
-            x = _grey_model_input(grey8, spec, clip_sigma, full, memory_format, expand=expand)
+        x = torch.from_numpy(grey_model_input(grey8, spec, clip_sigma=clip_sigma, expand=expand))
+        if memory_format is not None:
+            x = x.contiguous(memory_format=memory_format)
         return x if dtype is None else x.to(dtype)
     if isinstance(images, torch.Tensor) and images.is_floating_point():
         x = images.to(device)
@@ -246,14 +246,12 @@ def _grey_uint8(images):
     Follows the shape rules of :func:`unit_images`: ``(N, H, W)``, ``(N, 1, H, W)``, ``(N, H, W, 1)`` and
     ``(N, H, W, 3)`` with three equal channels (how rendered cutouts arrive) are grey.
     """
-    import torch
-
-    if isinstance(images, torch.Tensor):
-        if images.dtype != torch.uint8 or images.device.type != "cpu":
+    if isinstance(images, np.ndarray):
+        arr = images
+    elif type(images).__module__.startswith("torch"):
+        if str(images.dtype) != "torch.uint8" or images.device.type != "cpu":
             return None
         arr = images.numpy()
-    elif isinstance(images, np.ndarray):
-        arr = images
     else:
         return None
     if arr.dtype != np.uint8 or arr.ndim not in (3, 4) or arr.size == 0:
@@ -271,104 +269,183 @@ def _grey_uint8(images):
     return None
 
 
+def grey_images(images):
+    """Which of a stack of uint8 ``(N, H, W, 3)`` images are grey (three equal channels), image by image.
+
+    Parameters
+    ----------
+    images : `numpy.ndarray`
+        uint8 ``(N, H, W, 3)``.
+
+    Returns
+    -------
+    `numpy.ndarray`
+        ``(N,)`` bool.
+    """
+    flat = images.reshape(len(images), -1, images.shape[-1])
+    return ((flat[..., 1] == flat[..., 0]) & (flat[..., 2] == flat[..., 0])).all(axis=1)
+
+
+def _unit_levels(full):
+    """float32 value of each of the 256 grey levels: ``level / 255`` (times ``full`` when it is not 1)."""
+    unit = np.arange(256, dtype=np.float32) / np.float32(255.0)
+    if abs(full - 1.0) > 1e-9:
+        unit = unit * np.float32(full)
+    return unit
+
+
 def _weighted_lower_median(values, counts, k):
     """Per row, the ``k``-th smallest (0-based) of ``values`` (n, 256) each repeated ``counts`` times."""
-    import torch
-
-    values, order = torch.sort(values, dim=1, stable=True)
-    cumulative = torch.cumsum(torch.gather(counts, 1, order), dim=1)
-    index = (cumulative <= k).sum(dim=1, keepdim=True)
-    return torch.gather(values, 1, index)[:, 0]
+    order = np.argsort(values, axis=1, kind="stable")
+    cumulative = np.cumsum(np.take_along_axis(counts, order, axis=1), axis=1)
+    index = (cumulative <= k).sum(axis=1, keepdims=True)
+    return np.take_along_axis(np.take_along_axis(values, order, axis=1), index, axis=1)[:, 0]
 
 
 def _grey_clip_levels(grey, unit, nsigma):
-    """Level and scale of `background_clip` for grey uint8 images, from a histogram of the grey levels.
+    """Level and peak of `background_clip` for grey uint8 images, from a histogram of the grey levels.
 
-    ``unit`` holds the float value of each of the 256 grey levels (as the
+    ``unit`` holds the float32 value of each of the 256 grey levels (as the
     images are scaled).  The median and the median absolute deviation of the
     same pixel sample as `background_clip` are order statistics of at most 256
     distinct values, computed exactly from the counts; the peak of the clipped
-    image is the clipped value of its brightest pixel.  The float operations
-    on the levels are those of `background_clip`, so the result is the same
-    bit for bit.
+    image is the clipped value of its brightest pixel.  The float32 operations
+    on the levels are those of `background_clip`, image by image, so the result
+    is the same bit for bit whatever the other images.
     """
-    import torch
-
     n = grey.shape[0]
     flat = grey.reshape(n, -1)
     step = max(1, flat.shape[1] // 4096)  # the pixel sample of background_clip
-    sample = torch.from_numpy(np.ascontiguousarray(flat[:, ::step]))
+    sample = flat[:, ::step]
     m = sample.shape[1]
     k = (m - 1) // 2  # torch.median: the lower of the two middle values
-    # one histogram per image (torch's bincount of 32-bit indices: 2x numpy's of 64-bit ones)
-    index = sample.to(torch.int32).add_((torch.arange(n, dtype=torch.int32) * 256)[:, None])
-    counts = torch.bincount(index.view(-1), minlength=256 * n).view(n, 256).to(torch.int64)
-    cumulative = torch.cumsum(counts, dim=1)
-    median = unit[(cumulative <= k).sum(dim=1)]
-    deviation = (unit[None, :] - median[:, None]).abs()
-    sigma = _weighted_lower_median(deviation, counts, k) * 1.4826
-    nsigma = torch.as_tensor(nsigma, dtype=unit.dtype)
+    index = sample.astype(np.int64) + (np.arange(n, dtype=np.int64) * 256)[:, None]
+    counts = np.bincount(index.ravel(), minlength=256 * n).reshape(n, 256)
+    cumulative = np.cumsum(counts, axis=1)
+    median = unit[(cumulative <= k).sum(axis=1)]
+    deviation = np.abs(unit[None, :] - median[:, None])
+    sigma = _weighted_lower_median(deviation, counts, k) * np.float32(1.4826)
+    nsigma = np.asarray(nsigma, dtype=np.float32)
     level = median + nsigma * sigma
-    peak = (unit[torch.from_numpy(flat.max(axis=1).astype(np.int64))] - level).clamp_min(0)
-    return level, peak
+    peak = np.maximum(unit[flat.max(axis=1)] - level, np.float32(0))
+    return level.astype(np.float32, copy=False), peak.astype(np.float32, copy=False)
 
 
-def _grey_model_input(grey, spec, clip_sigma, full, memory_format, *, expand=True):
-    """`model_input` of grey uint8 images ``(n, H, W)`` on the CPU, in cache-sized chunks (same result).
+def grey_model_input(grey, spec, *, clip_sigma="spec", expand=True):
+    """`model_input` of grey uint8 images ``(n, H, W)`` with numpy alone: a float32 ``(n, C, h, w)`` array.
 
-    With ``expand=False`` and the same mean and std for every channel, one channel ``(n, 1, h, w)``.
+    The one preprocessing of grey images: :func:`model_input` returns this
+    array as a tensor, and the ``vision`` backend hands it to ONNX Runtime
+    without importing torch.  Every image is computed on its own (its own
+    background level, the same resize weights whatever the batch), so an
+    image gives the same bits alone as in any batch, chunk or order.
+
+    Parameters
+    ----------
+    grey : `numpy.ndarray`
+        uint8 ``(n, H, W)``.
+    spec : dict
+        The model's preprocessing (see :func:`model_input`).
+    clip_sigma : float, array-like or None, optional
+        Background clip level (one, or one per image); by default the model's.
+    expand : bool, optional
+        False: one channel ``(n, 1, h, w)`` when the model normalises all its
+        channels alike (it stands for them all).
+
+    Returns
+    -------
+    `numpy.ndarray`
     """
-    import torch
-
+    grey = np.asarray(grey)
+    if isinstance(clip_sigma, str):
+        clip_sigma = spec.get("background_clip_sigma")
+    elif clip_sigma is not None and not np.isscalar(clip_sigma):
+        clip_sigma = np.asarray(clip_sigma.cpu() if hasattr(clip_sigma, "cpu") else clip_sigma, dtype=np.float32)
     n, height, width = grey.shape
     channels = int(spec["num_channels"])
-    unit = torch.arange(256, dtype=torch.uint8).float() / 255.0
-    scaled = abs(full - 1.0) > 1e-9
-    if scaled:
-        unit = unit * full
+    full = 255.0 * float(spec["rescale"])
+    unit = _unit_levels(full)
     if clip_sigma is not None:
         level, peak = _grey_clip_levels(grey, unit, clip_sigma)
-        scale = torch.where(peak > 0, full / peak.clamp_min(1e-12), torch.ones_like(peak))
-        level, scale = level.view(n, 1, 1, 1), scale.view(n, 1, 1, 1)
+        # ``full / peak`` as torch computes it (``Tensor.__rtruediv__``: the reciprocal, times ``full``)
+        scale = np.where(peak > 0, (np.float32(1) / np.maximum(peak, np.float32(1e-12))) * np.float32(full),
+                         np.float32(1))
+        level = level.astype(np.float32).reshape(n, 1, 1, 1)
+        scale = scale.astype(np.float32).reshape(n, 1, 1, 1)
     size, crop, mode = spec["size"], spec["crop"], spec["resample"]
-    out_h, out_w = (height, width) if size is None else tuple(size)
+    out_h, out_w = (height, width) if size is None else tuple(int(v) for v in size)
     if crop is not None:
         top, left = max((out_h - crop[0]) // 2, 0), max((out_w - crop[1]) // 2, 0)
         out_h, out_w = min(crop[0], out_h - top), min(crop[1], out_w - left)
-    mean = torch.tensor(spec["mean"], dtype=torch.float32).view(1, -1, 1, 1)
-    std = torch.tensor(spec["std"], dtype=torch.float32).view(1, -1, 1, 1)
+    mean = np.asarray(spec["mean"], dtype=np.float32).reshape(1, -1, 1, 1)
+    std = np.asarray(spec["std"], dtype=np.float32).reshape(1, -1, 1, 1)
     out_channels = max(channels, mean.shape[1], std.shape[1])
     # the same mean and std for every channel (the usual case): normalise the one grey channel, then copy it
     uniform = bool((mean == mean[:, :1]).all() and (std == std[:, :1]).all())
     if uniform and not expand:
         out_channels = 1
-    out = torch.empty((n, out_channels, out_h, out_w), dtype=torch.float32,
-                      memory_format=memory_format or torch.contiguous_format)
-    source = torch.from_numpy(np.ascontiguousarray(grey)).unsqueeze(1)
+    out = np.empty((n, out_channels, out_h, out_w), dtype=np.float32)
     chunk = max(1, _CHUNK_PIXELS // max(1, height * width))
+    resize = size is not None and (height, width) != tuple(size)
+    if resize and mode not in _SEPARABLE:
+        import torch  # nearest and area resampling: torch's kernels
+
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
-        x = source[start:stop].float().div_(255.0)  # the float values of unit_images
-        if scaled:
-            x.mul_(full)
-        if clip_sigma is not None:
-            x.sub_(level[start:stop]).clamp_min_(0).mul_(scale[start:stop])
-        if size is not None and (height, width) != tuple(size):
-            x = _resize(x, size, mode, full)
+        x = np.empty((stop - start, 1, height, width), dtype=np.float32)
+        for i in range(start, stop):
+            # the float32 value of each grey level of this image (scaled, clipped, stretched: the operations
+            # of background_clip, on the 256 levels instead of every pixel), then one look-up per pixel
+            table = unit
+            if clip_sigma is not None:
+                table = np.maximum(unit - level[i, 0, 0, 0], np.float32(0)) * scale[i, 0, 0, 0]
+            np.take(table, grey[i], out=x[i - start, 0])
+        if resize:
+            if mode in _SEPARABLE:
+                x = _separable_resize_array(x, size, mode, full)
+            else:
+                x = _resize(torch.from_numpy(x), size, mode, full).numpy()
         if crop is not None:
             x = x[..., top : top + out_h, left : left + out_w]
-        if uniform and out_channels == 1:
-            torch.sub(x, mean[:, :1], out=out[start:stop]).div_(std[:, :1])
-        elif uniform:
-            x = (x - mean[:, :1]).div_(std[:, :1])
-            out[start:stop].permute(0, 2, 3, 1).copy_(x.permute(0, 2, 3, 1).expand(-1, -1, -1, out_channels))
+        if uniform:
+            y = np.divide(np.subtract(x, mean[:, :1]), std[:, :1])
+            out[start:stop] = y
         else:
-            torch.sub(x, mean, out=out[start:stop]).div_(std)
+            out[start:stop] = np.divide(np.subtract(x, mean), std)
     return out
 
 
 #: Resampling modes whose antialiased resize the grey fast path runs as two sparse matrix products.
 _SEPARABLE = ("bilinear", "bicubic")
+
+
+def _antialiased_weights(n_in, n_out, mode):
+    """``(n_out, n_in)`` float32 weights of torch's antialiased bilinear resize along one axis, in numpy.
+
+    The arithmetic of torch's ``_compute_weights_aa`` (float32 values, the
+    double-precision steps where C++ promotes), so that the weights are torch's
+    bit for bit (``tests/test_preprocess.py`` checks every length up to 400).
+    """
+    f32 = np.float32
+    scale = f32(f32(n_in) / f32(n_out))
+    support = f32(1.0 * float(scale)) if scale >= 1.0 else f32(1.0)
+    invscale = f32(1.0 / float(scale)) if scale >= 1.0 else f32(1.0)
+    weights = np.zeros((n_out, n_in), np.float32)
+    for i in range(n_out):
+        center = f32(float(scale) * (i + 0.5))
+        xmin = max(int(float(f32(center - support)) + 0.5), 0)
+        xsize = min(int(float(f32(center + support)) + 0.5), n_in) - xmin
+        row = []
+        total = f32(0)
+        for j in range(xsize):
+            x = abs(f32((float(f32(f32(j + xmin) - center)) + 0.5) * float(invscale)))
+            w = f32(1.0 - float(x)) if x < 1.0 else f32(0)
+            row.append(w)
+            total = f32(total + w)
+        if total != 0:
+            row = [f32(w / total) for w in row]
+        weights[i, xmin:xmin + xsize] = row
+    return weights
 
 
 @functools.lru_cache(maxsize=32)
@@ -377,10 +454,14 @@ def _resize_weights(n_in, n_out, mode):
 
     Torch's antialiased ``interpolate`` is separable: each output pixel of an
     axis is a weighted sum of a few input pixels, with weights that depend
-    only on the two lengths.  Resizing the rows of an identity matrix gives
-    them exactly.
+    only on the two lengths.  Bilinear weights are computed in numpy
+    (`_antialiased_weights`, torch's arithmetic); others by resizing the rows
+    of an identity matrix with torch.
     """
     import scipy.sparse
+
+    if mode == "bilinear":
+        return scipy.sparse.csr_matrix(_antialiased_weights(n_in, n_out, mode))
     import torch
     import torch.nn.functional as F
 
@@ -398,6 +479,19 @@ def _stacked_weights(n_images, n_in, n_out, mode):
                              _resize_weights(n_in, n_out, mode), format="csr")
 
 
+def _separable_resize_array(x, size, mode, full):
+    """`_separable_resize` of a float32 ``(n, C, H, W)`` numpy array (each image alone: the same bits in any batch)."""
+    batch, channels, height, width = x.shape
+    n = batch * channels
+    out_h, out_w = (int(v) for v in size)
+    pixels = np.ascontiguousarray(x).reshape(n * height, width)
+    columns = _stacked_weights(n, height, out_h, mode) @ pixels  # (n * out_h, width)
+    rows = _resize_weights(width, out_w, mode) @ columns.T  # (out_w, n * out_h)
+    y = np.ascontiguousarray(rows.reshape(out_w, n, out_h).transpose(1, 2, 0), dtype=np.float32)
+    y = y.reshape(batch, channels, out_h, out_w)
+    return np.clip(y, 0.0, full, out=y) if mode == "bicubic" else y
+
+
 def _separable_resize(x, size, mode, full):
     """`_resize` of a float32 ``(n, C, H, W)`` CPU batch as two sparse products (same up to float32 rounding).
 
@@ -408,15 +502,7 @@ def _separable_resize(x, size, mode, full):
     """
     import torch
 
-    batch, channels, height, width = x.shape
-    n = batch * channels
-    out_h, out_w = (int(v) for v in size)
-    pixels = x.contiguous().numpy().reshape(n * height, width)  # (no autograd: `_resize` sends that to torch)
-    columns = _stacked_weights(n, height, out_h, mode) @ pixels  # (n * out_h, width)
-    rows = _resize_weights(width, out_w, mode) @ columns.T  # (out_w, n * out_h)
-    y = torch.from_numpy(np.ascontiguousarray(rows.reshape(out_w, n, out_h).transpose(1, 2, 0), dtype=np.float32))
-    y = y.view(batch, channels, out_h, out_w)
-    return y.clamp_(0.0, full) if mode == "bicubic" else y
+    return torch.from_numpy(_separable_resize_array(x.contiguous().numpy(), size, mode, full))
 
 
 def cutouts_to_model_input(arrays, spec, *, render_preset="radio-llava", device="cpu", dtype=None):

@@ -30,7 +30,8 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
 from .exceptions import InputError
-from .gallery import PALETTE
+from ._frames import plain_icrs
+from .colours import NO_LABEL_COLOUR, hex_colour, label_colours
 from .logger import log
 from .version import __version__
 
@@ -41,19 +42,23 @@ THUMBNAIL_MODES = ("embed", "folder", "none")
 
 _SHEET_SIDE = 10  # thumbnails per sprite-sheet row (and column): 100 per sheet
 _GALLERY_N = 8  # most / least confident examples per label
-_NO_LABEL = "#7f7f7f"
-_NAME_HINTS = ("source_name", "name", "source_id", "id", "objname", "object", "island_name", "component_name")
+_NO_LABEL = hex_colour(NO_LABEL_COLOUR)
 # flags that mean there is nothing of the source to show: no thumbnail is cut for them
 _NO_PIXELS = ("outside", "bad_position", "no_tile")
 
 
-def _hex(rgb):
-    return "#%02x%02x%02x" % tuple(int(c) for c in rgb)
+def _label_colours(task_id, labels, extra=()):
+    """Label -> colour: the task's fixed colours (:mod:`radioassist.colours`, as in galleries and region files)."""
+    from .tasks import get_task
 
-
-def _label_colours(labels):
-    """Label -> colour, the gallery's palette in sorted label order (so report and PNG gallery agree)."""
-    return {lab: _hex(PALETTE[i % len(PALETTE)]) for i, lab in enumerate(sorted(labels))}
+    try:
+        task = get_task(task_id)
+    except Exception:  # a task of another session, not registered here: the labels the table records
+        task = None
+    if task is not None and not set(labels) <= set(task.labels):
+        task = None
+    colours = label_colours(task, extra=list(labels if task is None else ()) + list(extra))
+    return {lab: hex_colour(rgb) for lab, rgb in colours.items()}
 
 
 def _first_label(text):
@@ -144,21 +149,12 @@ def _positions(table):
                 located = read_catalog(plain, size=False, **names)
         coords = located["skycoord"]
         sizes = located["source_size"] if "source_size" in located.colnames else None
+    coords = plain_icrs(coords)  # every frame (FK5 equinox, FK4, Galactic) becomes plain ICRS here, once
     if sizes is None:
         size_arcsec = np.full(len(table), np.nan)
     else:
         size_arcsec = np.asarray(u.Quantity(sizes).to_value(u.arcsec), dtype=float)
     return coords, size_arcsec
-
-
-def _names(table):
-    """The catalogue's source-name column, else row numbers."""
-    lower = {c.lower(): c for c in table.colnames}
-    for hint in _NAME_HINTS:
-        if hint in lower:
-            col = table[lower[hint]]
-            return [str(v).strip() for v in col], lower[hint]
-    return [f"row {i}" for i in range(len(table))], None
 
 
 def _confidence(probs, multilabel):
@@ -298,24 +294,23 @@ def _is_grey(im):
 # ------------------------------------------------------------------------------------------------
 
 def _footprints(images, hdu, plane):
+    from ._frames import image_outline
     from .image import load_image
 
     out = []
     for img in images:
         with load_image(img, hdu=hdu, plane=plane) as im:
-            ny, nx = im.data.shape
-            x = np.concatenate([np.linspace(-0.5, nx - 0.5, 9), np.full(9, nx - 0.5),
-                                np.linspace(nx - 0.5, -0.5, 9), np.full(9, -0.5)])
-            y = np.concatenate([np.full(9, -0.5), np.linspace(-0.5, ny - 0.5, 9), np.full(9, ny - 0.5),
-                                np.linspace(ny - 0.5, -0.5, 9)])
-            sky = im.wcs.celestial.pixel_to_world(x, y)
-            out.append((str(getattr(im, "label", "") or ""), sky.icrs))
+            out.append((str(getattr(im, "label", "") or ""), image_outline(im)))
     return out
 
 
 def _sky_map(coords, labels, flags, colours, footprints, *, width=560):
-    """Inline SVG: footprint outline(s) and sources (offsets from the centre, east to the left)."""
-    icrs = coords.icrs
+    """Inline SVG: footprint outline(s) and sources (offsets from the centre, east to the left).
+
+    ``coords`` and the footprints are plain ICRS (`radioassist._frames.plain_icrs`), whatever frame the
+    catalogue and the images state.
+    """
+    icrs = coords
     ok = np.isfinite(icrs.ra.deg) & np.isfinite(icrs.dec.deg)
     if footprints:
         allsky = SkyCoord(np.concatenate([fp.ra.deg for _, fp in footprints]),
@@ -488,7 +483,8 @@ def _describe_images(images, prov):
 
 
 def write_report(table, image=None, path=None, *, task=None, truth_column=None, thumbnails="embed",
-                 thumbnail_size=64, quality=80, hdu=None, plane=None, title=None, overwrite=False):
+                 thumbnail_size=64, quality=80, hdu=None, plane=None, title=None, table_path=None,
+                 overwrite=False):
     """Write a self-contained HTML report of a classification run.
 
     Parameters
@@ -524,6 +520,9 @@ def write_report(table, image=None, path=None, *, task=None, truth_column=None, 
         Image HDU and cube plane (see :func:`radioassist.load_image`).
     title : str, optional
         Page title.  Default: ``'radioassist <task>: <image>'``.
+    table_path : str or path, optional
+        Where an in-memory ``table`` was written (shown in the header);
+        default: the file ``table`` was read from, if any.
     overwrite : bool, optional
         Replace an existing report (default False: an existing file is an error).
 
@@ -546,7 +545,7 @@ def write_report(table, image=None, path=None, *, task=None, truth_column=None, 
     >>> ra.write_report(table, sky.image, "run.html")  # doctest: +SKIP
     PosixPath('run.html')
     """
-    from .output import check_writable
+    from .output import check_writable, source_names
 
     t0 = time.perf_counter()
     if path is None:
@@ -564,7 +563,8 @@ def write_report(table, image=None, path=None, *, task=None, truth_column=None, 
         msg = f"quality must be a JPEG quality from 1 to 100, got {quality!r}"
         raise InputError(msg)
     check_writable(path, overwrite=overwrite)
-    table, table_path = _load_table(table)
+    table, read_from = _load_table(table)
+    table_path = Path(table_path) if table_path is not None else read_from
     prov = dict(table.meta.get("radioassist") or {})
     task_id, labels, multilabel = _find_task(table, prov, task)
     if not prov and _images_given(image):
@@ -596,7 +596,7 @@ def write_report(table, image=None, path=None, *, task=None, truth_column=None, 
         mask = np.ma.getmaskarray(col) if hasattr(col, "mask") else np.zeros(n, bool)
         truth = np.asarray(["" if mask[i] else str(v).strip() for i, v in enumerate(col)], dtype=object)
     coords, size_arcsec = _positions(table)
-    names, name_col = _names(table)
+    names, name_col = source_names(table)
 
     # default order: disagreements first (with a truth column), then the least confident; unclassified last
     disagree = (classified & (truth != "") & (truth != pred)) if truth is not None else np.zeros(n, bool)
@@ -614,7 +614,7 @@ def write_report(table, image=None, path=None, *, task=None, truth_column=None, 
     t_thumb = time.perf_counter()
     if images and thumbnails != "none":
         which = _tile_sources(images, table, task_id, n)
-        pos_ok = np.isfinite(coords.icrs.ra.deg) & np.isfinite(coords.icrs.dec.deg)
+        pos_ok = np.isfinite(coords.ra.deg) & np.isfinite(coords.dec.deg)
         want = pos_ok & (which >= 0) & ~np.isin(flags, _NO_PIXELS)
         by_image = {k: np.flatnonzero(want & (which == k)) for k in range(len(images))}
         thumbs = _thumbnails(images, by_image, coords, size_arcsec, size=size, rule=rule, preset=preset,
@@ -622,15 +622,15 @@ def write_report(table, image=None, path=None, *, task=None, truth_column=None, 
         sheets, where = _sheets(thumbs, order, int(thumbnail_size), int(quality))
     t_thumb = time.perf_counter() - t_thumb
 
-    colours = _label_colours([lab for lab in labels] + [
-        lab for lab in sorted(set(_first_label(p) for p in pred)) if lab and lab not in labels])
-    ra_deg = coords.icrs.ra.deg
-    dec_deg = coords.icrs.dec.deg
+    colours = _label_colours(task_id, labels, [lab for lab in sorted(set(_first_label(p) for p in pred))
+                                               if lab and lab not in labels])
+    ra_deg = coords.ra.deg
+    dec_deg = coords.dec.deg
     finite = np.isfinite(ra_deg) & np.isfinite(dec_deg)
     ra_hms = np.full(n, "", dtype=object)
     dec_dms = np.full(n, "", dtype=object)
     if finite.any():
-        good = coords.icrs[finite]
+        good = coords[finite]
         ra_hms[finite] = good.ra.to_string(unit=u.hourangle, sep=":", precision=2, pad=True)
         dec_dms[finite] = good.dec.to_string(unit=u.deg, sep=":", precision=1, alwayssign=True, pad=True)
 
@@ -710,8 +710,16 @@ def write_report(table, image=None, path=None, *, task=None, truth_column=None, 
         ("radioassist version", f"{prov.get('radioassist_version', '?')} (report by {__version__})"),
         ("Run date", str(prov.get("created", "?"))),
         ("Report date", time.strftime("%Y-%m-%dT%H:%M:%S%z")),
-        ("Sources", f"{n} ({int(classified.sum())} classified, {n - int(classified.sum())} not)"),
+        ("Sources", f"{n} ({int(classified.sum())} classified, {n - int(classified.sum())} not; the table "
+                    "opens on the classified rows: Flag 'all' shows every row)"),
     ]
+    gate = prov.get("gate")
+    if isinstance(gate, dict) and gate:
+        header.insert(4, ("Gate", f"{gate.get('task', '?')} {gate.get('label', '')} "
+                                  f"(P >= {gate.get('threshold', '?')}): the task applies to "
+                                  f"{gate.get('applies_to', '?')}; {gate.get('n_not_applicable', '?')} of "
+                                  f"{gate.get('n_seen', '?')} sources flagged not_applicable; model "
+                                  f"{gate.get('model', '?')}"))
     meta = {
         "task": task_id, "labels": labels, "multilabel": multilabel, "colours": colours,
         "no_label_colour": _NO_LABEL, "truth": truth_column, "name_column": name_col, "thumb": int(thumbnail_size),
@@ -752,7 +760,7 @@ def write_report(table, image=None, path=None, *, task=None, truth_column=None, 
     for key, value in replacements.items():
         page = page.replace(key, value)
     path.write_text(page, encoding="utf-8")
-    log.info("wrote report of %d sources (%d thumbnails in %d sheets, %.1f MB) to %s in %.1f s "
+    log.debug("wrote report of %d sources (%d thumbnails in %d sheets, %.1f MB) to %s in %.1f s "
              "(thumbnails %.1f s)", n, len(where), len(sheets), path.stat().st_size / 1e6, path,
              time.perf_counter() - t0, t_thumb)
     return path

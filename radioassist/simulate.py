@@ -113,7 +113,7 @@ class SimulatedSky:
                 yield np.asarray(data[y0:y0 + rows])
 
         _write_fits_stream(path, self.header, strips(), data.dtype)
-        log.info("wrote the simulated mosaic to %s", path)
+        log.debug("wrote the simulated mosaic to %s", path)
         return path
 
     def write_catalog(self, path, *, overwrite=False):
@@ -138,7 +138,7 @@ class SimulatedSky:
             # long meta keys become HIERARCH cards in FITS: harmless
             warnings.simplefilter("ignore", fits.verify.VerifyWarning)
             self.catalog.write(path, format=fmt, overwrite=overwrite)
-        log.info("wrote the truth catalogue (%d sources) to %s", len(self.catalog), path)
+        log.debug("wrote the truth catalogue (%d sources) to %s", len(self.catalog), path)
         return path
 
     def close(self):
@@ -266,7 +266,7 @@ def simulate_sky(*, shape=(2048, 2048), n_sources=300, pixel_scale=1.8 * u.arcse
     else:
         _write_fits_stream(output, header, (strip for _, strip in renderer.strips()), p.dtype)
         image = load_image(output)
-        log.info("wrote the simulated mosaic to %s", output)
+        log.debug("wrote the simulated mosaic to %s", output)
     catalog = _make_catalog(p, sources, renderer, wcs)
     return SimulatedSky(image, header, catalog)
 

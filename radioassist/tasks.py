@@ -25,7 +25,7 @@ import numpy as np
 from .exceptions import InputError
 from .logger import log
 
-__all__ = ["Task", "TASKS", "get_task", "register_task", "available_tasks", "label_text", "labels_from_tags",
+__all__ = ["Task", "Applicability", "TASKS", "get_task", "register_task", "available_tasks", "label_text", "labels_from_tags",
            "TAG_NAMES", "yes_no_aliases", "fanaroff_riley_aliases"]
 
 
@@ -41,6 +41,38 @@ class _FrozenDict(dict):
 
     def __reduce__(self):
         return (_FrozenDict, (dict(self),))
+
+
+@dataclass(frozen=True)
+class Applicability:
+    """The sources a task applies to, and the task whose answer says which those are (the gate).
+
+    FR-I/FR-II (B6) only means something for an extended radio galaxy, and B3
+    answers exactly that: B6 applies where B3 says ``YES``.
+    :func:`radioassist.classify` runs the gate first (the shipped model of
+    ``task`` unless another is given) and flags the other rows
+    ``not_applicable`` instead of labelling them.
+
+    Parameters
+    ----------
+    description : str
+        What the task applies to, in words (``'extended radio galaxies'``).
+    task : str
+        Id of the task that decides it (``'B3'``).
+    label : str
+        The label of that task meaning "applies" (``'YES'``).
+    """
+
+    description: str
+    task: str
+    label: str
+
+    def __post_init__(self):
+        for name in ("description", "task", "label"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                msg = f"Applicability.{name} must be a non-empty string, got {value!r}"
+                raise InputError(msg)
 
 
 @dataclass(frozen=True)
@@ -80,6 +112,10 @@ class Task:
         Extra accepted spellings of answers (e.g. ``{'FRI': 'FR-I'}``), used by the parser.
     survey : str, optional
         Where the task's reference data comes from.
+    applies_to : `Applicability`, optional
+        The sources the question is meaningful for and the task that picks
+        them out (B6: extended radio galaxies, as B3 says).  None: every
+        source.
     """
 
     id: str
@@ -93,6 +129,7 @@ class Task:
     class_definitions: dict = field(default_factory=dict, compare=False)
     answer_aliases: dict = field(default_factory=dict, compare=False)
     survey: str = ""
+    applies_to: Applicability = None
 
     def __post_init__(self):
         if not isinstance(self.id, str) or not self.id.strip():
@@ -117,6 +154,13 @@ class Task:
         object.__setattr__(self, "labels", labels)
         for name in ("prompts", "class_definitions", "answer_aliases"):
             object.__setattr__(self, name, _FrozenDict(getattr(self, name) or {}))
+        if self.applies_to is not None and not isinstance(self.applies_to, Applicability):
+            msg = (f"applies_to of task {self.id!r} must be an Applicability (or None), "
+                   f"got {type(self.applies_to).__name__}")
+            raise InputError(msg)
+        if self.applies_to is not None and self.applies_to.task.upper() == self.id.upper():
+            msg = f"task {self.id!r} cannot be its own gate (applies_to.task)"
+            raise InputError(msg)
 
     @property
     def n_classes(self):
@@ -589,7 +633,8 @@ for _task in (
     _builtin("B5", "image peculiarity", ("ORDINARY", "COMPLEX", "PECULIAR"),
              upstream_name="anomalydet-radioimg", survey="SMGPS, EMU"),
     _builtin("B6", "radio-galaxy morphology (FR-I/FR-II)", ("FR-I", "FR-II"),
-             upstream_name="galaxymorphclass-mirabest", survey="FIRST (MiraBest)"),
+             upstream_name="galaxymorphclass-mirabest", survey="FIRST (MiraBest)",
+             applies_to=Applicability("extended radio galaxies", "B3", "YES")),
     # a user-style task: 4-class radio-galaxy morphology (Radio Galaxy Dataset, Griese et al. 2023)
     _builtin("M4", "radio-galaxy morphology (FR-I/FR-II/compact/bent)", ("FR-I", "FR-II", "COMPACT", "BENT"),
              survey="FIRST (Radio Galaxy Dataset, Griese et al. 2023)"),

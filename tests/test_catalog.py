@@ -458,7 +458,7 @@ def test_position_name_variants(ra, dec, frame):
     sph = out["skycoord"].spherical
     np.testing.assert_allclose(sph.lon.deg, [10.5, 200.25])
     np.testing.assert_allclose(sph.lat.deg, [-30.0, 45.5])
-    assert meta["source"] == "<Table>" and meta["format"] == "table"
+    assert meta["source"] == "the given table" and meta["format"] == "table"
 
 
 @pytest.mark.parametrize("name", [

@@ -103,12 +103,16 @@ def test_gallery_renders_with_the_preset_of_the_run(sky, tmp_path, monkeypatch):
     (["--chunk-size", "0"], dict(chunk_size=0), "chunk_size (--chunk-size) must be a positive integer, got 0"),
 ])
 def test_bad_values_give_the_api_message(sky, tmp_path, args, api, message):
+    """The same check on both sides, each in its own words: options on the command line, keywords in Python."""
+    from radioassist.cli._common import cli_message
+
     mosaic, catalog = sky
     result = run(mosaic, "-c", catalog, "-o", tmp_path / "x.ecsv", *args)
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
     errors = [line for line in result.output.splitlines() if line.startswith("Error")]
-    assert errors == [f"Error: {errors[0][7:]}"] and message in errors[0]
+    assert errors == [f"Error: {errors[0][7:]}"] and cli_message(message) in errors[0]
+    assert not re.search(r"\b[a-z_]+ \(--", errors[0])  # no keyword argument on the command line
     with pytest.raises(InputError, match=re.escape(message)):
         classify(str(mosaic), str(catalog), **api)
     assert not (tmp_path / "x.ecsv").exists()

@@ -35,16 +35,18 @@ def test_cube_output(lotss, tmp_path):
     out = tmp_path / "cutouts.fits"
     result = run(mosaic, "--catalog", catalog, "-o", out, "--size", "32")
     assert result.exit_code == 0, result.output
-    assert "Wrote 73 cutouts of 32x32 px" in result.output
+    assert "27 cutouts of 32x32 px" in result.output and "46 off the image (skipped)" in result.output
     stack = CutoutStack.read(out)
-    assert len(stack) == 73 and stack.size == 32  # one row per catalogue row, in order
     rows = Table.read(catalog)
-    in_image = np.asarray(rows["image"]) == "P205+55-mosaic.fits"
-    assert stack.valid[in_image].all()
-    np.testing.assert_allclose(stack.xy[in_image, 0], rows["x_pix0"][in_image], atol=0.01)
-    np.testing.assert_allclose(stack.xy[in_image, 1], rows["y_pix0"][in_image], atol=0.01)
+    in_image = np.flatnonzero(np.asarray(rows["image"]) == "P205+55-mosaic.fits")
+    # only the 27 rows on this mosaic get a cutout, each with its catalogue row
+    assert len(stack) == 27 and stack.size == 32 and stack.n_input == 73
+    np.testing.assert_array_equal(stack.rows, in_image)
+    assert stack.valid.all()
+    np.testing.assert_allclose(stack.xy[:, 0], rows["x_pix0"][in_image], atol=0.01)
+    np.testing.assert_allclose(stack.xy[:, 1], rows["y_pix0"][in_image], atol=0.01)
     with fits.open(out) as hdul:
-        assert hdul[0].data.shape == (73, 32, 32)
+        assert hdul[0].data.shape == (27, 32, 32) and hdul["CUTOUTS"].data["row"].tolist() == in_image.tolist()
         assert hdul[0].header["BUNIT"].upper() == "JY/BEAM"
 
 
@@ -57,7 +59,7 @@ def test_refuses_to_overwrite(lotss, tmp_path):
     assert out.read_bytes() == b"precious"
     result = run(mosaic, "-c", catalog, "-o", out, "--size", "16", "--overwrite")
     assert result.exit_code == 0, result.output
-    assert len(CutoutStack.read(out)) == 73
+    assert len(CutoutStack.read(out)) == 27
     folder = tmp_path / "folder"
     assert run(mosaic, "-c", catalog, "-o", folder, "--size", "16").exit_code == 0
     assert_clean_error(run(mosaic, "-c", catalog, "-o", folder, "--size", "16"), "overwrite")
@@ -68,7 +70,7 @@ def test_folder_of_fits_named_by_a_column(lotss, tmp_path):
     folder = tmp_path / "cutouts"
     result = run(mosaic, "-c", catalog, "-o", folder, "--size", "90arcsec", "--name-col", "Source_Name")
     assert result.exit_code == 0, result.output
-    assert "46 outside the image (skipped)" in result.output
+    assert "46 off the image (skipped)" in result.output
     files = sorted(folder.glob("*.fits"))
     rows = Table.read(catalog)
     inside = rows[rows["image"] == "P205+55-mosaic.fits"]
@@ -91,7 +93,7 @@ def test_size_factor_and_resample(lotss, tmp_path):
     assert stack.resampled and stack.data.shape[1:] == (48, 48)
     scales = stack.pixel_scale.to_value(u.arcsec)
     assert scales.min() >= 30 / 48 - 1e-9 and scales.max() <= 120 / 48 + 1e-9
-    maj = Table.read(catalog)["Maj"]  # arcsec, no unit in the CSV
+    maj = Table.read(catalog)["Maj"][stack.rows]  # arcsec, no unit in the CSV
     np.testing.assert_allclose(scales, np.clip(3 * maj, 30, 120) / 48)
     out2 = tmp_path / "resampled.fits"
     result = run(mosaic, "-c", catalog, "-o", out2, "--size", "40", "--resample-to", "1.8arcsec")
@@ -114,13 +116,13 @@ def test_png_folder(lotss, tmp_path):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--size", "0"], "size (--size) must be a positive number of pixels"),
+    (["--size", "0"], "Error: --size must be a positive number of pixels"),
     (["--size", "9000"], "maximum"),
     (["--size", "12furlongs"], "--size"),
     (["--resample-to", "3"], "--resample-to"),
-    (["--min-size", "10arcsec"], "only apply with size_factor (--size-factor)"),
-    (["--size-factor", "3", "--size", "30arcsec"], "size (--size) is the output side in pixels"),
-    (["--preset", "sepia"], "preset (--preset) must be a render preset, got 'sepia'; available presets: radio-llava"),
+    (["--min-size", "10arcsec"], "--min-size and --max-size only apply with --size-factor"),
+    (["--size-factor", "3", "--size", "30arcsec"], "with --size-factor, --size is the output side in pixels"),
+    (["--preset", "sepia"], "--preset must be a render preset, got 'sepia'; available presets: radio-llava"),
     (["--format", "png"], "folder"),
     (["--ra-col", "nope"], "nope"),
 ])
@@ -144,3 +146,18 @@ def test_help_lists_defaults():
     assert result.exit_code == 0
     for text in ("--size", "default: 128", "--size-factor", "--resample-to", "--overwrite", "default: fits"):
         assert text in result.output
+
+
+def test_full_survey_catalogue_writes_only_the_sources_on_the_mosaic(shared_data, tmp_path):
+    """12,093 LoTSS rows, 27 on the mosaic: the cube holds 27 cutouts, not 12,093 blank ones."""
+    folder = shared_data / "lotss_dr1_hetdex"
+    out = tmp_path / "c.fits"
+    result = run(folder / "P205+55-mosaic.fits", "-c", folder / "catalog_shimwell_reduced.srl.fits", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "12,066 off the image (skipped)" in result.output
+    assert out.stat().st_size < 3e6  # 27 cutouts of 128 x 128 float32 = 1.8 MB
+    stack = CutoutStack.read(out)
+    assert len(stack) == 27 and stack.n_input == 12093
+    names = Table.read(folder / "catalog_shimwell_reduced.srl.fits")["Source_Name"][stack.rows]
+    inside = Table.read(folder / "catalog_sources_in_images.csv")
+    assert set(names) == set(inside["Source_Name"][inside["image"] == "P205+55-mosaic.fits"])

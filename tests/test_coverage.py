@@ -72,7 +72,7 @@ def _fov_fraction(x, y, shape, spec, native_scale=1.5):
 # ---------------------------------------------------------------------------------------------- real mosaic
 def test_lotss_full_catalogue_labels_no_row_off_the_mosaic(lotss, spec):
     with pytest.warns(DomainWarning, match=LOTSS_DOMAIN):
-        table = classify(str(lotss["mosaic"]), str(lotss["catalog"]), task="B6")
+        table = classify(str(lotss["mosaic"]), str(lotss["catalog"]), task="B6", gate=False)
     catalog = Table.read(lotss["catalog"])
     assert len(table) == len(catalog) == N_CATALOG
     x, y, shape = _pixels(lotss["mosaic"], catalog)
@@ -101,10 +101,10 @@ def test_min_coverage_decides_which_edge_rows_are_labelled(lotss, spec):
     on = (x >= -0.5) & (x <= shape[1] - 0.5) & (y >= -0.5) & (y <= shape[0] - 0.5)
     near = catalog[on]  # the 27 rows on the mosaic (a few thousand rows would only add 'outside' flags)
     with pytest.warns(DomainWarning, match=LOTSS_DOMAIN):
-        every = classify(str(lotss["mosaic"]), near, task="B6", min_coverage=0.0)
+        every = classify(str(lotss["mosaic"]), near, task="B6", gate=False, min_coverage=0.0)
     assert set(_text(every["B6_flag"])) == {""}  # position on the image, data at the position: all labelled
     with pytest.warns(DomainWarning, match=LOTSS_DOMAIN):
-        half = classify(str(lotss["mosaic"]), near, task="B6", min_coverage=0.5)
+        half = classify(str(lotss["mosaic"]), near, task="B6", gate=False, min_coverage=0.5)
     coverage = _fov_fraction(x[on], y[on], shape, spec)
     clear = np.abs(coverage - 0.5) > 0.01
     np.testing.assert_array_equal((_text(half["B6_flag"]) == "partial")[clear], (coverage < 0.5)[clear])
@@ -112,7 +112,7 @@ def test_min_coverage_decides_which_edge_rows_are_labelled(lotss, spec):
     np.testing.assert_allclose(np.asarray(half["B6_prob_FR-I"])[ok], np.asarray(every["B6_prob_FR-I"])[ok],
                                atol=1e-6)  # the rule only decides which rows, never changes an answer
     with pytest.raises(InputError, match="min_coverage"):
-        classify(str(lotss["mosaic"]), near, task="B6", min_coverage=1.5)
+        classify(str(lotss["mosaic"]), near, task="B6", gate=False, min_coverage=1.5)
     result = CliRunner().invoke(main, ["classify", str(lotss["mosaic"]), "--catalog", str(lotss["catalog"]),
                                        "--min-coverage", "-0.1"])
     assert result.exit_code == 2 and "--min-coverage" in result.output
@@ -120,7 +120,8 @@ def test_min_coverage_decides_which_edge_rows_are_labelled(lotss, spec):
 
 def test_survey_mode_applies_the_same_rule(lotss, spec):
     with pytest.warns(DomainWarning, match="P205[+]55-mosaic.fits: " + LOTSS_DOMAIN):
-        table = classify([str(lotss["mosaic"]), str(lotss["second"])], str(lotss["catalog"]), task="B6")
+        table = classify([str(lotss["mosaic"]), str(lotss["second"])], str(lotss["catalog"]), task="B6",
+                         gate=False)
     assert len(table.meta["radioassist"]["domain_warnings"]) == 2  # one reason per tile, in one warning
     catalog = Table.read(lotss["catalog"])
     flags, tiles, labels = _text(table["B6_flag"]), _text(table["B6_tile"]), _text(table["B6_label"])
@@ -177,7 +178,8 @@ def test_blank_and_partial_inside_the_image():
     xs, ys = np.array([130.0, 175.0, 250.0, 30.0]), np.array([130.0, 130.0, 250.0, 150.0])
     positions = img.wcs.pixel_to_world(xs, ys)
     backend = _Spec({"pixel_scale_arcsec": 1.8, "cutout_size_pix": 80})
-    table = classify(img, Table({"ra": positions.ra.deg, "dec": positions.dec.deg}), backend=backend, task="B6")
+    table = classify(img, Table({"ra": positions.ra.deg, "dec": positions.dec.deg}), backend=backend, task="B6",
+                     gate=False)
     # no data at the position; 75 px from a 60 px hole (field of view 80 px): ~85 % coverage; clear; edge: 88 %
     assert list(_text(table["B6_flag"])) == ["blank", "partial", "", "partial"]
     assert table.meta["radioassist"]["n_flagged"] == {"blank": 1, "partial": 2}
@@ -251,7 +253,7 @@ def test_domain_warning_once_with_reasons_in_meta(lotss, tmp_path):
     catalog = catalog[(x > 0) & (x < shape[1] - 1) & (y > 0) & (y < shape[0] - 1)]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        table = classify(str(lotss["mosaic"]), catalog, backend=_Spec(spec), task="B6", batch_size=8)
+        table = classify(str(lotss["mosaic"]), catalog, backend=_Spec(spec), task="B6", batch_size=8, gate=False)
     domain = [w for w in caught if issubclass(w.category, DomainWarning)]
     assert len(domain) == 1  # once per run, not per batch or partition
     assert "143.7 MHz is outside the model's 1400 MHz by more than a factor 2" in str(domain[0].message)

@@ -63,7 +63,7 @@ def test_pixels_equal_direct_slicing_and_cutout2d(image, rng, size):
                           rng.uniform(-0.4 * size, NY - 1 + 0.4 * size, 60)])
     xy[:4] = [[10.0, 20.0], [10.5, 20.5], [11.5, 19.5], [NX - 1, NY - 1]]  # integer and half-integer
     sky = sky_at(w, xy[:, 0], xy[:, 1])
-    stack = extract_cutouts((data, w), sky, size=size)
+    stack = extract_cutouts((data, w), sky, size=size, off_image="keep")
     assert stack.data.shape == (60, size, size) and stack.data.dtype == np.float32
     np.testing.assert_allclose(stack.xy, xy, atol=1e-6)
     np.testing.assert_array_equal(stack.origin, np.ceil(xy - size / 2))
@@ -126,13 +126,42 @@ def test_sources_outside_are_flagged_not_fatal(image):
     far = SkyCoord(150.0 * u.deg, 2.5 * u.deg)            # 30 arcmin away: off the 6.7 x 5 arcmin image
     antipode = SkyCoord(330.0 * u.deg, -2.0 * u.deg)      # on the far side of the sky: no SIN pixel at all
     just_out = sky_at(w, -6.0, 70)[0]                      # an 8 px cutout at x = -6 ends at x = -3
-    stack = extract_cutouts((data, w), SkyCoord([inside, far, antipode, just_out]), size=8)
+    stack = extract_cutouts((data, w), SkyCoord([inside, far, antipode, just_out]), size=8, off_image="keep")
     assert stack.outside.tolist() == [False, True, True, True]
     assert stack.valid.tolist() == [True, False, False, False]
     assert np.isnan(stack.data[1:]).all()
     np.testing.assert_array_equal(stack.nan_fraction, [0, 1, 1, 1])
     assert not np.isfinite(stack.xy[2]).any()
     assert not stack.partial.any()
+
+
+def test_positions_off_the_image_get_no_cutout(image):
+    """A survey catalogue on one mosaic: memory and output are sized to the image, rows stay mapped."""
+    data, w = image
+    on = sky_at(w, [100.0, 2.0, 150.0], [70.0, 3.0, 100.0])
+    off = [SkyCoord(150.0 * u.deg, 2.5 * u.deg), sky_at(w, -6.0, 70)[0], SkyCoord(330.0 * u.deg, -2.0 * u.deg)]
+    positions = SkyCoord([off[0], on[0], off[1], on[1], off[2], on[2]] + [off[0]] * 500)
+    stack = extract_cutouts((data, w), positions, size=8)
+    assert stack.data.shape == (3, 8, 8)  # nothing allocated for the 503 positions off the image
+    assert stack.rows.tolist() == [1, 3, 5] and stack.n_input == 506 and stack.n_skipped == 503
+    kept = extract_cutouts((data, w), positions, size=8, off_image="keep")
+    assert len(kept) == 506
+    np.testing.assert_array_equal(stack.data, kept.data[[1, 3, 5]])
+    np.testing.assert_array_equal(stack.origin, kept.origin[[1, 3, 5]])
+    assert stack[[0, 2]].rows.tolist() == [1, 5] and stack[[0, 2]].n_input == 506
+    assert stack.to_table()["row"].tolist() == [1, 3, 5]
+    assert "503 off the image skipped" in repr(stack)
+    with pytest.raises(InputError, match="off_image"):
+        extract_cutouts((data, w), positions, size=8, off_image="drop")
+
+
+def test_skipped_rows_survive_a_file_round_trip(image, tmp_path):
+    data, w = image
+    positions = SkyCoord([SkyCoord(150.0 * u.deg, 2.5 * u.deg), sky_at(w, 100.0, 70.0)[0]])
+    stack = extract_cutouts((data, w), positions, size=8)
+    stack.write(tmp_path / "s.fits")
+    back = CutoutStack.read(tmp_path / "s.fits")
+    assert back.rows.tolist() == [1] and back.n_input == 2 and back.n_skipped == 1
 
 
 def test_nan_fraction_counts_blank_mosaic_pixels(image):
@@ -256,8 +285,8 @@ def test_wcs_maps_cutout_centre_to_the_position(image, rng, size):
 def test_table(image):
     data, w = image
     sky = sky_at(w, [100, 2, 400], [70, 3, 70])
-    t = extract_cutouts((data, w), sky, size=8).to_table()
-    expected = {"ra", "dec", "x", "y", "x0", "y0", "partial", "outside", "valid", "nan_fraction"}
+    t = extract_cutouts((data, w), sky, size=8, off_image="keep").to_table()
+    expected = {"row", "ra", "dec", "x", "y", "x0", "y0", "partial", "outside", "valid", "nan_fraction"}
     assert expected <= set(t.colnames)
     assert t["ra"].unit == u.deg
     assert t["partial"].tolist() == [False, True, False] and t["outside"].tolist() == [False, False, True]
@@ -354,7 +383,7 @@ def test_write_and_read_round_trip(tmp_path, image):
     data, w = image
     path = write_fits(tmp_path / "mosaic.fits", data, w)
     sky = sky_at(w, [100.3, 2.0, 400.0, 60.6], [70.2, 3.0, 70.0, 20.1])
-    stack = extract_cutouts(path, sky, size=9)
+    stack = extract_cutouts(path, sky, size=9, off_image="keep")
     out = tmp_path / "stack.fits"
     stack.write(out)
     with fits.open(out) as hdul:
@@ -490,7 +519,9 @@ def test_pyse_4d_images(shared_data, name, rng):
     xy = rng.uniform(-10, 520, (50, 2))
     sky = w.pixel_to_world(xy[:, 0], xy[:, 1])
     stack = extract_cutouts(path, sky, size=32)
-    assert stack.data.shape == (50, 32, 32) and stack.unit == u.Jy / u.beam
+    on = (xy >= -0.5).all(axis=1) & (xy <= 511.5).all(axis=1)  # the 512 x 512 image
+    assert stack.data.shape == (int(on.sum()), 32, 32) and stack.unit == u.Jy / u.beam
+    np.testing.assert_array_equal(stack.rows, np.flatnonzero(on))
     for i in np.flatnonzero(~stack.partial & ~stack.outside):
         x0, y0 = stack.origin[i]
         np.testing.assert_array_equal(stack[i], parent[y0:y0 + 32, x0:x0 + 32])

@@ -56,12 +56,26 @@ def test_refuses_to_overwrite_and_bad_paths(tmp_path):
 
 
 def test_regions_coloured_by_label(tmp_path):
+    """Labelled rows only by default, each label in its fixed colour (the same as in galleries and reports)."""
     from regions import Regions
-    path = write_regions(_labelled(), tmp_path / "out.reg", task=get_task("B6"))
+
+    from radioassist.colours import hex_colour, label_colours
+    table = _labelled()
+    table["B6_flag"][1] = "partial"  # on the image, not classified
+    table["B6_label"][1] = ""
+    path = write_regions(table, tmp_path / "out.reg", task=get_task("B6"))
     regs = Regions.read(path, format="ds9")
-    assert len(regs) == 3
-    colours = [r.visual.get("edgecolor", r.visual.get("color")) for r in regs]
-    assert colours[0] != colours[1]
-    assert regs[0].meta["text"] == "FR-I"
-    assert "outside" in regs[2].meta["text"]
-    assert regs[2].radius.to_value(u.arcsec) == pytest.approx(15)
+    assert len(regs) == 1 and regs[0].meta["text"] == "FR-I"
+    assert regs[0].visual.get("edgecolor", regs[0].visual.get("color")) == hex_colour(label_colours("B6")["FR-I"])
+    assert regs[0].radius.to_value(u.arcsec) == pytest.approx(5)
+    # unclassified=True adds the rows on the image that were not labelled, never those off it
+    path = write_regions(table, tmp_path / "all.reg", task=get_task("B6"), unclassified=True)
+    regs = Regions.read(path, format="ds9")
+    assert len(regs) == 2 and "partial" in regs[1].meta["text"]
+    assert regs[1].radius.to_value(u.arcsec) == pytest.approx(10)  # no size: 10 arcsec
+    # the same colour whatever the other labels of the run
+    only_fr2 = _labelled()
+    only_fr2["B6_label"][0] = "FR-II"
+    regs = Regions.read(write_regions(only_fr2, tmp_path / "fr2.reg", task=get_task("B6")), format="ds9")
+    assert {r.visual.get("edgecolor", r.visual.get("color")) for r in regs} == {
+        hex_colour(label_colours("B6")["FR-II"])}

@@ -91,7 +91,7 @@ def test_size_choice():
     check_size_choice(32, {"size_factor": 2.0})  # the output side of the resampled cutouts
     check_size_choice(30 * u.arcsec, {})
     with pytest.raises(InputError, match=r"with size_factor \(--size-factor\), size \(--size\) is the output side "
-                                         r"in pixels .*got size=30.0 arcsec"):
+                                         r"in pixels .*got 30.0 arcsec"):
         check_size_choice(30 * u.arcsec, {"size_factor": 2.0})
 
 

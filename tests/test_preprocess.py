@@ -300,3 +300,32 @@ def test_resize_applies_torch_antialiased_weights(shape, size, mode):
     y = x.clone().requires_grad_(True)
     _resize(y, size, mode, 1.0).sum().backward()
     assert y.grad is not None and y.grad.shape == x.shape
+
+
+def test_bilinear_weights_in_numpy_are_torch_weights_bit_for_bit():
+    """The numpy path needs no torch: its antialiased bilinear weights are torch's own, for every length."""
+    import torch.nn.functional as F
+
+    from radioassist.preprocess import _antialiased_weights
+
+    for n_out in (64, 32, 224, 150):
+        for n_in in range(8, 401, 3):
+            eye = torch.eye(n_in, dtype=torch.float32).view(n_in, 1, 1, n_in)
+            expected = F.interpolate(eye, size=(1, n_out), mode="bilinear", align_corners=False,
+                                     antialias=True).view(n_in, n_out).T.numpy()
+            np.testing.assert_array_equal(_antialiased_weights(n_in, n_out, "bilinear"), expected,
+                                          err_msg=f"{n_in} -> {n_out}")
+
+
+@pytest.mark.parametrize("name", list(_SPECS))
+def test_numpy_grey_model_input_is_model_input_and_per_image(first_rgb, name):
+    """grey_model_input (what the backend runs, without torch) is model_input's tensor, and each image gives the
+    same bits alone as in a batch."""
+    from radioassist.preprocess import grey_model_input
+
+    spec = _SPECS[name]
+    grey = np.ascontiguousarray(first_rgb[..., 0])
+    whole = grey_model_input(grey, spec)
+    np.testing.assert_array_equal(whole, model_input(grey, spec).numpy())
+    for i in (0, 7, len(grey) - 1):
+        np.testing.assert_array_equal(grey_model_input(grey[i:i + 1], spec), whole[i:i + 1])

@@ -15,6 +15,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from radioassist.catalog import read_catalog  # noqa: E402
 from radioassist.cutouts import extract_cutouts  # noqa: E402
+from radioassist.flags import on_image  # noqa: E402
 from radioassist.parsing import parse_answer  # noqa: E402
 from radioassist.tasks import get_task  # noqa: E402
 
@@ -218,8 +219,14 @@ def test_cutouts_equal_direct_slicing_anywhere(ny, nx, size, data):
         image[rng.random((ny, nx)) < 0.2] = np.nan  # blank pixels inside the image
     wcs = _linear_wcs()
     positions = wcs.pixel_to_world(np.array(xs), np.array(ys))
-    stack = extract_cutouts((image, wcs), positions, size=size)
+    stack = extract_cutouts((image, wcs), positions, size=size, off_image="keep")
     assert stack.data.shape == (n, size, size)
+    # the default cuts only the positions on the image, the same pixels, each mapped to its position
+    on = np.flatnonzero(on_image((ny, nx), stack.xy))
+    skipped = extract_cutouts((image, wcs), positions, size=size)
+    np.testing.assert_array_equal(skipped.rows, on)
+    np.testing.assert_array_equal(skipped.data, stack.data[on])
+    assert skipped.n_skipped == n - len(on)
     for i, (x, y) in enumerate(zip(xs, ys)):
         expected, origin, outside = _direct(image, x, y, size)
         np.testing.assert_array_equal(stack.data[i], expected)

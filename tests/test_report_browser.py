@@ -111,6 +111,11 @@ def test_sort_filter_search_in_chromium(browser, sim_report, tmp_path):
     path, table = sim_report
     _open(browser, path)
     n = len(table)
+    n_ok = int(np.sum(np.asarray(table["B6_flag"], dtype=str) == ""))
+    # the page opens on the classified rows; the others (partial, not_applicable...) are one filter away
+    assert 0 < n_ok < n and browser.find_element("id", "count").text == f"{n_ok} of {n} sources"
+    assert len(browser.find_elements("css selector", "#src-body tr")) == n_ok
+    _select(browser, "f-flag", "")
     assert len(browser.find_elements("css selector", "#src-body tr")) == n  # one row per source
     assert browser.find_element("id", "count").text == f"{n} of {n} sources"
     # default order: disagreements with the truth first, then the least confident
@@ -167,6 +172,9 @@ def test_lotss_classify_report_in_chromium(browser, shared_data, tmp_path):
     n, n_ok = len(table), int(np.sum(flags == ""))
     _open(browser, report)
     assert browser.execute_script("return window.raRowCount") == n
+    # it opens on the classified rows: the 12,066 rows off the mosaic are one filter away
+    assert browser.find_element("id", "count").text == f"{n_ok} of {n} sources"
+    _select(browser, "f-flag", "")
     assert browser.find_element("id", "count").text == f"{n} of {n} sources"
     assert len(browser.find_elements("css selector", "#src-body tr")) == 100  # first page
     # the most uncertain classified source comes first
@@ -178,8 +186,86 @@ def test_lotss_classify_report_in_chromium(browser, shared_data, tmp_path):
     rows = browser.find_elements("css selector", "#src-body tr")
     assert len(rows) == min(n_ok, 100) and browser.find_element("id", "count").text == f"{n_ok} of {n} sources"
     assert len(browser.find_elements("css selector", "#src-body .th:not(.none)")) == len(rows)
-    _select(browser, "f-label", "FR-II")
-    assert set(_column(browser, "label")) == {"FR-II"}
+    label = str(np.asarray(table["B6_label"], dtype=str)[flags == ""][0])
+    _select(browser, "f-label", label)
+    assert set(_column(browser, "label")) == {label}
     shot = tmp_path / "lotss.png"
     assert browser.save_screenshot(str(shot))
     _assert_not_blank(shot)
+
+
+# ------------------------------------------------------------------------------------------------
+# every image family of ../shared/data through every output, with and without a catalogue
+# ------------------------------------------------------------------------------------------------
+
+def _centre_catalogue(folder, manifest, file_column, name, tmp_path):
+    """A one-row catalogue of a FIRST cutout's own target (the sample's manifest position)."""
+    table = Table.read(folder / manifest)
+    row = table[[str(f).endswith(name) for f in table[file_column]]][0]
+    path = tmp_path / f"{name}.csv"
+    Table({"name": [name], "ra": [row["ra_deg"]], "dec": [row["dec_deg"]]}).write(path, format="ascii.csv")
+    return path
+
+
+FAMILIES = [
+    # (id, image under ../shared/data, catalogue: None / 'survey' / (manifest, file column))
+    ("first-frdeep-fk5", "frdeep_v2/FIRST/1408+0050_II.fits", ("frdeep_v2_manifest.csv", "file_first")),
+    ("first-frdeep-fk5-no-catalogue", "frdeep_v2/FIRST/1408+0050_II.fits", None),
+    ("first-mirabest-fk5", "mirabest_first/FITS/100_120.256+013.831_0.1087_0103.53.fits",
+     ("manifest.csv", "file")),
+    ("first-mirabest-fk5-no-catalogue", "mirabest_first/FITS/100_120.256+013.831_0.1087_0103.53.fits", None),
+    ("lotss-survey-catalogue", "lotss_dr1_hetdex/P205+55-mosaic.fits", "survey"),
+    ("lotss-float64-survey-catalogue", "lotss_dr1_hetdex/P205+55-cutout600.fits", "survey"),
+    ("lotss-no-catalogue", "lotss_dr1_hetdex/P218+55-mosaic.fits", None),
+    ("ami-4d-freq", "pyse_ami_lofar/GRB120422A-120429.fits", None),
+    ("ami-4d-stokes", "pyse_ami_lofar/SWIFT_554620-130504.fits", None),
+    ("lofar-crpix-far-outside", "pyse_ami_lofar/GRB201006A_final_2min_srcs-t0002-image-pb_cutout.fits", None),
+    ("first-33px-crpix-outside", "astroquery_first_magpis/first_J105007+304037.fits", None),
+    ("magpis-galactic", "astroquery_first_magpis/magpis_G10.5+0.0.fits", None),
+    ("atca-ncp-stray-axes", "scorpio_atca/ScorpioS17Field.fits", None),
+]
+
+
+@pytest.mark.parametrize(("image", "catalogue"), [f[1:] for f in FAMILIES], ids=[f[0] for f in FAMILIES])
+def test_every_image_family_through_every_output(browser, shared_data, tmp_path, image, catalogue):
+    """classify --report --regions --gallery, then report: exits 0, frames handled where positions enter.
+
+    FIRST headers are FK5 (equinox J2000), MAGPIS Galactic, the ATCA field NCP with stray axes, the AMI
+    images 4-D; catalogues are ICRS.  The report's sky map, thumbnails and table open without a console error.
+    """
+    import warnings
+
+    path = shared_data / image
+    args = ["classify", str(path), "-o", str(tmp_path / "out.ecsv"), "--report", str(tmp_path / "run.html"),
+            "--regions", str(tmp_path / "run.reg"), "--gallery", str(tmp_path / "run.png")]
+    if catalogue == "survey":
+        args += ["-c", str(shared_data / "lotss_dr1_hetdex" / "catalog_shimwell_reduced.srl.fits")]
+    elif catalogue is not None:
+        manifest, column = catalogue
+        args += ["-c", str(_centre_catalogue(path.parents[1], manifest,
+                                             column, path.name, tmp_path))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # domain warnings: LoTSS, AMI, ATCA are not FIRST
+        res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert "Traceback" not in res.output and "<Table>" not in res.output
+    table = Table.read(tmp_path / "out.ecsv")
+    flags = np.asarray(table["B6_flag"].filled("") if hasattr(table["B6_flag"], "filled") else table["B6_flag"],
+                       dtype=str)
+    n_ok = int(np.sum(flags == ""))
+    # outputs sized to what was looked at: one region per labelled source, the gallery only when one was
+    assert (tmp_path / "run.reg").read_text().count("circle(") == n_ok
+    assert (tmp_path / "run.png").exists() == (n_ok > 0)
+    # each output announced once
+    for name in ("out.ecsv", "run.reg", "run.html"):
+        assert res.output.count(name) == 1, (name, res.output)
+    # the report of this run, and the one 'radioassist report' makes afterwards, open cleanly
+    again = CliRunner().invoke(main, ["report", str(tmp_path / "out.ecsv"), "--image", str(path), "-o",
+                                      str(tmp_path / "again.html")])
+    assert again.exit_code == 0, again.output
+    for report in ("run.html", "again.html"):
+        _open(browser, tmp_path / report)
+        assert browser.execute_script("return window.raRowCount") == len(table)
+        assert browser.find_elements("css selector", "svg.skymap polygon")  # the image footprint is drawn
+        if n_ok:
+            assert browser.find_element("id", "count").text == f"{n_ok} of {len(table)} sources"

@@ -64,7 +64,8 @@ def test_predictions_keep_per_row_errors_and_unparsed():
 
 
 def test_flag_counts_and_meanings():
-    assert set(FLAGS) == {"bad_position", "no_tile", "outside", "blank", "partial", "unparsed", "error"}
+    assert set(FLAGS) == {"bad_position", "no_tile", "outside", "blank", "partial", "not_applicable", "unparsed",
+                          "error"}
     assert flag_counts(["", "error: HTTP 401", "error: timed out", "unparsed", "outside"]) == \
         {"outside": 1, "unparsed": 1, "error": 2}
     assert flag_counts(["", ""]) == {}
@@ -74,6 +75,7 @@ def test_flag_counts_and_meanings():
 def test_every_unparsable_answer_is_flagged_and_counted(sky):
     with FakeServer(lambda n, body: completion("I am not sure what this is.")) as server:
         table = classify(sky["mosaic"], sky["catalog"], task="B6", backend="openai", model="radio-test",
+                         gate=False,
                          backend_options=_options(server))
     flags = _flags(table)
     sent = flags == "unparsed"
@@ -99,6 +101,7 @@ def test_answers_parse_errors_and_failures_are_told_apart(sky):
 
     with FakeServer(responder) as server:
         table = classify(sky["mosaic"], sky["catalog"], task="B6", backend="openai", model="radio-test",
+                         gate=False,
                          backend_options=_options(server), min_coverage=0.0)
     flags = _flags(table)
     sent = ~np.isin(flags, ["outside", "partial", "blank"])
@@ -119,7 +122,8 @@ def test_cli_summary_and_strict_after_writing(sky, tmp_path):
     runner = CliRunner()
     with FakeServer(lambda n, body: (500, {"error": {"message": "overloaded"}}, {}, 0)) as server:
         out = tmp_path / "failed.ecsv"
-        args = ["classify", sky["mosaic"], "--catalog", sky["catalog"], "-b", "openai", "-m", "radio-test", "-o",
+        args = ["classify", sky["mosaic"], "--catalog", sky["catalog"], "-b", "openai", "-m", "radio-test",
+                "--no-gate", "-o",
                 str(out)]
         for key, value in _options(server).items():
             args += ["--option", f"{key}={value}"]
@@ -142,7 +146,8 @@ def test_cli_summary_and_strict_after_writing(sky, tmp_path):
 def test_strict_passes_when_everything_parsed(sky, tmp_path):
     out = tmp_path / "ok.ecsv"
     with FakeServer(lambda n, body: completion("FR-I")) as server:
-        args = ["classify", sky["mosaic"], "--catalog", sky["catalog"], "-b", "openai", "-m", "radio-test", "-o",
+        args = ["classify", sky["mosaic"], "--catalog", sky["catalog"], "-b", "openai", "-m", "radio-test",
+                "--no-gate", "-o",
                 str(out), "--strict"]
         for key, value in _options(server).items():
             args += ["--option", f"{key}={value}"]

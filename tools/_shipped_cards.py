@@ -183,7 +183,7 @@ def failure_modes(task, results):
     return (
         "- Compact negatives are partly synthetic (Gaussians injected in real FIRST noise): real compact sources "
         "with faint extended halos or imaging artefacts around bright sources may be called YES.\n"
-        f"- On LoTSS (144 MHz, 6 arcsec) single-Gaussian sources a model trained without any LOFAR image says NO "
+        f"- On LoTSS (144 MHz, 6 arcsec) unresolved sources (S_Code S, Maj <= 9 arcsec) a model trained without any LOFAR image says NO "
         f"for {_f(lotss.get('recall_NO'))} of them (mean over seeds), not always: a blend with a neighbour, "
         "or a field dominated by a brighter extended source, can turn the answer to YES.\n"
         "- Small FR-II doubles whose lobes are within about two beams of each other look compact; the model "
@@ -246,7 +246,7 @@ def b3_sections(results):
         "under the background clip next to a bright core.\n"
         "- Compact negatives are partly synthetic (Gaussians injected in real FIRST noise): real compact sources "
         "with faint extended halos, or imaging artefacts around bright sources, may be called YES.\n"
-        f"- LoTSS single-Gaussian sources (144 MHz, 6 arcsec beam): NO for {_f(lotss['no_recall'])} of the 25 "
+        f"- LoTSS unresolved sources (S_Code S, Maj <= 9 arcsec; 144 MHz, 6 arcsec beam): NO for {_f(lotss['no_recall'])} of the 25 "
         "(see above for how that figure was reached). Negatives cut by a mosaic edge as close as 5 pixels were "
         "trained on, extended galaxies only with the edge beyond their extent: a real radio galaxy truncated by "
         "a mosaic edge may be called NO; the pipeline flags such rows (`partial`) only when less than half of "

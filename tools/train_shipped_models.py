@@ -10,7 +10,7 @@ Validation never uses a random image split: MiraBest is cut into sky regions (ri
 bands); for each region a model is trained on everything else (FR-DEEP and RGD sources within 60
 arcsec of a MiraBest source of that region removed) and scored on it.  Cross-sample runs train on
 one sample and test on another (FR-DEEP + RGD -> MiraBest, MiraBest -> FR-DEEP).  For B3 the LoTSS
-DR1 single-Gaussian sources inside the two mosaics of ``lotss_dr1_hetdex`` are a check that no
+DR1 unresolved sources (S_Code S, Maj <= 9 arcsec) inside the two mosaics of ``lotss_dr1_hetdex`` are a check that no
 model ever trains on (nothing is cut from those mosaics).  The temperature is fitted on the pooled
 out-of-region logits; the final model is trained on all the data with the same recipe and epochs.
 """
@@ -235,7 +235,7 @@ def _logits(model, images, task):
 
 
 def lotss_check_images(data_dir, *, pixel_scale=1.8, size=150):
-    """Cutouts of the LoTSS single-Gaussian check sources, resampled from 1.5 to 1.8 arcsec/pixel, rendered."""
+    """Cutouts of the LoTSS unresolved check sources (S_Code S, Maj <= 9 arcsec), resampled to 1.8"/px, rendered."""
     from astropy.io import fits
     from astropy.nddata import Cutout2D
     from scipy.ndimage import zoom
@@ -460,7 +460,8 @@ def train_b3(pool, *, args, log, command):
         ("MiraBest, sky region left out (RA band 1 of 3)", np.flatnonzero(band & ~pool["is_edge_copy"]), None),
         ("RGD valid + test splits", np.flatnonzero(rgd_held), None),
         ("compact negatives held out (synthetic)", np.flatnonzero(held_synth), None),
-        ("LoTSS DR1 single-Gaussian sources in the two mosaics (144 MHz; the check)", None, None),
+        ("LoTSS DR1 unresolved sources (S_Code S, Maj <= 9 arcsec) in the two mosaics (144 MHz; the check)",
+         None, None),
     ):
         images = check if sel is None else pool["images"][sel]
         targets = np.ones(len(check), int) if sel is None else pool["targets"][sel]
@@ -486,7 +487,7 @@ def train_b3(pool, *, args, log, command):
         {"metric": "YES rate", "value": rows[0]["yes_recall"], "interval": rows[0]["accuracy_ci"],
          "data": f"{rows[0]['n']} MiraBest galaxies of a sky region left out"},
         {"metric": "NO rate", "value": rows[3]["no_recall"], "interval": rows[3]["accuracy_ci"],
-         "data": "25 LoTSS single-Gaussian sources (never trained on)"},
+         "data": "25 LoTSS DR1 unresolved sources (S_Code S, Maj <= 9\") of the two LoTSS mosaics, never trained on"},
         {"metric": "macro F1", "value": rows[1]["macro_f1"], "data": f"{rows[1]['n']} RGD valid+test images"},
         {"metric": "ECE", "value": results["calibration"]["ece_after"],
          "data": f"the validation images (temperature {temperature:.2f})"},

@@ -4,21 +4,26 @@ ONNX Runtime folds each batch normalisation into its convolution and, for
 grey input (equal channels: rendered radio cutouts), runs the first
 convolution on one channel with the channels' weights summed, pads the
 convolutions' channels with zero filters to the CPU's vector width and runs
-convolutions of inputs smaller than their kernels as matrix products (in
-batches of `MATMUL_MIN_BATCH` images or more); it runs the
-small convolutional networks shipped with radioassist 1.4-1.5x faster than
-eager torch on the CPU, and its threads suffer far less than torch's OpenMP
-threads when another process keeps a core busy.  Its logits equal torch's to
-float32 rounding (folded and summed weights round differently: ~3e-4 on
-logits of a few units; see ``benchmarks/bench_predict.py``).  The model is exported once
-per checkpoint (one to two seconds) and kept in memory and on disk (`cache_dir`,
-keyed by the weights' SHA-256, the configuration and the torch and
-transformers versions), so ``engine='auto'`` uses ONNX Runtime at once for
-a checkpoint exported before and exports only once a checkpoint has
-classified `AUTO_AFTER` images in the process.  The first images it runs in a
-process are checked against torch and anything that fails (no ``onnxruntime`` or
-``onnx``, an operator the exporter does not know, a larger difference) falls
-back to torch with a warning.  Needs ``pip install 'radioassist[onnx]'``.
+convolutions of inputs smaller than their kernels as matrix products; it runs
+the small convolutional networks shipped with radioassist 1.4-1.5x faster
+than eager torch on the CPU, and its threads suffer far less than torch's
+OpenMP threads when another process keeps a core busy.  Its logits equal
+torch's to float32 rounding (folded and summed weights round differently:
+~3e-4 on logits of a few units; see ``benchmarks/bench_predict.py``).
+
+Same source, same numbers: every forward pass runs on a block of `BLOCK`
+images (the last block of a call padded), a grey image always through the
+one-channel graph and a colour image through the full one, so an image's
+logits do not depend on the batch, its position in it or the other images.
+
+The model is exported once per checkpoint and package versions (one to two
+seconds, with torch), checked against torch on the images it first runs (every
+form of the graph), and kept on disk (`cache_dir`, keyed by the weights'
+SHA-256, the configuration and the torch and transformers versions, read from
+their package metadata): a later process runs the cached graphs without
+importing torch, transformers or onnx.  Anything that fails (an operator the
+exporter does not know, a larger difference than `TOLERANCE`) falls back to
+torch with a warning.  Needs ``pip install 'radioassist[onnx]'``.
 """
 
 import functools
@@ -36,20 +41,21 @@ import numpy as np
 from ..exceptions import InputError, RadioassistWarning
 from ..logger import log
 
-__all__ = ["ENGINES", "AUTO_AFTER", "AUTO_MIN_BATCH", "MATMUL_MIN_BATCH", "TOLERANCE", "cache_dir",
-           "logits_runner"]
+__all__ = ["ENGINES", "BLOCK", "TOLERANCE", "available", "cache_dir", "choose_engine", "block_logits",
+           "probabilities"]
 
 #: Values of the ``engine`` option.
 ENGINES = ("auto", "torch", "onnxruntime")
-#: Images a checkpoint classifies with torch before ``engine='auto'`` exports it to ONNX Runtime.
-AUTO_AFTER = 2048
-#: Fewest images of a call for which ``engine='auto'`` loads an export from the disk cache.
-AUTO_MIN_BATCH = 64
-#: Fewest images of a call that run through the graph with small convolutions as matrix products.
-MATMUL_MIN_BATCH = 4
-#: Largest difference of probabilities between ONNX Runtime and torch accepted on the first batch.
+#: Images of every forward pass (ONNX Runtime and torch alike): a call's last block is padded, so that an
+#: image's numbers never depend on how many images came with it.  Chosen with ``benchmarks/bench_predict.py``
+#: (its block-size table): on the shipped models the cost per image is flat from 8 to 32 images a block and
+#: rises above, while one source costs a whole block (~4-9 ms for 16 on a loaded 2-core machine).
+BLOCK = 16
+#: Largest difference of probabilities between ONNX Runtime and torch accepted when a model is exported.
 TOLERANCE = 1e-3
-_CHECKED = 32  # images of the first batch checked against torch
+#: Version of the export's cache key (changed with what goes into it).
+_KEY_FORM = 2
+_CHECKED = 32  # images checked against torch when the model is exported
 
 
 def available():
@@ -78,38 +84,46 @@ def cache_dir():
     return Path.home() / ".radioassist" / "cache" / "onnx"
 
 
-def _cache_path(loaded):
-    """Where the export of this checkpoint is cached, or None (no weights hash, no cache folder)."""
-    import torch
-    import transformers
+@functools.lru_cache(maxsize=None)
+def _package_version(name):
+    """A package's version from its metadata (no import), or None."""
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def _cache_path(loaded):
+    """Where the export of this checkpoint is cached, or None (no weights hash, no cache folder).
+
+    The key needs no import of torch or transformers: their versions come from their package metadata.
+    """
     folder = cache_dir()
     if folder is None or not loaded.sha256:
         return None
-    config = loaded.model.config.to_dict()
-    key = json.dumps([loaded.sha256, type(loaded.model).__name__, config, torch.__version__,
-                      transformers.__version__], sort_keys=True, default=str)
+    key = json.dumps([_KEY_FORM, loaded.sha256, loaded.architecture, loaded.config_dict(),
+                      _package_version("torch"), _package_version("transformers")], sort_keys=True, default=str)
     return folder / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.onnx"
 
 
 class _State:
-    """Per loaded checkpoint: images seen, the exported graph and one session per thread count."""
+    """Per loaded checkpoint: the exported graph, its derived forms and one session per (graph, threads)."""
 
     def __init__(self, loaded):
-        self.seen = 0
         self.proto = None
         self.grey_proto = None  # the graph for grey input (False: the model has none), see _grey_graph
-        self.matmul_proto = None  # the same for batches, see _matmul_graph
+        self.matmul_proto = None  # the same with small convolutions as matrix products, see _matmul_graph
         self.derived_files = {}  # their files in the disk cache
         self.sessions = {}  # (graph, threads) -> session
         self.failed = None
-        self.checked = set()  # graphs checked against torch: 'full', 'grey', 'grey, matmul'
+        self.checked = set()  # graphs checked against torch in this process (at export)
         self.lock = threading.Lock()
         try:
             self.path = _cache_path(loaded)
         except Exception:  # an odd configuration: no disk cache
             self.path = None
-        self.on_disk = self.path is not None and self.path.is_file()
 
 
 _STATES_LOCK = threading.Lock()
@@ -161,7 +175,7 @@ def _session(proto, threads):
 
 def _fail(state, source, exc, explicit):
     state.failed = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
-    if state.path is not None:  # never reuse a cached export that failed (nor its one-channel form)
+    if state.path is not None:  # never reuse a cached export that failed (nor its derived forms)
         for path in (state.path, *(p for files in state.derived_files.values() for p in files)):
             try:
                 path.unlink(missing_ok=True)
@@ -169,131 +183,155 @@ def _fail(state, source, exc, explicit):
                 pass
     msg = f"model {source}: cannot run it with onnxruntime ({state.failed}); using torch"
     if explicit:
-        warnings.warn(msg, RadioassistWarning, stacklevel=4)
+        warnings.warn(msg, RadioassistWarning, stacklevel=5)
     else:
         log.info(msg)
 
 
-def logits_runner(loaded, *, engine, device, n_images, threads):
-    """A function ``pixel_values -> logits`` (float32 torch tensors) for this call, or None for plain torch.
+def choose_engine(loaded, *, engine, device):
+    """What runs the network: ``'onnxruntime'`` or ``'torch'``, from the option and the environment only.
+
+    ``'auto'`` is ONNX Runtime whenever ``onnxruntime`` and ``onnx`` are
+    installed and the model is a float32 model on the CPU (exported on first
+    use), torch otherwise, and torch for a model whose export failed; never a
+    matter of how many images a call has or how many came before.
 
     Parameters
     ----------
     loaded : object
-        The backend's loaded checkpoint (``.model``, ``.source``).
+        The backend's loaded checkpoint (``.dtype``, ``.source``).
     engine : str
         ``'auto'``, ``'torch'`` or ``'onnxruntime'`` (see `ENGINES`).
     device : str
         Torch device of the backend: ONNX Runtime runs CPU float32 models only.
-    n_images : int
-        Images of this ``predict`` call (``'auto'`` counts them).
-    threads : int
-        Threads the call runs on.
 
     Returns
     -------
-    callable or None
-        Takes contiguous ``(n, C, h, w)`` float32 pixel values (and ``grey=True``
-        for ``(n, 1, h, w)`` values standing for the model's equal channels); the
-        first call also runs torch and falls back to it (returning its logits)
-        when the two differ by more than `TOLERANCE` in probability.
+    str
     """
     if engine not in ENGINES:
         msg = f"engine must be one of {', '.join(ENGINES)}, got {engine!r}"
         raise InputError(msg)
     if engine == "torch":
-        return None
-    import torch
-
+        return "torch"
     explicit = engine == "onnxruntime"
-    if str(device) != "cpu" or loaded.model.dtype != torch.float32:
+    if str(device) != "cpu" or loaded.dtype != "float32":
         if explicit:
-            msg = (f"engine='onnxruntime' runs float32 models on the CPU only, not {loaded.model.dtype} "
-                   f"on {device}")
+            msg = f"engine='onnxruntime' runs float32 models on the CPU only, not {loaded.dtype} on {device}"
             raise InputError(msg)
-        return None
-    state = _state(loaded)
-    with state.lock:
-        if state.failed is not None:
-            return None
-        if not explicit:
-            state.seen += int(n_images)
-            ready = state.proto is not None or (state.on_disk and n_images >= AUTO_MIN_BATCH)
-            if not ready and (state.seen <= AUTO_AFTER or not available()):
-                return None
-        if explicit and not available():
+        return "torch"
+    if not available():
+        if explicit:
             from .._optional_deps import require
 
             require("onnxruntime", purpose="engine='onnxruntime'")
             require("onnx", purpose="engine='onnxruntime' (exporting the model)")
-    return lambda pixel_values, grey=False: _run(loaded, state, pixel_values, int(threads), explicit, grey)
+        return "torch"
+    return "torch" if _state(loaded).failed is not None else "onnxruntime"
 
 
-def _torch_logits(loaded, pixel_values, grey):
-    if grey:  # one channel standing for the model's equal channels
-        pixel_values = pixel_values.expand(-1, int(loaded.spec["num_channels"]), -1, -1)
-    return loaded.model(pixel_values=pixel_values.contiguous()).logits.float()
+def probabilities(loaded, logits):
+    """float32 probabilities of float32 logits (temperature, then softmax or sigmoid), row by row in numpy."""
+    logits = np.asarray(logits, dtype=np.float32) / np.float32(loaded.temperature)
+    if loaded.multilabel:
+        return (np.float32(1) / (np.float32(1) + np.exp(-logits))).astype(np.float32)
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return (shifted / shifted.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-def _run(loaded, state, pixel_values, threads, explicit, grey_input=False):
+def torch_logits(loaded, values, grey):
+    """float32 numpy logits of numpy pixel values with torch on the CPU (the reference of the export check)."""
     import torch
 
+    with torch.inference_mode():
+        x = torch.from_numpy(np.ascontiguousarray(values))
+        if grey:  # one channel standing for the model's equal channels
+            x = x.expand(-1, int(loaded.spec["num_channels"]), -1, -1)
+        return loaded.model(pixel_values=x.contiguous()).logits.float().numpy()
+
+
+def _graph_for(state, grey):
+    """The graph an image runs through: one channel (as matrix products where they pay) for grey images."""
+    if grey and _grey_graph(state) is not None:
+        return "grey, matmul" if _matmul_graph(state) is not None else "grey"
+    return "full"
+
+
+def _proto(state, graph):
+    return {"full": state.proto, "grey": state.grey_proto, "grey, matmul": state.matmul_proto}[graph]
+
+
+def _inputs(loaded, graph, values, grey):
+    if grey and graph == "full":
+        values = np.broadcast_to(values, (len(values), int(loaded.spec["num_channels"]), *values.shape[2:]))
+    return np.ascontiguousarray(values, dtype=np.float32)
+
+
+def _export_and_check(loaded, state, values, grey, explicit):
+    """Export the model (torch), make its derived graphs, check each against torch, then cache the export."""
+    channels = int(loaded.spec["num_channels"])
+    full = _inputs(loaded, "full", values[:_CHECKED], grey)
+    import torch
+
+    state.proto = _export(loaded.model, torch.from_numpy(full[:2].copy()))
+    log.info("exported model %s to ONNX (%d bytes) for onnxruntime", loaded.source, len(state.proto))
+    cases = [("full", full, False)]
+    if channels > 1:  # the one-channel forms, on one channel of the images (equal channels for torch)
+        one = np.ascontiguousarray(full[:, :1])
+        cases += [(graph, one, True) for graph in ("grey", "grey, matmul")
+                  if (_grey_graph(state) if graph == "grey" else _matmul_graph(state)) is not None]
+    for graph, x, as_grey in cases:
+        reference = probabilities(loaded, torch_logits(loaded, x, as_grey))
+        got = _session(_proto(state, graph), 1).run(None, {"pixel_values": x})[0]
+        diff = float(np.abs(reference - probabilities(loaded, got)).max()) if got.shape == reference.shape \
+            else np.inf
+        if not diff <= TOLERANCE:
+            raise ValueError(f"probabilities differ from torch's by {diff:.2g} (> {TOLERANCE:g}) ({graph} graph)")
+        state.checked.add(graph)
+        log.info("onnxruntime runs model %s (%s graph; probabilities within %.1g of torch)", loaded.source,
+                 graph, diff)
+    _save(state.path, state.proto)  # checked: later processes run it as it is
+
+
+def block_logits(loaded, values, *, grey, threads, explicit=False):
+    """float32 logits of one block of pixel values with ONNX Runtime, or None when it cannot run the model.
+
+    Parameters
+    ----------
+    loaded : object
+        The backend's loaded checkpoint.
+    values : `numpy.ndarray`
+        float32 ``(BLOCK, C, h, w)`` pixel values; ``(BLOCK, 1, h, w)`` with
+        ``grey=True`` for one channel standing for the model's equal channels.
+    grey : bool
+    threads : int
+        Threads of the session.
+    explicit : bool, optional
+        ``engine='onnxruntime'`` was asked for: a failure warns (else it is logged).
+
+    Returns
+    -------
+    `numpy.ndarray` or None
+        None after a failure (the caller runs torch; the model stays on torch).
+    """
+    state = _state(loaded)
     try:
         with state.lock:  # export, graph and session once; then sessions run concurrently (they are thread-safe)
             if state.failed is not None:
-                return _torch_logits(loaded, pixel_values, grey_input)
-            if state.proto is None and state.on_disk:
+                return None
+            if state.proto is None and state.path is not None and state.path.is_file():
                 state.proto = state.path.read_bytes()
             if state.proto is None:
-                sample = pixel_values[:2]
-                if grey_input:
-                    sample = sample.expand(-1, int(loaded.spec["num_channels"]), -1, -1).contiguous()
-                state.proto = _export(loaded.model, sample)
-                log.info("exported model %s to ONNX (%d bytes) for onnxruntime", loaded.source,
-                         len(state.proto))
-                _save(state.path, state.proto)
-            # rendered radio cutouts are grey: their equal channels go through a first convolution with the
-            # channels' weights summed (1.2-1.4x faster; the same sums up to float32 rounding)
-            grey = grey_input or (pixel_values.shape[1] > 1
-                                  and bool((pixel_values[:, 1:] == pixel_values[:, :1]).all()))
-            graph = "grey" if grey and _grey_graph(state) else "full"
-            if graph == "grey" and len(pixel_values) >= MATMUL_MIN_BATCH and _matmul_graph(state):
-                graph = "grey, matmul"
+                _export_and_check(loaded, state, values, grey, explicit)
+            graph = _graph_for(state, grey)
             session = state.sessions.get((graph, threads))
             if session is None:
-                proto = {"full": state.proto, "grey": state.grey_proto,
-                         "grey, matmul": state.matmul_proto}[graph]
-                session = state.sessions[graph, threads] = _session(proto, threads)
-        if graph != "full":
-            values = pixel_values[:, :1]
-        elif grey_input:
-            values = pixel_values.expand(-1, int(loaded.spec["num_channels"]), -1, -1)
-        else:
-            values = pixel_values
-        values = np.ascontiguousarray(values.numpy(), dtype=np.float32)
-        logits = torch.from_numpy(session.run(None, {"pixel_values": values})[0])
-    except Exception as exc:  # ImportError, exporter errors, onnxruntime errors...
+                session = state.sessions[graph, threads] = _session(_proto(state, graph), threads)
+        return session.run(None, {"pixel_values": _inputs(loaded, graph, values, grey)})[0]
+    except Exception as exc:  # ImportError, exporter errors, onnxruntime errors, a failed check...
         with state.lock:
             _fail(state, loaded.source, exc, explicit)
-        return _torch_logits(loaded, pixel_values, grey_input)
-    if graph not in state.checked:  # the first images of the process against torch
-        with state.lock:
-            if graph not in state.checked and state.failed is None:
-                reference = _torch_logits(loaded, pixel_values[:_CHECKED], grey_input)
-                if reference.shape != logits[:_CHECKED].shape:
-                    diff = np.inf
-                else:
-                    diff = float((_probs(loaded, reference) - _probs(loaded, logits[:_CHECKED])).abs().max())
-                if not diff <= TOLERANCE:
-                    _fail(state, loaded.source, ValueError(
-                        f"probabilities differ from torch's by {diff:.2g} (> {TOLERANCE:g})"), explicit)
-                else:
-                    state.checked.add(graph)
-                    log.info("onnxruntime runs model %s (%s input; probabilities within %.1g of torch)",
-                             loaded.source, graph, diff)
-            if state.failed is not None:
-                return _torch_logits(loaded, pixel_values, grey_input)
-    return logits
+        return None
 
 
 def _derived_graph(state, attr, tag, make):
@@ -350,9 +388,7 @@ def _grey_graph(state):
 def _matmul_graph(state):
     """The grey graph with its convolutions of inputs smaller than their kernels as matrix products.
 
-    For batches of at least `MATMUL_MIN_BATCH` images (`_small_convolutions_as_matmul`: its
-    matrices are larger than the convolutions' weights, which costs single images more than it
-    saves them); None when no convolution qualifies.  Cached on disk as
+    (`_small_convolutions_as_matmul`); None when no convolution qualifies.  Cached on disk as
     ``<key>.<hash>.c16.mm1.grey.onnx`` (see `_derived_graph`).
     """
     grey = _grey_graph(state)
@@ -652,10 +688,3 @@ def _save(path, proto):
         os.replace(partial, path)
     except OSError as exc:
         log.info("could not cache the ONNX export in %s: %s", path.parent, exc)
-
-
-def _probs(loaded, logits):
-    import torch
-
-    logits = logits / loaded.temperature
-    return torch.sigmoid(logits) if loaded.multilabel else torch.softmax(logits, dim=-1)

@@ -67,7 +67,7 @@ def _rendered(n, size, preset, seed):
 
     sky = simulate_sky(shape=(256, 256), n_sources=n, seed=seed)
     positions = SkyCoord(sky.catalog["ra"], sky.catalog["dec"], unit="deg")
-    images = render(extract_cutouts(sky.image, positions, size=size).data, preset=preset)
+    images = render(extract_cutouts(sky.image, positions, size=size, off_image="keep").data, preset=preset)
     images.setflags(write=False)
     return images
 

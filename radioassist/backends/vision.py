@@ -10,14 +10,34 @@ carry a ``radioassist`` block in ``config.json`` (image size, mean, std,
 resampling, background clipping, and the pixel scale, beam and cutout size of
 the training images); other checkpoints are read from their
 ``preprocessor_config.json``.
-Resizing and normalisation are done with torch on whole batches.
+
+Same source, same numbers: an image's label and probabilities depend on the
+image alone, never on the batch it comes in, its place in it, the other
+images, the number of threads or what ran before in the process.  Grey images
+(rendered radio cutouts) are preprocessed one by one with numpy
+(`radioassist.preprocess.grey_model_input`), the engine is chosen by the
+environment alone (`radioassist.backends._onnx.choose_engine`), and every
+forward pass, ONNX Runtime or torch, runs on a block of
+`~radioassist.backends._onnx.BLOCK` images (the last one padded), a grey image
+through the one-channel graph and a colour image through the full one.
+
+A radioassist checkpoint (a local folder whose ``config.json`` has a
+``radioassist`` block, as the shipped models) is read from its JSON files:
+labels, domain, temperature and preprocessing need no torch, and with ONNX
+Runtime and an export cached on disk torch and transformers are never
+imported; the torch model is loaded the first time something needs it
+(exporting, the torch engine).
 """
 
 import contextlib
 import dataclasses
+import functools
 import json
+import os
 import re
+import sys
 import threading
+import types
 import warnings
 from pathlib import Path
 
@@ -27,9 +47,8 @@ from ._checkpoint import check_checkpoint_folder, loading_model, weights_sha256
 from ._checkpoint import looks_like_path as _looks_like_path
 from ..exceptions import InputError, ModelError, RadioassistWarning
 from ..logger import log
-from .._threads import one_torch_thread, torch_threads
-from ..preprocess import background_clip, model_input  # noqa: F401 (background_clip: re-exported)
-from ._onnx import logits_runner
+from ..preprocess import background_clip, grey_images, grey_model_input, model_input  # noqa: F401
+from . import _onnx
 from ..tasks import get_task
 from .base import Backend, PreparedImages, as_image_list, image_groups
 from .predictions import Predictions
@@ -73,16 +92,46 @@ def _label_mapping(model_labels, task, source):
     return np.asarray(mapping)
 
 
+class _JsonConfig(types.SimpleNamespace):
+    """A checkpoint's ``config.json`` as attributes (what the backend reads of a transformers config)."""
+
+    def __init__(self, data):
+        super().__init__(**data)
+        self._data = data
+
+    def to_dict(self):
+        return dict(self._data)
+
+
 @dataclasses.dataclass(eq=False)
 class _LoadedModel:
-    """A checkpoint in memory with everything needed to run it."""
+    """A checkpoint with everything needed to run it; the torch model itself is loaded when first needed."""
 
     source: object
-    model: object
     config: object
     spec: dict
     sha256: str = None
     local: bool = True
+    dtype: str = "float32"
+    loader: object = None  # () -> torch model, for a model not loaded yet
+    _model: object = None
+
+    @property
+    def model(self):
+        """The torch model (loaded now if it was not: imports torch and transformers)."""
+        if self._model is None:
+            with _MODEL_LOCK:
+                if self._model is None:
+                    self._model = self.loader()
+        return self._model
+
+    @property
+    def architecture(self):
+        names = getattr(self.config, "architectures", None)
+        return names[0] if names else type(self.model).__name__
+
+    def config_dict(self):
+        return self.config.to_dict()
 
     def __post_init__(self):
         self.meta = dict(getattr(self.config, "radioassist", None) or {})
@@ -137,7 +186,9 @@ class VisionBackend(Backend):
         Default: the checkpoint's own (float32), run under bfloat16 autocast
         on CUDA devices (float16 where bfloat16 is unsupported).
     batch_size : int, optional
-        Images per forward pass (64).
+        Images a caller is advised to send per call (64; recorded in the
+        provenance).  It does not change the numbers: forward passes always
+        run on blocks of `radioassist.backends._onnx.BLOCK` images.
     allow_pickle : bool, optional
         Load pickle-only (``pytorch_model.bin``) checkpoints.  Off by default:
         unpickling can run arbitrary code, so only enable it for trusted files.
@@ -150,13 +201,24 @@ class VisionBackend(Backend):
     threshold : float, optional
         Probability above which a label is given, for multi-label models (0.5).
     engine : str, optional
-        What runs the network on the CPU: ``'torch'``, ``'onnxruntime'``
-        (needs ``pip install 'radioassist[onnx]'``; float32 models only) or
-        ``'auto'`` (default: ONNX Runtime when it is installed, at once for a
-        model exported before (the export is cached on disk), else once the
-        model has classified 2,048 images; torch otherwise).  ONNX Runtime
+        What runs the network: ``'torch'``, ``'onnxruntime'`` (needs
+        ``pip install 'radioassist[onnx]'``; float32 models on the CPU only) or
+        ``'auto'`` (default: ONNX Runtime whenever it is installed and the
+        model runs in float32 on the CPU, from the first image, torch
+        otherwise).  The choice depends on the environment alone, never on
+        the number of images.  The model is exported at its first use (torch,
+        one to two seconds), checked against torch and cached on disk; later
+        processes run the cached export without importing torch.  ONNX Runtime
         is 1.4-1.5x faster on small convolutional networks and agrees with
         torch to float32 rounding (``benchmarks/bench_predict.py``).
+
+    Notes
+    -----
+    Same source, same numbers: every forward pass runs on a block of
+    `radioassist.backends._onnx.BLOCK` images (the last block of a call is
+    padded), grey images are preprocessed one by one, and the engine does not
+    change within a process, so an image's probabilities are the same bits
+    whatever the batch it comes in (``docs/backends.rst``).
 
     Examples
     --------
@@ -278,14 +340,24 @@ class VisionBackend(Backend):
         images = _grey_or_rgb(images)
         loaded = self.load(task)
         loaded.mapping(task)
-        import torch
+        spec = loaded.spec
+        channels = int(spec["num_channels"])
+        groups = []  # (indices, float32 pixel values, one channel standing for the model's equal channels)
+        if isinstance(images, np.ndarray) and images.ndim == 3:  # grey (N, H, W): how classify renders
+            values = grey_model_input(images, spec, expand=False)
+            groups.append((np.arange(len(images)), values, values.shape[1] == 1 and channels > 1))
+            return PreparedImages(self, task, n=len(images), payload=(loaded, groups))
+        for indices, batch in image_groups(images, max(1, len(images))):  # images of one size together
+            grey = grey_images(batch)  # image by image: a colour image never changes how a grey one runs
+            if grey.any():
+                values = grey_model_input(batch[grey][..., 0], spec, expand=False)
+                groups.append((indices[grey], values, values.shape[1] == 1 and channels > 1))
+            if not grey.all():
+                import torch
 
-        groups = []
-        with torch.inference_mode():
-            for indices, batch in image_groups(images, self.batch_size):
-                # one channel for grey images when the model normalises all channels alike (see _forward)
-                groups.append((indices, _preprocess(batch, loaded.spec, device=self.device,
-                                                    dtype=loaded.model.dtype, expand=False)))
+                with torch.inference_mode():
+                    values = model_input(batch[~grey], spec).numpy()
+                groups.append((indices[~grey], values, False))
         return PreparedImages(self, task, n=len(images), payload=(loaded, groups))
 
     def predict(self, images, task):
@@ -300,26 +372,26 @@ class VisionBackend(Backend):
             return Predictions.empty(task)
         loaded, groups = prepared.payload
         mapping = loaded.mapping(task)
-        import torch
-
-        model_probs = np.empty((n, len(loaded.labels)), dtype=np.float64)
-        # a handful of images on the CPU (one-source pipeline calls): one thread; OpenMP workers waiting for a
-        # busy core cost far more than the ~2 ms forward pass.  No lock is held while the model runs: prepare()
-        # of the next batch and other threads' predictions go on meanwhile
-        threads = torch_threads()
+        engine = _onnx.choose_engine(loaded, engine=self.options["engine"], device=self.device)
+        # a handful of images on the CPU (one-source pipeline calls): one thread; workers waiting for a busy
+        # core cost far more than the forward pass.  No lock is held while the model runs: prepare() of the
+        # next batch and other threads' predictions go on meanwhile
+        threads = _threads()
         single = str(self.device) == "cpu" and n <= _SINGLE_THREAD_MAX and threads > 1
-        with one_torch_thread() if single else contextlib.nullcontext():
-            # ONNX Runtime where it pays off (``engine``), else torch on channels-last tensors
-            runner = logits_runner(loaded, engine=self.options["engine"], device=self.device, n_images=n,
-                                   threads=1 if single else threads)
-            with torch.inference_mode(), _autocast(torch, self.device, self.dtype):
-                for indices, pixel_values in groups:
-                    logits = _forward(loaded, runner, pixel_values) / loaded.temperature
-                    if loaded.multilabel:
-                        probs = torch.sigmoid(logits)
-                    else:
-                        probs = torch.softmax(logits, dim=-1)
-                    model_probs[indices] = probs.cpu().numpy()
+        logits = np.empty((n, len(loaded.labels)), dtype=np.float32)
+        for indices, values, grey in groups:
+            for start in range(0, len(values), _onnx.BLOCK):
+                block = _padded(values[start:start + _onnx.BLOCK])
+                out = None
+                if engine == "onnxruntime":
+                    out = _onnx.block_logits(loaded, block, grey=grey, threads=1 if single else threads,
+                                             explicit=self.options["engine"] == "onnxruntime")
+                    if out is None:  # it failed (warned or logged once): torch from now on
+                        engine = "torch"
+                if out is None:
+                    out = self._torch_logits(loaded, block, grey, single)
+                logits[indices[start:start + _onnx.BLOCK]] = out[:min(_onnx.BLOCK, len(values) - start)]
+        model_probs = _onnx.probabilities(loaded, logits).astype(np.float64)
         probabilities = np.zeros((n, task.n_classes), dtype=np.float64)
         probabilities[:, mapping] = model_probs
         if task.multilabel:
@@ -331,6 +403,20 @@ class VisionBackend(Backend):
         else:
             labels = [task.labels[j] for j in np.argmax(probabilities, axis=1)]
         return Predictions(task, labels, probabilities)
+
+    def _torch_logits(self, loaded, block, grey, single):
+        """float32 logits of one block with torch (on the backend's device, channels-last tensors)."""
+        import torch
+
+        from .._threads import one_torch_thread
+
+        with one_torch_thread() if single else contextlib.nullcontext(), torch.inference_mode(), \
+                _autocast(torch, self.device, self.dtype):
+            x = torch.from_numpy(block).to(device=self.device, dtype=loaded.model.dtype)
+            if grey:
+                x = x.expand(-1, int(loaded.spec["num_channels"]), -1, -1)
+            x = x.contiguous(memory_format=torch.channels_last)
+            return loaded.model(pixel_values=x).logits.float().cpu().numpy()
 
     def predict_workers(self):
         """On a CPU of a few cores, one :meth:`predict` call per core torch may use (`Backend.predict_workers`).
@@ -346,7 +432,7 @@ class VisionBackend(Backend):
         -------
         int
         """
-        threads = torch_threads()
+        threads = _threads()
         if str(self.device) != "cpu" or threads > _SIDE_BY_SIDE_MAX:
             return 1
         return max(1, threads)
@@ -371,20 +457,17 @@ class VisionBackend(Backend):
 
             info.update(model="default", default_models=dict(DEFAULT_MODELS))
             return info
-        import torch
-        import transformers
-
         meta = loaded.meta
         info.update(
             {
                 "model": str(loaded.source),
                 "model_sha256": loaded.sha256,
                 "model_revision": getattr(loaded.config, "_commit_hash", None),
-                "architecture": (loaded.config.architectures or [type(loaded.model).__name__])[0],
+                "architecture": loaded.architecture,
                 "model_task": meta.get("task"),
                 "labels": list(loaded.labels),
                 "multilabel": loaded.multilabel,
-                "dtype": str(loaded.model.dtype).replace("torch.", ""),
+                "dtype": loaded.dtype,
                 "preprocessing": {
                     k: (list(v) if isinstance(v, tuple) else v) for k, v in loaded.spec.items()
                 },
@@ -393,8 +476,8 @@ class VisionBackend(Backend):
                 "beam_arcsec": meta.get("beam_arcsec"),
                 "cutout_size_pix": meta.get("cutout_size_pix"),
                 "temperature": loaded.temperature,
-                "torch_version": torch.__version__,
-                "transformers_version": transformers.__version__,
+                "torch_version": _onnx._package_version("torch"),
+                "transformers_version": _onnx._package_version("transformers"),
             }
         )
         if loaded.multilabel:
@@ -407,6 +490,39 @@ class VisionBackend(Backend):
 _SINGLE_THREAD_MAX = 16
 #: Most torch threads for which ``predict`` calls run side by side, one thread each (`VisionBackend.predict_workers`).
 _SIDE_BY_SIDE_MAX = 4
+_MODEL_LOCK = threading.RLock()
+
+
+def _threads():
+    """Threads a call may use: torch's count once torch is imported, else what torch would take.
+
+    Without torch in the process (ONNX Runtime from the disk cache), the
+    count torch would start with: ``OMP_NUM_THREADS`` if set, else the CPUs
+    this process may run on; inside `radioassist._threads.one_thread_call`, 1.
+    """
+    from .. import _threads as threads
+
+    if getattr(threads._local, "single", 0):
+        return 1
+    if "torch" in sys.modules:
+        return threads.torch_threads()
+    try:
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    except (KeyError, ValueError):
+        pass
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _padded(values):
+    """A block of `_onnx.BLOCK` images: ``values`` and zeros after them (every forward pass has one shape)."""
+    if len(values) == _onnx.BLOCK:
+        return np.ascontiguousarray(values)
+    block = np.zeros((_onnx.BLOCK, *values.shape[1:]), dtype=np.float32)
+    block[:len(values)] = values
+    return block
 
 
 def _autocast(torch, device, dtype):
@@ -420,12 +536,11 @@ def _autocast(torch, device, dtype):
 
 
 def _load_checkpoint(source, *, device, dtype, allow_pickle, trust_remote_code, revision, local_files_only):
-    """Load a checkpoint folder or hub id as a `_LoadedModel` (weights checked before unpickling anything)."""
-    from .._optional_deps import require
+    """Load a checkpoint folder or hub id as a `_LoadedModel` (weights checked before unpickling anything).
 
-    torch = require("torch", purpose="the vision backend")
-    transformers = require("transformers", purpose="the vision backend")
-
+    A local radioassist checkpoint (``config.json`` with a ``radioassist`` block) in float32 is read from
+    its JSON files; its torch model loads when first needed.  Anything else loads with transformers now.
+    """
     text = str(source)
     path = Path(text).expanduser()
     local = path.exists()
@@ -437,10 +552,67 @@ def _load_checkpoint(source, *, device, dtype, allow_pickle, trust_remote_code, 
         has_safe = check_checkpoint_folder(path, allow_pickle=allow_pickle, label=text)
         use_safetensors = has_safe
         sha256 = weights_sha256(path)
-        _check_recorded_hash(path, sha256)
+        config = _check_recorded_hash(path, sha256)
     else:
         use_safetensors = None if allow_pickle else True
+        config = None
+    load = functools.partial(_load_torch_model, source, path=path, local=local, device=device, dtype=dtype,
+                             use_safetensors=use_safetensors, trust_remote_code=trust_remote_code,
+                             revision=revision, local_files_only=local_files_only)
+    if (local and has_safe and isinstance(config.get("radioassist"), dict) and dtype in (None, "float32")
+            and str(config.get("dtype", config.get("torch_dtype")) or "float32") == "float32"):
+        _check_safetensors(path, label=text)  # a damaged weight file fails now, as when loading with torch
+        json_config = _JsonConfig(config)
+        spec = _preprocessing_spec(json_config, path, local=True, revision=revision,
+                                   local_files_only=local_files_only)
+        log.debug("read %s (sha256 %s) with preprocessing %s; its torch model loads when needed", text, sha256,
+                  spec)
+        return _LoadedModel(source=source, config=json_config, spec=spec, sha256=sha256, local=True,
+                            dtype="float32", loader=load)
+    model = load()
+    config = model.config
+    if not local:
+        sha256 = _hub_sha256(text, revision)
+    spec = _preprocessing_spec(
+        config, path if local else text, local=local, revision=revision, local_files_only=local_files_only
+    )
+    log.debug("loaded %s (%s, sha256 %s) with preprocessing %s", text, type(model).__name__, sha256, spec)
+    return _LoadedModel(source=source, config=config, spec=spec, sha256=sha256, local=local,
+                        dtype=str(model.dtype).replace("torch.", ""), _model=model)
 
+
+def _check_safetensors(folder, *, label):
+    """Raise `ModelError` unless each ``*.safetensors`` file of ``folder`` is whole (its header read, no torch).
+
+    A safetensors file is an 8-byte header length, a JSON header giving each tensor's byte range, then the
+    data: the ranges must end where the file does.
+    """
+    for path in sorted(Path(folder).glob("*.safetensors")):
+        try:
+            size = path.stat().st_size
+            with open(path, "rb") as fh:
+                length = int.from_bytes(fh.read(8), "little")
+                if not 0 < length <= size - 8:
+                    raise ValueError(f"header length {length} does not fit a file of {size} bytes")
+                header = json.loads(fh.read(length))
+            ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
+            if 8 + length + max(ends, default=0) != size:
+                raise ValueError(f"the tensors end at byte {8 + length + max(ends, default=0)} of a file of "
+                                 f"{size} bytes (truncated or padded)")
+        except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            msg = (f"could not load image-classification model {label}: {path.name} is not a whole safetensors "
+                   f"file ({exc})")
+            raise ModelError(msg) from exc
+
+
+def _load_torch_model(source, *, path, local, device, dtype, use_safetensors, trust_remote_code, revision,
+                      local_files_only):
+    """The torch model of a checkpoint (transformers ``AutoModelForImageClassification``), in eval mode."""
+    from .._optional_deps import require
+
+    torch = require("torch", purpose="the vision backend")
+    transformers = require("transformers", purpose="the vision backend")
+    text = str(source)
     torch_dtype = getattr(torch, dtype) if dtype else None
     kwargs = dict(
         use_safetensors=use_safetensors,
@@ -472,17 +644,11 @@ def _load_checkpoint(source, *, device, dtype, allow_pickle, trust_remote_code, 
     except Exception as exc:
         msg = f"cannot move model {text} to device {device!r}: {exc}"
         raise ModelError(msg) from exc
-    config = model.config
-    if not local:
-        sha256 = _hub_sha256(text, revision)
-    spec = _preprocessing_spec(
-        config, path if local else text, local=local, revision=revision, local_files_only=local_files_only
-    )
-    log.debug("loaded %s (%s, sha256 %s) with preprocessing %s", text, type(model).__name__, sha256, spec)
-    return _LoadedModel(source=source, model=model, config=config, spec=spec, sha256=sha256, local=local)
+    return model
 
 
 def _check_recorded_hash(path, sha256):
+    """The checkpoint's ``config.json`` (a dict), after checking the weights' hash it records, if any."""
     try:
         with open(path / "config.json", encoding="utf-8") as fh:
             config = json.load(fh)
@@ -496,6 +662,7 @@ def _check_recorded_hash(path, sha256):
             f"{expected} recorded in its config.json"
         )
         raise ModelError(msg)
+    return config
 
 
 def _hub_sha256(repo_id, revision):
@@ -630,17 +797,3 @@ def _grey_or_rgb(images):
             and images.shape[-1] != 3 and images.size:
         return images
     return as_image_list(images)
-
-
-def _forward(loaded, runner, pixel_values):
-    """Logits (float32) of prepared pixel values; one channel stands for the model's equal grey channels."""
-    import torch
-
-    channels = int(loaded.spec["num_channels"])
-    grey = pixel_values.shape[1] == 1 and channels > 1
-    if runner is not None:
-        return runner(pixel_values, grey=grey)
-    if grey:
-        pixel_values = pixel_values.expand(-1, channels, -1, -1)
-    pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
-    return loaded.model(pixel_values=pixel_values).logits.float()

@@ -3,6 +3,7 @@ import json
 from pathlib import Path
 
 import click
+import numpy as np
 
 from ._common import handle_errors, progress_enabled
 from ._options import (batch_size_option, catalog_column_options, catalog_option, chunk_size_option,
@@ -76,6 +77,18 @@ def _backend_options(pairs, allow_pickle, trust_remote_code):
 @size_rule_options
 @preset_option(default_help="the one the model was trained with, else radio-llava")
 @coverage_option()
+@click.option("--gate", "gate_model", default=None, metavar="MODEL",
+              help="For a task that applies only to some sources (B6: extended radio galaxies), the model of the "
+                   "gate task (B3) asked first; rows it rules out are flagged not_applicable instead of labelled "
+                   "(column <task>_gate_prob keeps its probability).  Default: the shipped B3 model.")
+@click.option("--no-gate", is_flag=True,
+              help="Ask the task of every source, even those it does not apply to (no gate).  Default: off.")
+@click.option("--gate-threshold", default=None, type=click.FloatRange(0, 1),
+              help="A row is not_applicable when the gate's probability that the task applies is below this.  "
+                   "Default: the value chosen on held-out data (radioassist._gate.DEFAULT_GATE_THRESHOLD).")
+@click.option("--drop-unclassified", is_flag=True,
+              help="Write only the classified rows to the output catalogue (a small table).  Default: off (every "
+                   "input row, in order, with a flag saying why a row was not classified).")
 @click.option("--strict", is_flag=True,
               help="Exit with a non-zero status (after writing the outputs) when any answer could not be parsed "
                    "or any request failed.  Default: off (such rows are flagged and counted).")
@@ -94,8 +107,8 @@ def _backend_options(pairs, allow_pickle, trust_remote_code):
 @handle_errors
 def classify_command(mosaics, catalog, task, backend, model, options, allow_pickle, trust_remote_code, output,
                      regions, gallery, gallery_max, report, truth_column, size, size_rule, preset, min_coverage,
-                     strict, batch_size, chunk_size, device, hdu, plane, catalog_options, snr, workers, scheduler,
-                     resume, overwrite):
+                     gate_model, no_gate, gate_threshold, drop_unclassified, strict, batch_size, chunk_size, device,
+                     hdu, plane, catalog_options, snr, workers, scheduler, resume, overwrite):
     """Classify every source of MOSAIC (or of several mosaics) and write the labelled catalogue.
 
     Cuts each catalogue source out of the mosaic, renders it as the model
@@ -107,7 +120,10 @@ def classify_command(mosaics, catalog, task, backend, model, options, allow_pick
 
     With several mosaics (the tiles of a survey) each source is classified in
     the one tile where it lies farthest from the edge and from blank areas
-    (column <task>_tile); sources in no tile are flagged no_tile.  Results are
+    (column <task>_tile); sources in no tile are flagged no_tile.  Without
+    --catalog, the sources of each MOSAIC are found in it and classified in it
+    (column <task>_tile names the image): a folder of cutouts is one call,
+    e.g. ``radioassist classify cutouts/*.fits --task B3 -o labels.ecsv``.  Results are
     saved as they come in <output>.partial/, so that --resume continues a run
     that was interrupted; the folder is removed once the output is written.
     """
@@ -135,6 +151,12 @@ def classify_command(mosaics, catalog, task, backend, model, options, allow_pick
         raise click.FileError(str(catalog), hint="catalogue file not found")
     if truth_column is not None and not report:
         raise click.UsageError("--truth-column is shown in the HTML report: give --report too")
+    if no_gate and (gate_model is not None or gate_threshold is not None):
+        raise click.UsageError("--no-gate turns the gate off: drop --gate/--gate-threshold, or --no-gate")
+    if task_obj.applies_to is None and (gate_model is not None or gate_threshold is not None):
+        raise click.UsageError(f"task {task_obj.id} applies to every source and has no gate: drop "
+                               "--gate/--gate-threshold")
+    gate = False if no_gate else (gate_model if gate_model is not None else True)
     backend_options = _backend_options(options, allow_pickle, trust_remote_code)
     partial = partial_path(output)
     if partial.exists() and not resume:
@@ -150,23 +172,35 @@ def classify_command(mosaics, catalog, task, backend, model, options, allow_pick
                      backend_options=backend_options, catalog_options=catalog_options,
                      detect_options={"snr": snr}, hdu=hdu, plane=plane,
                      scheduler=scheduler, workers=workers, checkpoint=partial, resume=resume,
-                     progress=progress_enabled(), timings=timings, min_coverage=min_coverage)
+                     progress=progress_enabled(), timings=timings, min_coverage=min_coverage, gate=gate,
+                     gate_threshold=gate_threshold)
+    full = table
+    if drop_unclassified:
+        table = table[np.asarray(table[f"{task_obj.id}_flag"], dtype=str) == ""]
+        table.meta["radioassist"] = dict(full.meta.get("radioassist", {}), rows_written="classified only",
+                                         n_input_rows=len(full))
     write_table(table, output, overwrite=overwrite)
     PartialResults(partial).remove()  # the output is safely written: the partial results are no longer needed
-    click.echo(f"Wrote {len(table)} sources with {task_obj.id} labels to {output}")
+    n_labelled = int(np.sum(np.asarray(full[f"{task_obj.id}_flag"], dtype=str) == ""))
+    click.echo(f"Wrote {output}: {len(table):,} rows"
+               + (f" ({n_labelled:,} labelled {task_obj.id})" if len(table) != n_labelled else f" labelled "
+                  f"{task_obj.id}"))
     if regions:
         write_regions(table, regions, task=task_obj, overwrite=overwrite)
-        click.echo(f"Wrote DS9 regions to {regions}")
+        click.echo(f"Wrote {regions}: DS9 regions of the {n_labelled:,} labelled sources")
     if gallery:
-        _write_gallery(paths, table, task_obj, gallery, limit=gallery_max, overwrite=overwrite, hdu=hdu,
-                       plane=plane)
-        click.echo(f"Wrote gallery to {gallery}")
+        shown = _write_gallery(paths, table, task_obj, gallery, limit=gallery_max, overwrite=overwrite, hdu=hdu,
+                               plane=plane)
+        if shown:
+            click.echo(f"Wrote {gallery}: gallery of {shown:,} labelled cutouts")
+        else:
+            click.echo(f"No gallery written to {gallery}: no source was labelled (see {task_obj.id}_flag)")
     if report:
         from ..report import write_report
         write_report(table, image, report, task=task_obj, truth_column=truth_column, hdu=hdu, plane=plane,
-                     overwrite=overwrite)
-        click.echo(f"Wrote report to {report}")
-    _summary(table, task_obj, timings)
+                     overwrite=overwrite, table_path=output)
+        click.echo(f"Wrote {report}: HTML report")
+    _summary(full, task_obj, timings)
     if strict:
         meta = table.meta.get("radioassist", {})
         n_unparsed, n_errors = int(meta.get("n_unparsed", 0)), int(meta.get("n_errors", 0))
@@ -191,8 +225,11 @@ def _summary(table, task, timings):
     why = ", ".join(f"{'errors' if key == FLAG_ERROR else key} {n:,}" for key, n in flagged.items())
     click.echo(f"Labels: {parts or 'none'}; not classified: {why} (see {task.id}_flag)")
     total = timings.get("total")
+    n_labelled = int(len(labels))
     if total:
-        click.echo(f"{len(table)} sources in {total:.1f} s ({len(table) / total:.0f} sources/s)")
+        rate = n_labelled / total
+        click.echo(f"{n_labelled:,} source{'' if n_labelled == 1 else 's'} labelled in {total:.1f} s "
+                   f"({rate:.3g} sources/s)")
 
 
 def _write_gallery(paths, table, task, path, *, limit, overwrite, hdu=None, plane=None):
@@ -208,7 +245,7 @@ def _write_gallery(paths, table, task, path, *, limit, overwrite, hdu=None, plan
     flags = np.asarray(table[f"{task.id}_flag"], dtype=str)
     rows = np.flatnonzero(flags == "")[:limit]
     if len(rows) == 0:
-        raise click.ClickException("no classified source to show in the gallery")
+        return 0
     prov = table.meta.get("radioassist", {})
     preset = prov.get("render_preset")  # one per tile when they differ; none recorded: render's default
     preset = {"preset": preset[0] if isinstance(preset, list) else preset} if preset else {}
@@ -234,4 +271,9 @@ def _write_gallery(paths, table, task, path, *, limit, overwrite, hdu=None, plan
     for i, lab in zip(rows, labels):
         col = f"{task.id}_prob_{lab.split(',')[0]}"
         probs.append(float(table[col][i]) if col in table.colnames else float("nan"))
-    make_gallery(np.stack(images), labels=labels, probabilities=probs, path=path)
+    from ..output import source_names
+
+    names, _ = source_names(table)
+    make_gallery(np.stack(images), labels=labels, probabilities=probs, titles=[names[i] for i in rows], task=task,
+                 path=path)
+    return len(rows)

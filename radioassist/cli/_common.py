@@ -1,6 +1,7 @@
 """Shared pieces of the command-line interface: logging set-up, error handling, progress bars."""
 import functools
 import logging
+import re
 import sys
 import warnings
 
@@ -8,7 +9,15 @@ import click
 
 from ..exceptions import RadioassistError
 
-__all__ = ["configure_logging", "handle_errors", "progress_enabled", "command_line"]
+__all__ = ["configure_logging", "handle_errors", "progress_enabled", "command_line", "cli_message"]
+
+# the library names keyword arguments, with the command-line option beside them: "size (--size)",
+# "pass overwrite=True (--overwrite)", "max_size (--max-size, 1 arcmin)"; a bare "model=" names a keyword whose
+# option has the same name
+_KEYWORD_AND_OPTION = re.compile(r"\b[a-z][a-z0-9_]*(?:=[A-Za-z0-9_.]*)? \((--[a-z][a-z0-9-]*)(\)|, )")
+_BARE_KEYWORD = re.compile(r"\b(model|catalog|task|backend|device|overwrite|resume|preset|gate|hdu|plane|workers|"
+                           r"scheduler|output|ra|dec|size_unit)=(?:True\b)?(?=[\s:;,.)]|$)")
+_OPTION_NAMES = {"ra": "--ra-col", "dec": "--dec-col", "size_unit": "--size-unit"}
 
 _state = {"verbosity": 0}
 
@@ -35,6 +44,26 @@ def progress_enabled():
     return _state["verbosity"] >= 0 and sys.stderr.isatty()
 
 
+def cli_message(text):
+    """A library message in the command line's words: options (``--size``), not keyword arguments.
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> cli_message("size (--size) must be positive; pass overwrite=True (--overwrite) or model= (a folder)")
+    '--size must be positive; pass --overwrite or --model (a folder)'
+    """
+    text = _KEYWORD_AND_OPTION.sub(lambda m: m.group(1) + ("" if m.group(2) == ")" else " ("), text)
+    return _BARE_KEYWORD.sub(lambda m: _OPTION_NAMES.get(m.group(1), "--" + m.group(1)), text)
+
+
 def handle_errors(func):
     """Turn expected errors into a one-line ``Error: ...`` message and exit status 1 (2 for usage errors).
 
@@ -55,7 +84,7 @@ def handle_errors(func):
                 ValueError, OSError) as exc:
             if _state["verbosity"] > 1:
                 raise
-            message = " ".join(str(exc).split()) or type(exc).__name__
+            message = cli_message(" ".join(str(exc).split())) or type(exc).__name__
             raise click.ClickException(message) from None
         except Exception as exc:  # an unexpected failure: still no traceback unless asked for
             if _state["verbosity"] > 1:

@@ -14,20 +14,18 @@ __all__ = ["cutout_command"]
 _CUBE_SUFFIXES = (".fits", ".fit", ".fts")
 
 
-def _file_names(table, column, keep):
-    """Safe, unique per-cutout file names from a catalogue column (without extension)."""
-    import numpy as np
-
+def _file_names(table, column, rows):
+    """Safe, unique per-cutout file names (without extension) of catalogue ``rows``, from a column or the row."""
     if column is None:
         width = max(5, len(str(len(table) - 1)))
-        return [f"cutout_{i:0{width}d}" for i in np.flatnonzero(keep)]
+        return [f"cutout_{i:0{width}d}" for i in rows]
     if column not in table.colnames:
         from ..exceptions import CatalogError
         msg = (f"--name-col {column!r} is not a column of the catalogue "
                f"(columns: {', '.join(table.colnames[:15])})")
         raise CatalogError(msg)
     names, seen = [], {}
-    for i in np.flatnonzero(keep):
+    for i in rows:
         name = re.sub(r"[^A-Za-z0-9_.+\-]+", "_", str(table[column][i]).strip()).strip("._") or f"row{i}"
         if name in seen:
             seen[name] += 1
@@ -64,10 +62,11 @@ def cutout_command(mosaic, catalog, output, size, size_rule, resample_to, hdu, p
                    fmt, preset, overwrite):
     """Cut a square cutout around every source of CATALOG out of MOSAIC.
 
-    Writes one FITS cube with a table (OUTPUT ending in .fits: every
-    catalogue row, in order, with partial/outside flags) or a folder with one
-    FITS (or PNG) file per cutout that overlaps the image.  Partial cutouts
-    at the image edges are padded with NaN.
+    Writes one FITS cube with a table (OUTPUT ending in .fits: a cutout per
+    catalogue row on the image, with its catalogue row number and
+    partial/blank flags) or a folder with one FITS (or PNG) file per cutout
+    that has data.  Rows off the image get no cutout (they are counted);
+    partial cutouts at the image edges are padded with NaN.
 
     Example: radioassist cutout mosaic.fits -c sources.vot --size 90arcsec -o cutouts.fits
     """
@@ -104,34 +103,38 @@ def cutout_command(mosaic, catalog, output, size, size_rule, resample_to, hdu, p
 
     valid = np.asarray(stack.valid)
     no_position = (~np.asarray(table["position_ok"], dtype=bool) if "position_ok" in table.colnames
-                   else np.zeros(len(stack), dtype=bool))
-    n_outside = int(np.sum(stack.outside & ~no_position))
-    n_blank = int(np.sum(~valid & ~stack.outside))
+                   else np.zeros(len(table), dtype=bool))
+    n_off = stack.n_skipped - int(no_position.sum())
+    n_blank = int(np.sum(~valid))
     scale = stack.pixel_scale
     scale_text = (f"{scale.to_value(u.arcsec):.3g}\"/px" if scale.isscalar else
                   f"{np.nanmin(scale.to_value(u.arcsec)):.3g}-{np.nanmax(scale.to_value(u.arcsec)):.3g}\"/px")
+    if len(stack) == 0:
+        raise InputError(f"none of the {len(table):,} catalogue rows lies on {mosaic}: nothing to cut (check that "
+                         "the catalogue and the mosaic cover the same field, and --ra-col/--dec-col)")
     if cube:
         stack.write(output, overwrite=overwrite)
-        click.echo(f"Wrote {len(stack)} cutouts of {stack.size}x{stack.size} px ({scale_text}) to {output}")
+        click.echo(f"Wrote {output}: {len(stack):,} cutouts of {stack.size}x{stack.size} px ({scale_text}); "
+                   "column 'row' of HDU CUTOUTS is each cutout's catalogue row")
     else:
-        names = _file_names(table, name_col, valid)
         keep = np.flatnonzero(valid)
+        names = _file_names(table, name_col, stack.rows[keep])
         subset = stack[keep]
         if fmt == "fits":
             paths = subset.write_folder(output, names=names, overwrite=overwrite, progress=progress_enabled())
         else:
             from ..render import render, write_png
             paths = write_png(render(subset, preset=preset), output, names=names, overwrite=overwrite)
-        click.echo(f"Wrote {len(paths)} {fmt.upper()} cutouts of {stack.size}x{stack.size} px ({scale_text}) "
-                   f"to {output}/")
+        click.echo(f"Wrote {output}/: {len(paths):,} {fmt.upper()} cutouts of {stack.size}x{stack.size} px "
+                   f"({scale_text})")
     notes = []
     if int(np.sum(stack.partial)):
-        notes.append(f"{int(np.sum(stack.partial))} partial (NaN-padded)")
-    if n_outside:
-        notes.append(f"{n_outside} outside the image" + ("" if cube else " (skipped)"))
+        notes.append(f"{int(np.sum(stack.partial)):,} partial (NaN-padded)")
+    if n_off:
+        notes.append(f"{n_off:,} off the image (skipped)")
     if no_position.any():
-        notes.append(f"{int(no_position.sum())} without a valid position" + ("" if cube else " (skipped)"))
+        notes.append(f"{int(no_position.sum()):,} without a valid position (skipped)")
     if n_blank:
-        notes.append(f"{n_blank} on blank pixels only" + ("" if cube else " (skipped)"))
+        notes.append(f"{n_blank:,} on blank pixels only" + ("" if cube else " (skipped)"))
     if notes:
-        click.echo("Of " + f"{len(stack)} sources: " + ", ".join(notes) + ".")
+        click.echo(f"Of {len(table):,} catalogue rows: " + ", ".join(notes) + ".")

@@ -20,6 +20,7 @@ import click
 from .._parameters import (as_batch_size, as_coverage, as_parallel, as_positive_int, as_preset, as_size,
                            as_size_rule, check_size_choice)
 from ..exceptions import InputError
+from ._common import cli_message
 from ..render import PRESETS
 
 __all__ = ["checked", "usage_check", "catalog_option", "catalog_column_options", "image_options", "size_option",
@@ -38,7 +39,7 @@ def usage_check(validator, *args, **kwargs):
     try:
         return validator(*args, **kwargs)
     except InputError as exc:
-        raise click.UsageError(" ".join(str(exc).split())) from None
+        raise click.UsageError(cli_message(" ".join(str(exc).split()))) from None
 
 
 def checked(validator, **kwargs):
@@ -49,7 +50,7 @@ def checked(validator, **kwargs):
         try:
             return validator(value, **kwargs)
         except InputError as exc:
-            raise click.UsageError(" ".join(str(exc).split()), ctx=ctx) from None
+            raise click.UsageError(cli_message(" ".join(str(exc).split())), ctx=ctx) from None
     return callback
 
 

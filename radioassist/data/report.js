@@ -162,6 +162,7 @@
     ff.appendChild(option("", "all"));
     ff.appendChild(option("=ok", "ok: classified (" + nOk + ")"));
     Object.keys(flags).sort().forEach(function (f) { ff.appendChild(option(f, f + " (" + flags[f] + ")")); });
+    if (nOk) { state.flag = "=ok"; ff.value = "=ok"; }  /* opens on the classified rows; "all" is one choice away */
     fl.addEventListener("change", function () { state.label = fl.value; state.page = 0; refresh(); });
     ff.addEventListener("change", function () { state.flag = ff.value; state.page = 0; refresh(); });
     var fn = document.getElementById("f-name"), timer = null;

@@ -617,7 +617,7 @@ def _catalog_stack(image, positions, *, size, resample_to, progress):
     from ..cutouts import extract_cutouts
 
     if resample_to is None:
-        return extract_cutouts(image, positions, size=size, progress=progress)
+        return extract_cutouts(image, positions, size=size, off_image="keep", progress=progress)
     from ..domain import model_grid, to_model_grid
     from ..image import load_image
 

@@ -424,7 +424,7 @@ def _catalog_items(image, catalog, tasks, *, label_columns, tags_column, label_m
         raise InputError(msg)
     index = np.flatnonzero(keep)
     stack = extract_cutouts(image, table["skycoord"][index], size=size, resample_to=resample_to,
-                            progress=progress)
+                            off_image="keep", progress=progress)
     blank = blank_mask(stack.data)
     usable = np.asarray(stack.valid, dtype=bool) & ~blank
     n_bad = int((~usable).sum())
