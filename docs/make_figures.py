@@ -167,6 +167,11 @@ def lotss_skymap():
     partial = on & (flag == "partial")
     ax.scatter(x[partial], y[partial], s=60, facecolors="none", edgecolors="#7a8793", lw=1.2,
                label=f"partial: model's field runs off the mosaic ({partial.sum()})")
+    for other, marker, colour in (("not_applicable", "s", "#2b8a3e"),):
+        sel = on & (flag == other)
+        if sel.any():
+            ax.scatter(x[sel], y[sel], s=70, marker=marker, facecolors="none", edgecolors=colour, lw=1.4,
+                       label=f"{other}: not an extended radio galaxy (B3 gate) ({sel.sum()})")
     for lab in ("FR-I", "FR-II"):
         sel = on & (flag == "") & (label == lab)
         ax.scatter(x[sel], y[sel], s=160, facecolors="none", edgecolors=LABEL_COLOURS[lab], lw=2.2,
@@ -178,14 +183,32 @@ def lotss_skymap():
     n_out = int((flag == "outside").sum())
     ax.set_title(f"LoTSS DR1 P205+55 (144 MHz), task B6: {on.sum()} of {len(table):,} catalogue rows on the "
                  f"image\n({n_out:,} flagged outside)", fontsize=10)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, fontsize=8, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, fontsize=8, frameon=False)
     save_png(fig, "lotss_skymap.png")
 
 
 @figure("lotss_gallery.png", page="tutorials/lotss")
 def lotss_gallery():
-    """The ``--gallery`` PNG that the LoTSS command wrote, as written."""
-    save_png(lotss_run() / "lotss_b6.png", "lotss_gallery.png")
+    """Every catalogue row on the LoTSS mosaic, as the run left it: B6 label or flag, and the gate's P(extended)."""
+    from astropy.table import Table
+
+    import radioassist as ra
+    from radioassist.gallery import make_gallery
+
+    out = lotss_run()
+    table = Table.read(out / "lotss_b6.ecsv")
+    flag = _text(table["B6_flag"])
+    rows = np.flatnonzero(flag != "outside")
+    rows = rows[np.argsort(-np.nan_to_num(np.asarray(table["B6_gate_prob"], float)[rows], nan=-1))]
+    catalog = ra.read_catalog(table[rows])
+    stack = ra.extract_cutouts(ra.load_image(LOTSS_MOSAIC), catalog, size=180)  # 270" at 1.5"/px
+    label = _text(table["B6_label"])[rows]
+    gate = np.asarray(table["B6_gate_prob"], float)[rows]
+    captions = [label[k] if label[k] else flag[rows][k] for k in range(len(rows))]
+    titles = [f"P(ext) {g:.2f}" if np.isfinite(g) else "not gated" for g in gate]
+    make_gallery(ra.render(stack, preset="radio-llava"), labels=captions, titles=titles, ncols=9, tile=112,
+                 path=WORK / "lotss_gallery.png")
+    save_png(WORK / "lotss_gallery.png", "lotss_gallery.png")
 
 
 def _browser():
