@@ -363,15 +363,19 @@ def first_catalogue():
         sel = label == lab
         ax1.scatter(table["ra_deg"][sel], table["dec_deg"][sel], s=9, color=LABEL_COLOURS[lab],
                     label=f"{lab} ({sel.sum()})")
+    flag = _text(table["B6_flag"])
+    sel = flag == "not_applicable"
+    ax1.scatter(table["ra_deg"][sel], table["dec_deg"][sel], s=14, marker="x", color="#495057",
+                label=f"not_applicable, B3 gate ({sel.sum()})")
     ax1.set(xlabel="RA (deg)", ylabel="Dec (deg)", title=f"frdeep_b6.ecsv: {len(table)} FIRST sources, B6 labels")
     ax1.invert_xaxis()
     ax1.legend(fontsize=8, loc="lower left")
     bins = np.linspace(0, 1, 21)
     truth = _text(table["fr_label_from_filename"])
     for cls, colour in (("I", LABEL_COLOURS["FR-I"]), ("II", LABEL_COLOURS["FR-II"])):
-        sel = truth == cls
-        ax2.hist(np.asarray(table["B6_prob_FR-II"])[sel], bins=bins, color=colour, alpha=0.7,
-                 label=f"catalogue FR-{cls} ({sel.sum()})")
+        prob = np.asarray(table["B6_prob_FR-II"], float)
+        sel = (truth == cls) & np.isfinite(prob)
+        ax2.hist(prob[sel], bins=bins, color=colour, alpha=0.7, label=f"catalogue FR-{cls}, labelled ({sel.sum()})")
     ax2.set(xlabel="B6_prob_FR-II", ylabel="sources", title="train and test splits together: not a score")
     ax2.legend(fontsize=8, loc="upper center")
     save_png(fig, "first_catalogue.png")

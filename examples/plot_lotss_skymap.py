@@ -11,8 +11,9 @@ Command-line equivalent::
         --catalog ../shared/data/lotss_dr1_hetdex/catalog_shimwell_reduced.srl.fits --task B6 -o lotss_b6.ecsv
 
 The model was trained on FIRST (1.4 GHz): the cutouts are resampled to its 1.8"/px grid, and the labels of
-144 MHz sources are outside its training domain (radioassist warns once). Rows whose 270" field runs off
-the mosaic are flagged ``partial``; rows off the image ``outside``.
+144 MHz sources are outside its training domain (radioassist warns once). The shipped B3 model runs first as
+a gate: rows it finds no extended radio galaxy in are flagged ``not_applicable``. Rows whose 270" field runs
+off the mosaic are flagged ``partial``; rows off the image ``outside``.
 """
 import os
 from pathlib import Path
@@ -31,7 +32,7 @@ catalog = DATA / "lotss_dr1_hetdex" / "catalog_shimwell_reduced.srl.fits"
 table = ra.classify(mosaic, catalog, task="B6")
 flag = table["B6_flag"].filled("") if hasattr(table["B6_flag"], "filled") else table["B6_flag"]
 label = table["B6_label"].filled("") if hasattr(table["B6_label"], "filled") else table["B6_label"]
-print(f"{len(table):,} catalogue rows;", {f: int((flag == f).sum()) for f in ("outside", "partial")},
+print(f"{len(table):,} catalogue rows;", {f: int((flag == f).sum()) for f in ("outside", "partial", "not_applicable")},
       {lab: int(((flag == "") & (label == lab)).sum()) for lab in ("FR-I", "FR-II")})
 
 # %%
@@ -45,8 +46,9 @@ fig = plt.figure(figsize=(7, 6.5))
 ax = fig.add_subplot(projection=image.wcs)
 ax.imshow(image.data, origin="lower", cmap="gray_r",
           norm=ImageNormalize(image.data, interval=PercentileInterval(99.5), stretch=AsinhStretch(0.1)))
-for value, colour, size in (("partial", "0.5", 50), ("FR-I", "#e8a33d", 160), ("FR-II", "#4aa3df", 160)):
-    sel = on & ((flag == value) if value == "partial" else ((flag == "") & (label == value)))
+for value, colour, size in (("partial", "0.5", 50), ("not_applicable", "#2b8a3e", 50), ("FR-I", "#e8a33d", 160),
+                            ("FR-II", "#4aa3df", 160)):
+    sel = on & ((flag == value) if value in ("partial", "not_applicable") else ((flag == "") & (label == value)))
     ax.scatter(x[sel], y[sel], s=size, facecolors="none", edgecolors=colour, lw=2, label=f"{value} ({sel.sum()})")
 ax.set_xlim(-0.5, nx - 0.5)
 ax.set_ylim(-0.5, ny - 0.5)
