@@ -303,7 +303,7 @@ def first_catalogue_run():
 
 @figure("first_components.png", page="tutorials/first_fr")
 def first_components():
-    """Components and peaks found on a FIRST cutout, and the label classify gave each."""
+    """Radio sources found on a FIRST cutout, and the label classify gave each."""
     import matplotlib.pyplot as plt
     from astropy.stats import mad_std
     from astropy.table import Table
@@ -333,7 +333,7 @@ def first_components():
                     color="#c92a2a", weight="bold")
     ax.coords[0].set_axislabel("RA")
     ax.coords[1].set_axislabel("Dec")
-    ax.set_title(f"FIRST 1.4 GHz, 3C 325: {len(found)} components above 5 sigma (+), 3 sigma contour,\n"
+    ax.set_title(f"FIRST 1.4 GHz, 3C 325: {len(found)} radio sources above 5 sigma (+), 3 sigma contour,\n"
                  "label of `radioassist classify --task B6` without a catalogue", fontsize=9)
     save_png(fig, "first_components.png")
 
