@@ -199,3 +199,17 @@ def test_gate_of_several_images_without_a_catalogue_asks_each_image_about_its_ow
         for column in ("B6_gate_prob", "B6_prob_FR-I"):
             np.testing.assert_array_equal(np.asarray(both[column])[mine], np.asarray(alone[column]))
         np.testing.assert_array_equal(_text(both["B6_flag"])[mine], _text(alone["B6_flag"]))
+
+
+def test_gated_survey_on_workers_equals_the_serial_run(lotss_compact):
+    """Gate and task on a local dask cluster: the same rows set aside, the same numbers."""
+    pytest.importorskip("distributed")
+    folder, catalog = lotss_compact
+    tiles = [str(folder / "P205+55-mosaic.fits"), str(folder / "P205+55-cutout600.fits")]
+    serial = ra.classify(tiles, catalog, task="B6")
+    parallel = ra.classify(tiles, catalog, task="B6", workers=2)
+    assert np.sum(_text(serial["B6_flag"]) == "not_applicable") >= 10
+    for column in ("B6_flag", "B6_label", "B6_tile"):
+        np.testing.assert_array_equal(_text(parallel[column]), _text(serial[column]))
+    for column in ("B6_gate_prob", "B6_prob_FR-I", "B6_prob_FR-II"):
+        np.testing.assert_array_equal(np.asarray(parallel[column]), np.asarray(serial[column]))
