@@ -54,7 +54,6 @@ def _stack(paths):
 def main():
     args = _parse()
     import onnxruntime
-    import torch
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from scipy.special import softmax
 

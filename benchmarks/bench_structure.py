@@ -11,8 +11,8 @@ temporary folder, then in the same run measures
 
 and prints the rates in sources per second (each its own rows: radioassist's radio sources, photutils'
 segments) and their ratio, radioassist / photutils, and the ratio of their times on the same mosaic (photutils
-deblending splits radio sources into several segments, so its rows outnumber radio sources).  The machine's load changes the figures: quote ratios
-measured in one run.
+deblending splits radio sources into several segments, so its rows outnumber radio sources).  The machine's
+load changes the figures: quote ratios measured in one run.
 
 Usage::
 

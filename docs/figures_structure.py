@@ -8,7 +8,6 @@ import argparse
 import warnings
 from pathlib import Path
 
-import numpy as np
 
 IMAGES = ("frdeep_v2/FIRST/1408+0050_II.fits",
           "mirabest_first/FITS/100_122.412+034.927_0.0825_0124.74.fits")

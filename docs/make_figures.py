@@ -119,7 +119,7 @@ def _text(column):
 
 
 def _stretch(data, lo=1, hi=99.7):
-    from astropy.visualization import AsinhStretch, ImageNormalize, PercentileInterval
+    from astropy.visualization import AsinhStretch, ImageNormalize
 
     finite = data[np.isfinite(data)]
     vmin, vmax = np.percentile(finite, [lo, hi])

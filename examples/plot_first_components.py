@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 from astropy.stats import mad_std
 from astropy.visualization import AsinhStretch, ImageNormalize, PercentileInterval
 

@@ -19,7 +19,6 @@ import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 from astropy.visualization import AsinhStretch, ImageNormalize, PercentileInterval
 
 import radioassist as ra

@@ -179,9 +179,6 @@ def run_gate(spec, image, table, *, position_ok, classify, classify_options, own
         return prob, applies, meta
     groups = [(image, rows)] if own_tile is None else [
         (image[t], rows[own_tile[rows] == t]) for t in np.unique(own_tile[rows])]
-    p = np.full(n, np.nan)
-    seen = np.zeros(n, dtype=bool)
-    inner = {}
     for source, sub in groups:
         icrs = plain_icrs(table["skycoord"][sub])
         positions = Table({"ra": icrs.ra.deg, "dec": icrs.dec.deg})
@@ -190,17 +187,14 @@ def run_gate(spec, image, table, *, position_ok, classify, classify_options, own
         with _gate_run():
             gated = classify(source, positions, task=spec.task, backend=spec.backend, model=spec.model, gate=False,
                              **classify_options)
-        p[sub] = np.asarray(gated[f"{spec.task.id}_prob_{spec.label}"], dtype=float)
-        seen[sub] = np.asarray(gated[f"{spec.task.id}_flag"], dtype=str) == FLAG_OK
+        looked = np.asarray(gated[f"{spec.task.id}_flag"], dtype=str) == FLAG_OK
+        prob[sub[looked]] = np.asarray(gated[f"{spec.task.id}_prob_{spec.label}"], dtype=float)[looked]
         inner = gated.meta.get("radioassist", {})
-    label = spec.label
-    prob[seen] = p[seen]
-    applies[seen] = p[seen] >= spec.threshold
-    for key in ("model", "model_sha256", "model_name", "backend"):
-        if key in inner:
-            meta[f"model_{key}" if key not in ("model", "model_sha256") else key] = inner[key]
+        meta.update({key: inner[key] for key in ("model", "model_sha256") if key in inner})
+    seen = np.isfinite(prob)
+    applies[seen] = prob[seen] >= spec.threshold
     meta["n_seen"] = int(seen.sum())
     meta["n_not_applicable"] = int((~applies).sum())
-    log.info("gate %s (%s >= %.2f): %d of %d sources are not %s", spec.task.id, label, spec.threshold,
+    log.info("gate %s (%s >= %.2f): %d of %d sources are not %s", spec.task.id, spec.label, spec.threshold,
              meta["n_not_applicable"], meta["n_seen"], spec.description)
     return prob, applies, meta

@@ -302,9 +302,9 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
     notes = sorted({note for info in infos for note in info.get("domain_notes") or []})
     if notes:
         meta["domain_notes"] = notes
-    out.meta["radioassist"] = meta
     if "radioassist_structure" in table.meta:  # catalogue-free: how the radio sources were found
         meta["structure"] = table.meta["radioassist_structure"]
+    out.meta["radioassist"] = meta
     for tile in tiles:
         tile.release()
     if timings is not None:

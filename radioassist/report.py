@@ -53,7 +53,7 @@ def _label_colours(task_id, labels, extra=()):
 
     try:
         task = get_task(task_id)
-    except Exception:  # a task of another session, not registered here: the labels the table records
+    except InputError:  # a task of another session, not registered here: the labels the table records
         task = None
     if task is not None and not set(labels) <= set(task.labels):
         task = None

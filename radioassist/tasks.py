@@ -25,8 +25,8 @@ import numpy as np
 from .exceptions import InputError
 from .logger import log
 
-__all__ = ["Task", "Applicability", "TASKS", "get_task", "register_task", "available_tasks", "label_text", "labels_from_tags",
-           "TAG_NAMES", "yes_no_aliases", "fanaroff_riley_aliases"]
+__all__ = ["Task", "Applicability", "TASKS", "get_task", "register_task", "available_tasks", "label_text",
+           "labels_from_tags", "TAG_NAMES", "yes_no_aliases", "fanaroff_riley_aliases"]
 
 
 class _FrozenDict(dict):

@@ -1,5 +1,6 @@
 """Shared fixtures: where the real survey data lives, and small synthetic images."""
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -67,3 +68,45 @@ def pytest_sessionfinish(session, exitstatus):
     """A run that selects no test (e.g. ``-m slow`` on a machine without data) is not a failure."""
     if exitstatus == 5:
         session.exitstatus = 0
+
+
+# ------------------------------------------------------------------------------------------------
+# a real browser (the report's and the documentation's browser tests)
+# ------------------------------------------------------------------------------------------------
+
+CHROME_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1400,1000")
+
+
+def chromium_binaries():
+    """``(chromium, chromedriver)`` paths: ``RADIOASSIST_CHROMIUM``/``RADIOASSIST_CHROMEDRIVER`` or the PATH's."""
+    browser = os.environ.get("RADIOASSIST_CHROMIUM") or next(
+        (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
+    driver = os.environ.get("RADIOASSIST_CHROMEDRIVER") or shutil.which("chromedriver")
+    return browser, driver
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium driven by selenium, with the browser console log enabled; skips without one."""
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install selenium)")
+    from selenium.webdriver.chrome.service import Service
+
+    binary, driver_path = chromium_binaries()
+    if not binary or not driver_path or not os.path.exists(binary) or not os.path.exists(driver_path):
+        pytest.skip("no headless browser: install Debian's chromium and chromium-driver "
+                    "(apt-get install chromium chromium-driver; .ci/run does it when it can)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    profile = tempfile.mkdtemp(prefix="radioassist-chromium-")
+    for flag in CHROME_FLAGS + (f"--user-data-dir={profile}",):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    driver.set_page_load_timeout(120)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)

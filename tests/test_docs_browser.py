@@ -15,13 +15,10 @@ tests are skipped with the reason.
 """
 import functools
 import http.server
-import importlib.util
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
@@ -32,15 +29,6 @@ pytestmark = pytest.mark.slow
 SOURCE = Path(os.environ.get("RADIOASSIST_SOURCE_DIR", Path(__file__).resolve().parents[1]))
 DOCS = SOURCE / "docs"
 WIDTHS = (1400, 1000)  # desktop, and a laptop window where pydata hides the right-hand table of contents
-
-
-def _report_helpers():
-    """CHROME_FLAGS and _binaries of the report's browser test (one way to find and start Chromium)."""
-    spec = importlib.util.spec_from_file_location("_radioassist_report_browser",
-                                                  Path(__file__).with_name("test_report_browser.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.CHROME_FLAGS, module._binaries
 
 
 def tutorial_pages():
@@ -84,31 +72,6 @@ def site(tmp_path_factory):
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
-
-
-@pytest.fixture(scope="module")
-def browser():
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install selenium)")
-    from selenium.webdriver.chrome.service import Service
-
-    flags, binaries = _report_helpers()
-    binary, driver_path = binaries()
-    if not binary or not driver_path or not os.path.exists(binary) or not os.path.exists(driver_path):
-        pytest.skip("no headless browser: install Debian's chromium and chromium-driver "
-                    "(apt-get install chromium chromium-driver; .ci/run does it when it can)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    profile = tempfile.mkdtemp(prefix="radioassist-docs-chromium-")
-    for flag in flags + (f"--user-data-dir={profile}",):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    driver.set_page_load_timeout(60)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def _load(driver, url):

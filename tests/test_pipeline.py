@@ -178,7 +178,8 @@ def test_batches_are_classified_while_the_next_is_cut_across_partitions(fr_sky):
     assert len(_ThreadRecorder.threads) == 5
     assert all(name.startswith("radioassist-predict") for name in _ThreadRecorder.threads)
     _ThreadRecorder.threads = []
-    classify(fr_sky.image, cat[:8], backend=backend, task="B6", batch_size=8, gate=False)  # one batch: nothing to overlap
+    # one batch: nothing to overlap
+    classify(fr_sky.image, cat[:8], backend=backend, task="B6", batch_size=8, gate=False)
     assert _ThreadRecorder.threads == [threading.current_thread().name]
 
 

@@ -1,14 +1,11 @@
 """The HTML report opened in a real headless Chromium (selenium + the distribution's chromedriver).
 
 Needs ``chromium`` and ``chromium-driver`` (Debian; ``.ci/run`` installs them
-when missing) and selenium (the ``test`` extra).  Set ``RADIOASSIST_CHROMIUM``
-/ ``RADIOASSIST_CHROMEDRIVER`` to use other binaries.  Without a browser the
-tests are skipped with the reason.
+when missing) and selenium (the ``test`` extra); the ``browser`` fixture is in
+``conftest.py``.  Set ``RADIOASSIST_CHROMIUM`` / ``RADIOASSIST_CHROMEDRIVER``
+to use other binaries.  Without a browser the tests are skipped with the reason.
 """
-import os
 import re
-import shutil
-import tempfile
 
 import numpy as np
 import pytest
@@ -18,43 +15,6 @@ from click.testing import CliRunner
 import radioassist as ra
 from radioassist.cli import main
 from radioassist.report import write_report
-
-CHROME_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=1400,1000")
-
-
-def _binaries():
-    browser = os.environ.get("RADIOASSIST_CHROMIUM") or next(
-        (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
-    driver = os.environ.get("RADIOASSIST_CHROMEDRIVER") or shutil.which("chromedriver")
-    return browser, driver
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """A headless Chromium driven by selenium, with the browser console log enabled."""
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install selenium)")
-    from selenium.webdriver.chrome.service import Service
-
-    binary, driver_path = _binaries()
-    if not binary or not driver_path or not os.path.exists(binary) or not os.path.exists(driver_path):
-        pytest.skip("no headless browser: install Debian's chromium and chromium-driver "
-                    "(apt-get install chromium chromium-driver; .ci/run does it when it can)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    profile = tempfile.mkdtemp(prefix="radioassist-chromium-")
-    for flag in CHROME_FLAGS + (f"--user-data-dir={profile}",):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    driver.set_page_load_timeout(120)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-
 
 def _open(driver, path):
     from selenium.webdriver.support.ui import WebDriverWait

@@ -124,7 +124,8 @@ def card_kwargs(task, pool, results):
             f"{counts.get('synthetic', 0)} compact negatives -> NO: MiraBest FIRST fields with the central galaxy "
             "replaced by beam-correlated noise at the field's rms, a 1-1.8 beam elliptical Gaussian injected at "
             "the centre (5-2000 sigma), the real neighbours kept, 30 percent with a compact companion and 35 "
-            "percent at a mosaic edge (5-70 pixels from the centre). Nothing is cut from the LoTSS mosaics (they are the check)."
+            "percent at a mosaic edge (5-70 pixels from the centre). Nothing is cut from the LoTSS mosaics "
+            "(they are the check)."
         )
     description += " " + FIRST_NOTE
     sections = None
@@ -183,7 +184,8 @@ def failure_modes(task, results):
     return (
         "- Compact negatives are partly synthetic (Gaussians injected in real FIRST noise): real compact sources "
         "with faint extended halos or imaging artefacts around bright sources may be called YES.\n"
-        f"- On LoTSS (144 MHz, 6 arcsec) unresolved sources (S_Code S, Maj <= 9 arcsec) a model trained without any LOFAR image says NO "
+        "- On LoTSS (144 MHz, 6 arcsec) unresolved sources (S_Code S, Maj <= 9 arcsec) a model trained without "
+        f"any LOFAR image says NO "
         f"for {_f(lotss.get('recall_NO'))} of them (mean over seeds), not always: a blend with a neighbour, "
         "or a field dominated by a brighter extended source, can turn the answer to YES.\n"
         "- Small FR-II doubles whose lobes are within about two beams of each other look compact; the model "
@@ -246,7 +248,8 @@ def b3_sections(results):
         "under the background clip next to a bright core.\n"
         "- Compact negatives are partly synthetic (Gaussians injected in real FIRST noise): real compact sources "
         "with faint extended halos, or imaging artefacts around bright sources, may be called YES.\n"
-        f"- LoTSS unresolved sources (S_Code S, Maj <= 9 arcsec; 144 MHz, 6 arcsec beam): NO for {_f(lotss['no_recall'])} of the 25 "
+        "- LoTSS unresolved sources (S_Code S, Maj <= 9 arcsec; 144 MHz, 6 arcsec beam): "
+        f"NO for {_f(lotss['no_recall'])} of the 25 "
         "(see above for how that figure was reached). Negatives cut by a mosaic edge as close as 5 pixels were "
         "trained on, extended galaxies only with the edge beyond their extent: a real radio galaxy truncated by "
         "a mosaic edge may be called NO; the pipeline flags such rows (`partial`) only when less than half of "

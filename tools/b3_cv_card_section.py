@@ -28,7 +28,8 @@ lines.append("|---|---:|---:|---|---|---:|")
 summary = {}
 for test, name, metric in (("mirabest", "MiraBest (all 616, every one an extended radio galaxy)", "YES rate"),
                            ("rgd-test", "RGD test split (Compact = NO, FRI/FRII/Bent = YES)", "macro F1"),
-                           ("lotss-compact", "LoTSS DR1 unresolved sources (S_Code S, Maj <= 9 arcsec), two mosaics (144 MHz)", "NO rate")):
+                           ("lotss-compact", "LoTSS DR1 unresolved sources (S_Code S, Maj <= 9 arcsec), "
+                            "two mosaics (144 MHz)", "NO rate")):
     vals = []
     for r in sorted(by.get(test, []), key=lambda r: r["seed"]):
         if metric == "YES rate":
