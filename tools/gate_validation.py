@@ -7,15 +7,15 @@ measures what the gate costs and gains on data that neither model saw:
 * B6 held out by sky region: MiraBest cut into three right-ascension bands, one B6 model per band trained
   on everything else (FR-DEEP and RGD sources within 60 arcsec of the band's galaxies removed), exactly as
   ``tools/train_shipped_models.py B6 --cv --seed-per-fold --seeds 0 1 2`` does;
-* the gate held out by sample: a B3 model trained without any MiraBest galaxy (FR-DEEP + RGD train/valid +
-  compact negatives, as ``train_shipped_models.py B3 --cv``), scored on every MiraBest galaxy, on the RGD
-  test split (galaxies and compact sources) and on the LoTSS DR1 unresolved check sources (S_Code S, Maj <= 9 arcsec) (144 MHz,
-  nothing of them is ever trained on);
+* the gate held out by sample: one B3 model per seed trained without any MiraBest galaxy (FR-DEEP + RGD
+  train/valid + compact negatives, as ``train_shipped_models.py B3 --cv``), scored on every MiraBest galaxy,
+  on the RGD test split (galaxies and compact sources) and on the LoTSS DR1 unresolved check sources
+  (S_Code S, Maj <= 9 arcsec; 144 MHz, never trained on);
 * for a sweep of gate thresholds (a row is ``not_applicable`` when the gate's P(YES) is below it): the
-  fraction of held-out radio galaxies that keep an FR label, the B6 macro F1 of those (bootstrap interval),
-  and the fraction of compact sources that are gated out.
+  fraction of held-out radio galaxies that keep an FR label, the B6 macro F1 of those (mean, spread over the
+  gate seeds and bootstrap intervals), and the fraction of compact sources that are gated out.
 
-    python tools/gate_validation.py --workdir /tmp/gatecv        # ~4 trainings of ~4-8 min on 1 thread
+    python tools/gate_validation.py --workdir /tmp/gatecv        # 6 trainings of ~3-10 min on 1 thread
 
 Writes ``gate_validation.json`` in the work folder and prints a Markdown table.
 """
@@ -103,45 +103,54 @@ def main(argv=None):
     pool6 = tsm.build("B6", all_data)
     pool3 = tsm.build("B3", all_data, seed=0)
     oof6, folds = b6_region_logits(pool6, seeds=args.seeds, epochs=args.epochs, workdir=work, log=log)
-    gate_dir, rgd_test = b3_gate_model(pool3, seed=args.seeds[0], epochs=args.epochs, workdir=work, log=log)
     t3 = json.loads((default_model("B3") / "config.json").read_text())["radioassist"].get("temperature", 1.0)
     t6 = json.loads((default_model("B6") / "config.json").read_text())["radioassist"].get("temperature", 1.0)
-
     mb6 = folds >= 0
-    p_gate_mb = _softmax(tsm._logits(gate_dir, pool6["images"][mb6], "B3"), t3)[:, 0]
     fr_pred = _softmax(oof6[mb6], t6).argmax(1)
     fr_true = pool6["targets"][mb6]
     confident = pool6["confident"][mb6]  # B6 is scored on the confidently classified galaxies, as in the card
+    check_images, _ = tsm.lotss_check_images(args.data)
+    # one gate model per seed: P(YES) of every held-out MiraBest galaxy, RGD test image and LoTSS check source
+    p_mb, p_rgd, p_lotss = [], [], []
+    for seed in args.seeds:
+        gate_dir, rgd_test = b3_gate_model(pool3, seed=seed, epochs=args.epochs, workdir=work, log=log)
+        p_mb.append(_softmax(tsm._logits(gate_dir, pool6["images"][mb6], "B3"), t3)[:, 0])
+        p_rgd.append(_softmax(tsm._logits(gate_dir, pool3["images"][rgd_test], "B3"), t3)[:, 0])
+        p_lotss.append(_softmax(tsm._logits(gate_dir, check_images, "B3"), t3)[:, 0])
+    p_mb, p_rgd, p_lotss = np.array(p_mb), np.array(p_rgd), np.array(p_lotss)
+    is_gal = pool3["targets"][rgd_test] == 0
+    labels = ["FR-I", "FR-II"]
+    rng = np.random.default_rng(0)
+    resamples = rng.integers(0, len(fr_true), (2000, len(fr_true)))
+
+    def spread(values):
+        values = np.asarray(values, float)
+        return dict(mean=float(values.mean()), min=float(values.min()), max=float(values.max()))
+
+    rows = []
+    for thr in (None,) + THRESHOLDS:
+        keep = np.ones_like(p_mb, dtype=bool) if thr is None else p_mb >= thr  # (seeds, galaxies)
+        f1 = [classification_report(fr_true[k & confident], fr_pred[k & confident], labels=labels).macro_f1
+              for k in keep]
+        first = keep[0] & confident
+        kept_boot = keep.mean(0)[resamples].mean(1)  # galaxies resampled, the fraction averaged over seeds
+        rows.append(dict(
+            threshold=thr, galaxies_labelled=spread(keep.mean(1)),
+            galaxies_labelled_ci=[float(np.percentile(kept_boot, 2.5)), float(np.percentile(kept_boot, 97.5))],
+            macro_f1=spread(f1), n_scored=int(first.sum()),
+            macro_f1_ci=list(bootstrap_interval(fr_true[first], fr_pred[first], labels=labels)),
+            rgd_galaxies_labelled=spread([1.0] * len(p_rgd) if thr is None else (p_rgd[:, is_gal] >= thr).mean(1)),
+            rgd_compact_gated=spread([0.0] * len(p_rgd) if thr is None else (p_rgd[:, ~is_gal] < thr).mean(1)),
+            lotss_compact_gated=spread([0.0] * len(p_lotss) if thr is None else (p_lotss < thr).mean(1))))
     rgd_gal = rgd_test & (pool3["targets"] == 0)
     rgd_cmp = rgd_test & (pool3["targets"] == 1)
-    p_rgd = _softmax(tsm._logits(gate_dir, pool3["images"][rgd_test], "B3"), t3)[:, 0]
-    is_gal = pool3["targets"][rgd_test] == 0
-    check_images, _ = tsm.lotss_check_images(args.data)
-    p_lotss = _softmax(tsm._logits(gate_dir, check_images, "B3"), t3)[:, 0]
-    labels = ["FR-I", "FR-II"]
-    rows = []
-    off = classification_report(fr_true[confident], fr_pred[confident], labels=labels)
-    rows.append(dict(threshold=None, galaxies_labelled=1.0, n_labelled=int(len(fr_true)),
-                     n_scored=int(confident.sum()), macro_f1=off.macro_f1,
-                     macro_f1_ci=list(bootstrap_interval(fr_true[confident], fr_pred[confident], labels=labels)),
-                     rgd_galaxies_labelled=1.0, rgd_compact_gated=0.0, lotss_compact_gated=0.0))
-    for thr in THRESHOLDS:
-        keep = p_gate_mb >= thr
-        scored = keep & confident
-        rep = classification_report(fr_true[scored], fr_pred[scored], labels=labels)
-        ci = bootstrap_interval(fr_true[scored], fr_pred[scored], labels=labels)
-        rows.append(dict(threshold=thr, galaxies_labelled=float(keep.mean()), n_labelled=int(keep.sum()),
-                         n_scored=int(scored.sum()),
-                         macro_f1=rep.macro_f1, macro_f1_ci=list(ci),
-                         rgd_galaxies_labelled=float(np.mean(p_rgd[is_gal] >= thr)),
-                         rgd_compact_gated=float(np.mean(p_rgd[~is_gal] < thr)),
-                         lotss_compact_gated=float(np.mean(p_lotss < thr))))
     per_band = {}
     for k in range(folds.max() + 1):
         band = folds[mb6] == k
-        per_band[str(k)] = {str(thr): float(np.mean(p_gate_mb[band] >= thr)) for thr in THRESHOLDS}
-    result = dict(n_mirabest=int(mb6.sum()), n_confident=int(confident.sum()), n_rgd_galaxies=int(rgd_gal.sum()), n_rgd_compact=int(rgd_cmp.sum()),
-                  n_lotss=int(len(p_lotss)), temperature_b3=t3, temperature_b6=t6, rows=rows,
+        per_band[str(k)] = {str(thr): float(np.mean(p_mb[:, band] >= thr)) for thr in THRESHOLDS}
+    result = dict(n_mirabest=int(mb6.sum()), n_confident=int(confident.sum()), n_rgd_galaxies=int(rgd_gal.sum()),
+                  n_rgd_compact=int(rgd_cmp.sum()),
+                  n_lotss=int(p_lotss.shape[1]), temperature_b3=t3, temperature_b6=t6, rows=rows,
                   galaxies_labelled_per_band=per_band, seeds=args.seeds, epochs=args.epochs)
     (work / "gate_validation.json").write_text(json.dumps(result, indent=1, default=float))
     section = card_section(result)
@@ -164,24 +173,32 @@ def card_section(result):
              f"YES is below the threshold (default {DEFAULT_GATE_THRESHOLD:g}) `not_applicable`; `--no-gate` "
              "turns it off. Held-out figures, neither model having seen the galaxies scored: B6 from three models "
              "each trained without one MiraBest sky region (RA band; seeds "
-             f"{', '.join(str(s) for s in result['seeds'])}), the gate from a B3 model trained without any MiraBest "
-             f"galaxy nor the RGD test split (seed {result['seeds'][0]}); {result['epochs']} epochs each. Command: "
+             f"{', '.join(str(s) for s in result['seeds'])}), the gate from B3 models trained without any MiraBest "
+             f"galaxy nor the RGD test split (seeds {', '.join(str(s) for s in result['seeds'])}); "
+             f"{result['epochs']} epochs each. Command: "
              "`python tools/gate_validation.py --card radioassist/models/first-frdeep-b6/README.md`.", "",
+             "Each cell: the mean over the gate seeds [min, max]; the MiraBest fraction also with a 95% "
+             "bootstrap interval (galaxies resampled), the B6 macro F1 with that of the first gate seed.", "",
              f"| gate threshold | MiraBest galaxies keeping an FR label (of {result['n_mirabest']}) | B6 macro F1 "
-             "of the confidently classified ones among them [95% bootstrap] | RGD test galaxies keeping one | RGD test compact sources set aside | "
-             f"LoTSS unresolved sources set aside (of {result['n_lotss']}) |",
-             "|---|---|---|---:|---:|---:|"]
+             "of the confidently classified ones among them | RGD test galaxies keeping one | RGD test compact "
+             f"sources set aside | LoTSS unresolved sources set aside (of {result['n_lotss']}) |",
+             "|---|---|---|---|---|---|"]
+
+    def cell(v):
+        return f"{v['mean']:.3f} [{v['min']:.3f}, {v['max']:.3f}]"
+
     for r in rows:
-        ci = r["macro_f1_ci"]
         name = "off (`--no-gate`)" if r["threshold"] is None else f"{r['threshold']:g}"
         if r["threshold"] == DEFAULT_GATE_THRESHOLD:
             name = f"**{name} (default)**"
-        lines.append(f"| {name} | {r['galaxies_labelled']:.3f} ({r['n_labelled']}) | {r['macro_f1']:.3f} "
-                     f"[{ci[0]:.3f}, {ci[1]:.3f}] ({r['n_scored']}) | {r['rgd_galaxies_labelled']:.3f} | {r['rgd_compact_gated']:.3f} "
-                     f"| {r['lotss_compact_gated']:.3f} |")
+        kci, fci = r["galaxies_labelled_ci"], r["macro_f1_ci"]
+        lines.append(f"| {name} | {cell(r['galaxies_labelled'])}; 95% CI [{kci[0]:.3f}, {kci[1]:.3f}] | "
+                     f"{cell(r['macro_f1'])}; 95% CI [{fci[0]:.3f}, {fci[1]:.3f}] | "
+                     f"{cell(r['rgd_galaxies_labelled'])} | {cell(r['rgd_compact_gated'])} | "
+                     f"{cell(r['lotss_compact_gated'])} |")
     lines += ["", f"RGD test split: {result['n_rgd_galaxies']} galaxies (FRI, FRII, Bent) and "
               f"{result['n_rgd_compact']} compact sources, 8-bit PNGs (another rendering than the FITS cutouts). "
-              "MiraBest galaxies keeping a label, per RA band at the default threshold: "
+              "MiraBest galaxies keeping a label, per RA band at the default threshold (over the gate seeds): "
               + ", ".join(f"band {k}: {v[str(DEFAULT_GATE_THRESHOLD)]:.3f}"
                           for k, v in result["galaxies_labelled_per_band"].items()) + ".", "",
               "The LoTSS column uses the training tool's cutouts of the 25 unresolved sources (S_Code S, Maj <= 9 "
