@@ -41,6 +41,7 @@ from .tiles import Tile, rows_to_tiles, tile_identity, tile_labels
 # the flags are documented in radioassist.flags; they stay importable from here
 __all__ = ["classify", "classify_survey"]
 
+
 def classify(image, catalog=None, *, task="B6", backend="vision", model=None, size=None, size_factor=None,
              min_size=None, max_size=None, preset=None, batch_size=512, chunk_size=None, device="cpu",
              backend_options=None, detect_options=None, catalog_options=None, hdu=None, plane=None,
@@ -370,13 +371,13 @@ def _read_sources(catalog, tiles, *, detect_options, catalog_options, size_rule=
             own.append(np.full(len(found[-1]), t))
         if len(tiles) == 1:
             catalog = found[0]
-            source_label = f"photutils detection on {tiles[0].label}"
+            source_label = f"source finding (radioassist.structure) on {tiles[0].label}"
             catalog.meta.setdefault(TABLE_LABEL_KEY, f"sources found in {tiles[0].label}")
         else:
             from astropy.table import vstack
             catalog = vstack(found, metadata_conflicts="silent")
             own_tile = np.concatenate(own).astype(int)
-            source_label = f"photutils detection on each of {len(tiles)} images"
+            source_label = f"source finding (radioassist.structure) on each of {len(tiles)} images"
             catalog.meta[TABLE_LABEL_KEY] = f"sources found in {len(tiles)} images"
     else:
         source_label = str(catalog) if not isinstance(catalog, Table) else "a table given in Python"

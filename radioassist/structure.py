@@ -6,7 +6,10 @@ Zoo (RGZ), step by step, each with its parameters recorded in the provenance
 
 1. **Noise.** A sigma-clipped background and RMS map (photutils
    ``Background2D``, median background, MAD-std RMS) on a mesh of about
-   fifteen beams; blank (NaN) areas are a coverage mask.
+   fifteen beams; blank (NaN) areas are a coverage mask.  This step and the
+   next are photutils' recipes computed by ``radioassist._noise`` (the same
+   numbers, tested against photutils) so that a catalogue-free run does not
+   pay photutils' one-second import.
 2. **Islands** (``thresh_isl``, ``thresh_pix``, ``n_pixels``): connected
    pixels above ``thresh_isl`` times the local RMS (photutils
    ``detect_sources``, 8-connected), kept when their brightest pixel reaches
@@ -284,8 +287,7 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
     radioassist.InputError
         For a bad parameter (the message names it).
     """
-    from photutils.background import Background2D, MADStdBackgroundRMS, MedianBackground
-    from photutils.segmentation import detect_sources
+    from ._noise import background_and_rms, detect_islands
 
     image = load_image(image)
     thresh_isl = _as_positive("thresh_isl", thresh_isl)
@@ -348,19 +350,16 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
     n_pixels = int(n_pixels)
 
     filled = np.where(coverage, 0.0, data).astype(np.float32)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # photutils warns about meshes fully inside blank areas
-        try:
-            bkg = Background2D(filled, box_size, coverage_mask=coverage, bkg_estimator=MedianBackground(),
-                               bkg_rms_estimator=MADStdBackgroundRMS(), filter_size=(3, 3))
-        except ValueError as exc:
-            msg = (f"the background and RMS maps of {image.label} ({ny} x {nx} pixels) cannot be made with "
-                   f"box_size={box_size}: {exc} Choose a box_size that divides the image into boxes of data "
-                   f"(default: about 15 beams)")
-            raise InputError(msg) from exc
-    residual = (filled - bkg.background).astype(np.float32)
+    try:  # photutils' Background2D (median, MAD-std RMS), computed without importing photutils (_noise.py)
+        background, rms = background_and_rms(filled, box_size, coverage_mask=coverage, filter_size=(3, 3))
+    except ValueError as exc:
+        msg = (f"the background and RMS maps of {image.label} ({ny} x {nx} pixels) cannot be made with "
+               f"box_size={box_size}: {exc}. Choose a box_size that divides the image into boxes of data "
+               f"(default: about 15 beams)")
+        raise InputError(msg) from exc
+    residual = (filled - background).astype(np.float32)
     residual[coverage] = 0.0
-    rms = np.asarray(bkg.background_rms, dtype=np.float32)
+    rms = np.asarray(rms, dtype=np.float32)
     finite_rms = rms[np.isfinite(rms) & (rms > 0)]
     fill = float(np.max(finite_rms)) if finite_rms.size else 1.0
     rms = np.where(np.isfinite(rms) & (rms > 0), rms, fill).astype(np.float32)
@@ -369,7 +368,8 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
     parameters = {
         "image": image.label, "pixel_arcsec": round(pixel_arcsec, 6), "thresh_isl": thresh_isl,
         "thresh_pix": thresh_pix, "n_pixels": n_pixels, "connectivity": 8, "box_size": box_size,
-        "noise": "photutils Background2D, sigma-clipped median background and MAD-std RMS, 3x3 filter",
+        "noise": ("photutils Background2D's recipe (radioassist._noise): sigma-clipped median background and "
+                  "MAD-std RMS, 3x3 filter"),
         "beam_fwhm_pix": [round(bmaj_pix, 4), round(bmin_pix, 4)], "beam": beam_note,
         "beam_area_pix": round(beam_area_pix, 4),
         "peaks": ("photutils deblend_sources (exponential levels) inside each island" if peak_method == "deblend"
@@ -383,9 +383,7 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
         "core_radius": float(core_radius),
     }
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # NoDetectionsWarning: handled below
-        segm = detect_sources(snr_map, thresh_isl, n_pixels, mask=coverage, connectivity=8)
+    segm = detect_islands(snr_map, thresh_isl, n_pixels, mask=coverage, connectivity=8)  # photutils detect_sources
     n_artefacts = 0
     if segm is not None:
         segm, n_artefacts = _keep_islands(segm, residual, snr_map, thresh_pix=thresh_pix,
@@ -533,7 +531,7 @@ def _deblend_peaks(residual, segm, island_map, n_pixels, peak_levels, peak_contr
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # photutils warns when an island cannot be deblended
-        deb = deblend_sources(residual, segm, n_pixels, n_levels=peak_levels, contrast=peak_contrast,
+        deb = deblend_sources(residual, segm.to_photutils(), n_pixels, n_levels=peak_levels, contrast=peak_contrast,
                               mode="exponential", connectivity=8, progress_bar=False)
     deb_map = np.asarray(deb.data)
     xs, ys, vals = [], [], []

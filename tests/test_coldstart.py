@@ -30,7 +30,7 @@ def test_several_cutouts_without_a_catalogue_are_one_call(cutouts, tmp_path):
     images = np.asarray(table["B3_tile"], dtype=str)
     assert set(images) == {f.name for f in cutouts}  # every image's sources, each row naming its image
     assert list(dict.fromkeys(images)) == [f.name for f in cutouts]  # in the order of the images
-    assert table.meta["radioassist"]["catalog"].startswith("photutils detection on each of 6 images")
+    assert table.meta["radioassist"]["catalog"].startswith("source finding (radioassist.structure) on each of 6 images")
     for f in cutouts[::2]:  # each image alone gives its rows of the one call, bit for bit
         single = tmp_path / f"{f.stem}.ecsv"
         _run(["classify", f, "--task", "B3", "-o", single])

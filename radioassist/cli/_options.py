@@ -79,7 +79,8 @@ def _collect(name, keys, func, *, check=None):
 
 def catalog_option(*, required=False):
     """``-c/--catalog``: the source catalogue of a mosaic (``--catalog`` is optional where sources can be found)."""
-    default = "" if required else "  Default: find sources in the mosaic with photutils (one mosaic only)."
+    default = "" if required else ("  Default: find the radio sources in each image (islands and peaks, one row "
+                                   "per source).")
     return click.option("-c", "--catalog", required=required, type=click.Path(dir_okay=False),
                         help="Source catalogue (VOTable, FITS, ECSV, CSV, PyBDSF/Selavy ASCII) or DS9/CRTF region "
                              "file." + default)
