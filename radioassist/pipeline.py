@@ -163,7 +163,11 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
     t_start = time.perf_counter()
     # -- resolve the inputs ---------------------------------------------------------------------------------
     task = get_task(task)
-    from ._structure_classify import classify_structure, uses_structure
+    from ._structure_classify import STRUCTURE_BACKEND, classify_structure, uses_structure
+    if isinstance(backend, str) and backend.strip().lower() == STRUCTURE_BACKEND and task.id != "B2":
+        msg = (f"backend '{STRUCTURE_BACKEND}' answers task B2 only (the components and peaks of each radio "
+               f"source); for task {task.id} use backend 'vision' (the shipped model) or a model of your own")
+        raise InputError(msg)
     if uses_structure(task, backend, model):  # task B2 offline: from the source structure, no model
         return classify_structure(image, catalog, task=task, detect_options=detect_options,
                                   catalog_options=catalog_options, hdu=hdu, plane=plane,

@@ -15,13 +15,17 @@ def backends():
     from ..exceptions import BackendError
 
     names = available_backends()
-    width = max(len(n) for n in names) if names else 0
+    width = max([len(n) for n in names] + [9])
     for name in names:
         try:
             description = get_backend_class(name).description or ""
         except BackendError as exc:
             description = f"(cannot be loaded: {exc})"
         click.echo(f"{name:<{width}}  {description}".rstrip())
+    from .._structure_classify import STRUCTURE_BACKEND
+
+    click.echo(f"{STRUCTURE_BACKEND:<{width}}  task B2 without a model: the components and peaks of each radio source "
+               f"(radioassist.structure, Radio Galaxy Zoo's contours); the default for B2")
 
 
 @click.command("tasks")
