@@ -16,6 +16,7 @@ results), each partition running ``radioassist._partition.run_partition``.
 Finished partitions can be saved as they come (``checkpoint=``/``resume=``,
 :mod:`radioassist.resume`) so that an interrupted run resumes where it stopped.
 """
+import logging
 import time
 
 import numpy as np
@@ -169,9 +170,11 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
                f"source); for task {task.id} use backend 'vision' (the shipped model) or a model of your own")
         raise InputError(msg)
     if uses_structure(task, backend, model):  # task B2 offline: from the source structure, no model
-        return classify_structure(image, catalog, task=task, detect_options=detect_options,
-                                  catalog_options=catalog_options, hdu=hdu, plane=plane,
-                                  backend_options=backend_options)
+        kwargs = dict(task=task, detect_options=detect_options, catalog_options=catalog_options, hdu=hdu,
+                      plane=plane, backend_options=backend_options)
+        if isinstance(image, list):
+            return _structure_over_images(image, catalog, classify_structure, **kwargs)
+        return classify_structure(image, catalog, **kwargs)
     batch_size = as_batch_size(batch_size)
     chunk_size = as_chunk_size(chunk_size, batch_size)
     scheduler, workers = as_parallel(scheduler, workers)
@@ -461,6 +464,62 @@ def _run_parameters(task, backend, backend_obj, model, options, table, tiles, fo
 # ----------------------------------------------------------------------------------------------------------
 # the output
 # ----------------------------------------------------------------------------------------------------------
+
+def _structure_over_images(images, catalog, classify_structure, **kwargs):
+    """Task B2 from the source structure over several images: each image's own sources without a catalogue
+    (rows naming their image in ``<task>_tile``); with one, each row labelled in the first image where it
+    lies on data (the others keep the first image's flag)."""
+    from astropy.table import vstack
+
+    if not images:
+        raise InputError("image is an empty list: give at least one mosaic")
+    task = kwargs["task"]
+    prefix = task.id
+    quiet = _NoPerImageCounts()  # each image counts the rows off it: one count for the whole run below
+    log.addFilter(quiet)
+    try:
+        tables = [classify_structure(img, catalog, **kwargs) for img in images]
+    finally:
+        log.removeFilter(quiet)
+    names = [t.meta["radioassist"]["image"] for t in tables]
+    if catalog is None:
+        for t, name in zip(tables, names):
+            t[f"{prefix}_tile"] = Column(np.full(len(t), name, dtype=object).astype(str),
+                                         description="mosaic (tile) the row was classified in")
+        out = vstack(tables, metadata_conflicts="silent")
+        out.meta = dict(tables[0].meta)
+        source = f"radio sources found in each of {len(images)} images"
+    else:
+        out = tables[0]
+        ours = [c for c in out.colnames if c.startswith(f"{prefix}_")]
+        tile = np.where(np.asarray(out[f"{prefix}_flag"], dtype=str) == FLAG_OK, names[0], "").astype(object)
+        for t, name in zip(tables[1:], names[1:]):
+            take = (tile == "") & (np.asarray(t[f"{prefix}_flag"], dtype=str) == FLAG_OK)
+            if take.any():
+                for col in ours:  # whole columns replaced: a longer string must not be cut to the old width
+                    old = np.asarray(out[col])
+                    values = old.astype(object)
+                    values[take] = np.asarray(t[col])[take]
+                    out[col] = Column(values.astype(str if old.dtype.kind == "U" else old.dtype), unit=out[col].unit,
+                                      description=out[col].description)
+            tile[take] = name
+        out[f"{prefix}_tile"] = Column(tile.astype(str), description="mosaic (tile) the row was classified in")
+        source = tables[0].meta["radioassist"]["source"]
+    flags = np.asarray(out[f"{prefix}_flag"], dtype=str)
+    meta = dict(tables[0].meta["radioassist"])
+    meta.update(source=source, image=names, n_sources=len(out), n_unclassified=int(np.sum(flags != FLAG_OK)),
+                n_flagged=flag_counts(flags))
+    out.meta["radioassist"] = meta
+    if meta["n_unclassified"]:
+        log.warning("%d of %d sources could not be classified (%s; see column %s_flag)", meta["n_unclassified"],
+                    len(out), ", ".join(f"{k} {v}" for k, v in meta["n_flagged"].items()), prefix)
+    return out
+
+
+class _NoPerImageCounts(logging.Filter):
+    def filter(self, record):
+        return "could not be classified" not in record.getMessage()
+
 
 def _output_table(table, results, task, *, tile_names, tile_of):
     """The input catalogue with the label, probability, answer, flag (and tile) columns."""

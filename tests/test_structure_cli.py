@@ -20,3 +20,36 @@ def test_structure_backend_for_another_task_is_a_clear_error(shared_data, tmp_pa
     assert result.exit_code == 1
     assert "answers task B2 only" in result.output and "vision" in result.output
     assert "Traceback" not in result.output and not out.exists()
+
+
+def test_b2_over_several_images_equals_each_image_alone(shared_data):
+    """``classify([a, b, c], task='B2')``: each image's own radio sources, the same labels as one image at a
+    time; a catalogue spanning the images gets each row labelled in the image it lies on."""
+    import warnings
+
+    import numpy as np
+    from astropy import units as u
+    from astropy.table import Table
+
+    import radioassist as ra
+
+    files = sorted((shared_data / "mirabest_first" / "FITS").glob("*.fits"))[:4]
+    options = {"beam": 5.4 * u.arcsec}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        together = ra.classify(files, None, task="B2", detect_options=options)
+        alone = [ra.classify(f, None, task="B2", detect_options=options) for f in files]
+        tiles = np.asarray(together["B2_tile"], dtype=str)
+        assert list(dict.fromkeys(tiles)) == [f.name for f in files]
+        for f, one in zip(files, alone):
+            mine = together[tiles == f.name]
+            assert len(mine) == len(one) > 0
+            for col in ("ra", "dec", "B2_label", "B2_n_components", "B2_n_peaks", "B2_component_ra"):
+                np.testing.assert_array_equal(np.asarray(mine[col]), np.asarray(one[col]))
+        catalogue = Table({"ra": together["ra"][::-1], "dec": together["dec"][::-1]})  # other order
+        listed = ra.classify(files, catalogue, task="B2", detect_options=options)
+    assert list(listed["B2_label"]) == list(together["B2_label"][::-1])
+    assert list(listed["B2_tile"]) == list(together["B2_tile"][::-1])
+    assert list(listed["B2_component_ra"]) == list(together["B2_component_ra"][::-1])  # no string cut short
+    assert listed.meta["radioassist"]["n_unclassified"] == 0
+    assert listed.meta["radioassist"]["image"] == [f.name for f in files]
