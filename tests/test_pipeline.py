@@ -272,7 +272,7 @@ def test_no_catalogue_detects_sources(fr_sky):
     table = classify(fr_sky.image, None, task="B3")
     assert len(table) > 30
     assert "B3_label" in table.colnames
-    assert table.meta["radioassist"]["catalog"].startswith("photutils")
+    assert table.meta["radioassist"]["catalog"].startswith("source finding (radioassist.structure)")
 
 
 def test_demo_command(tmp_path):

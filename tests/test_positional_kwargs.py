@@ -35,6 +35,8 @@ POSITIONAL = {
     "radioassist.cutouts.CutoutStack": ("data", "positions", "xy", "origin"),
     # a question's identity, text, answers and type: data of one item
     "radioassist.general.sets.GeneralItem": ("id", "question", "answers", "answer_type"),
+    # the result of find_structure: its tables and maps, all data, made by the package
+    "radioassist.structure.SourceStructure": ("islands", "peaks", "sources", "island_map", "parameters", "rms"),
     # test data for backend authors: how many images and their side are the data's shape
     "radioassist.backends.testing.make_test_images": ("n", "size"),
     "radioassist.backends.testing.make_rendered_cutouts": ("n", "size"),
