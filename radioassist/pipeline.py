@@ -170,6 +170,8 @@ def classify(image, catalog=None, *, task="B6", backend="vision", model=None, si
                f"source); for task {task.id} use backend 'vision' (the shipped model) or a model of your own")
         raise InputError(msg)
     if uses_structure(task, backend, model):  # task B2 offline: from the source structure, no model
+        if catalog is not None:  # the source structure gives each source's extent: a catalogue's sizes are not read
+            catalog_options = {"size": False, **(catalog_options or {})}
         kwargs = dict(task=task, detect_options=detect_options, catalog_options=catalog_options, hdu=hdu,
                       plane=plane, backend_options=backend_options)
         if isinstance(image, list):

@@ -53,3 +53,29 @@ def test_b2_over_several_images_equals_each_image_alone(shared_data):
     assert list(listed["B2_component_ra"]) == list(together["B2_component_ra"][::-1])  # no string cut short
     assert listed.meta["radioassist"]["n_unclassified"] == 0
     assert listed.meta["radioassist"]["image"] == [f.name for f in files]
+
+
+def test_the_rgz_catalogue_itself_is_a_b2_catalogue(shared_data):
+    """Radio Galaxy Zoo DR1 as distributed: one row per source, positions as ';'-separated lists of its
+    components (``cpnts_ras``), an extent column with no unit.  Every row gets its first component's
+    position, and B2 runs on it without asking for a size unit (the structure gives the extent)."""
+    import warnings
+
+    import numpy as np
+
+    import radioassist as ra
+
+    path = shared_data / "rgz_dr1" / "rgz_dr1_full_catalogue.csv"
+    table = ra.read_catalog(path, size=False)
+    assert np.all(table["position_ok"])
+    multi = np.flatnonzero([";" in str(v) for v in table["cpnts_ras"]])
+    assert len(multi) > 1000
+    first = float(str(table["cpnts_ras"][multi[0]]).split(";")[0])
+    assert abs(table["skycoord"][multi[0]].ra.deg - first) < 1e-9
+    image = shared_data / "mirabest_first" / "FITS" / "100_141.648+029.573_0.2890_0113.31.fits"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = ra.classify(image, path, task="B2")
+    ok = np.asarray(out["B2_flag"]) == ""
+    assert 1 <= ok.sum() <= 5 and len(out) == len(table)  # the RGZ sources on this cutout, every row kept
+    assert set(out["B2_label"][ok]) <= set(ra.get_task("B2").labels)
