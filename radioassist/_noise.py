@@ -65,7 +65,7 @@ def background_and_rms(data, box_size, *, coverage_mask=None, filter_size=(3, 3)
     ValueError
         When every pixel is masked, or every box is excluded (the message says which).
     """
-    from astropy.stats import SigmaClip, mad_std
+    from astropy.stats import SigmaClip
 
     data = np.asarray(data)
     if data.dtype.kind != "f":
@@ -90,8 +90,8 @@ def background_and_rms(data, box_size, *, coverage_mask=None, filter_size=(3, 3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # all-NaN boxes
         clipped = SigmaClip(sigma=sigma, maxiters=maxiters)(boxes, axis=-1, masked=False, copy=False)
-        bkg = np.nanmedian(clipped, axis=-1)
-        rms = mad_std(clipped, axis=-1, ignore_nan=True)
+    bkg = _row_nanmedian(clipped)
+    rms = _row_nanmedian(np.abs(clipped - bkg[..., None])) * _MAD_TO_STD  # astropy mad_std(ignore_nan=True)
     n_good = np.count_nonzero(~np.isnan(clipped), axis=-1)
     excluded = n_good <= (1 - exclude_percentile / 100.0) * (by * bx)
     if excluded.all():
@@ -110,6 +110,23 @@ def background_and_rms(data, box_size, *, coverage_mask=None, filter_size=(3, 3)
             full[np.asarray(coverage_mask, dtype=bool)] = 0.0
         maps.append(full)
     return maps[0], maps[1]
+
+
+#: astropy.stats.mad_std's factor, 1 / Phi^-1(3/4)
+_MAD_TO_STD = 1.482602218505602
+
+
+def _row_nanmedian(boxes):
+    """``np.nanmedian(boxes, axis=-1)``, the same bits, from one sort (numpy's goes row by row when NaNs are
+    present: twice as slow on a mosaic's boxes)."""
+    ordered = np.sort(boxes, axis=-1)  # NaNs last
+    n = np.count_nonzero(~np.isnan(boxes), axis=-1)
+    lo = np.take_along_axis(ordered, np.maximum((n - 1) // 2, 0)[..., None], axis=-1)[..., 0]
+    hi = np.take_along_axis(ordered, (n // 2)[..., None], axis=-1)[..., 0]
+    with np.errstate(invalid="ignore"):
+        median = np.where(n % 2 == 1, lo, (lo + hi) / 2).astype(boxes.dtype)
+    median[n == 0] = np.nan
+    return median
 
 
 def _fill_mesh(mesh, n_neighbors=10):
