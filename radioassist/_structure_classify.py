@@ -29,9 +29,13 @@ FLAG_NO_ISLAND = "no_island"
 #: Structure parameters of task B2 (any of them may be overridden with ``detect_options``): RGZ's contours,
 #: the lowest at 3 sqrt(3) times the RMS and each next one sqrt(3) times higher (Banfield et al. 2015; the
 #: Radio-Galaxy-Zoo ``make_contours.py``), so that a component is one outermost contour and a peak one
-#: innermost contour, as the volunteers saw them.
+#: innermost contour, as the volunteers saw them; the regions of each level 4-connected, as the contour
+#: lines RGZ traced (marching squares) separate regions touching at a corner; the lobes of a double each
+#: compact, round or elongated within 45 degrees of the line joining them (``align_angle``).  The
+#: connectivity and the angle were chosen on the RGZ sources of the even RA bands
+#: (``tools/measure_structure.py --grid``).
 B2_STRUCTURE = {"thresh_isl": 3 * np.sqrt(3), "thresh_pix": 3 * np.sqrt(3), "peak_method": "contours",
-                "contour_ratio": np.sqrt(3)}
+                "contour_ratio": np.sqrt(3), "peak_connectivity": 4, "align_angle": 45.0}
 
 
 def uses_structure(task, backend, model):
@@ -189,4 +193,3 @@ def _structure_params(detect_options):
         merged["thresh_pix"] = max(float(options["thresh_isl"]), B2_STRUCTURE["thresh_pix"])
     merged["thresh_pix"] = max(float(merged["thresh_pix"]), float(merged["thresh_isl"]))
     return merged
-

@@ -20,19 +20,24 @@ Zoo (RGZ), step by step, each with its parameters recorded in the provenance
    ``peak_levels`` exponentially spaced levels, a branch holding at least
    ``peak_contrast`` of the island's flux).
 4. **Association** (``link_factor``, ``pair_ratio``, ``pair_flux``,
-   ``max_pair_sep``, ``core_radius``), written here (no library does it):
+   ``max_pair_sep``, ``core_radius``, ``align_angle``), written here (no library does it):
    islands are linked (friends of friends) when they are close compared with
    their own sizes, Aegean's normalised distance ``d / (r_i + r_j) <=
    link_factor`` with ``r`` the island's radius along the line joining them;
    two islands of similar flux (ratio <= ``pair_ratio``) farther apart are
    linked as the two lobes of a double when they are bright enough for their
    separation, ``S_i + S_j >= pair_flux * (d / 100 arcsec)**2`` (the LoTSS
-   DR1 double-source rule, scaled to 1.4 GHz), elongated along the line
-   joining them or compact, and no more than ``max_pair_sep`` apart; an island
-   within ``core_radius`` times half the separation of a linked pair's
-   midpoint joins it as the core; and two such islands too faint for their
-   separation on their own link with an island near their midpoint when
-   the three together are bright enough (a bright core with faint lobes).
+   DR1 double-source rule, scaled to 1.4 GHz), compact, round or elongated
+   within ``align_angle`` of the line joining them (90 degrees, the default:
+   any orientation), mutual best partners and no more than ``max_pair_sep``
+   apart; an island within ``core_radius`` times half the separation of a
+   linked pair's midpoint (default: anywhere inside the circle the pair spans)
+   joins it as the core; and two islands of similar flux with an island
+   near their midpoint link with it when the three together are bright
+   enough for the separation, whatever the lobes' orientation (a core between
+   two lobes: the lobes of FR-Is are faint, those of FR-IIs often wider across
+   the jet axis than along it).  Before all this, islands near a much brighter
+   one (``dynamic_range``, ``artefact_radius``) are dropped as its sidelobes.
 
 The result, :class:`SourceStructure`, holds a table of islands (one row per
 component, with its peaks) and a table of radio sources (one row per group
@@ -55,6 +60,7 @@ __all__ = ["find_structure", "SourceStructure", "StructureWarning", "b2_label", 
 class StructureWarning(RadioassistWarning):
     """Something the source structure depends on was guessed (e.g. the beam of an image that records none)."""
 
+
 _FWHM = 2.0 * np.sqrt(2.0 * np.log(2.0))
 
 #: Default parameters of :func:`find_structure` (recorded in the provenance).
@@ -70,12 +76,14 @@ STRUCTURE_DEFAULTS = {
     "pair_ratio": 10.0,
     "pair_flux": 0.01,
     "max_pair_sep": 300.0,
-    "core_radius": 0.5,
+    "core_radius": 1.0,
     "beam": None,
     "peak_method": "contours",
     "contour_ratio": float(np.sqrt(3)),
-    "dynamic_range": 500.0,
+    "dynamic_range": 100.0,
     "artefact_radius": 30.0,
+    "peak_connectivity": 8,
+    "align_angle": 90.0,
 }
 
 
@@ -200,8 +208,9 @@ def b2_label(n_components, n_peaks):
 
 def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_size=None, peak_levels=32,
                    peak_contrast=0.001, group=True, link_factor=1.5, pair_ratio=10.0, pair_flux=0.01,
-                   max_pair_sep=300.0, core_radius=0.5, beam=None, peak_method="contours",
-                   contour_ratio=np.sqrt(3), dynamic_range=500.0, artefact_radius=30.0):
+                   max_pair_sep=300.0, core_radius=1.0, beam=None, peak_method="contours",
+                   contour_ratio=np.sqrt(3), dynamic_range=100.0, artefact_radius=30.0, peak_connectivity=8,
+                   align_angle=90.0):
     """Islands, peaks and radio sources of a radio image.
 
     Parameters
@@ -240,7 +249,16 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
         Most separation of a double in arcsec (default 300).
     core_radius : float, optional
         An island within ``core_radius`` times half the separation of a
-        linked double's midpoint joins it as its core (default 0.5).
+        linked double's midpoint joins it as its core, and two islands of
+        similar flux with an island that close to their midpoint are linked
+        with it (default 1: inside the circle the pair spans; chosen on the
+        even RA bands of the MiraBest and FR-DEEP FIRST cutouts, see
+        ``tools/measure_structure.py --grid``).
+    align_angle : float, optional
+        Degrees: the two lobes of a double (the pair rule) must each be
+        compact, round (axis ratio above 0.7) or elongated within this angle
+        of the line joining them (default 90: any orientation; task B2 uses
+        45, chosen on the even RA bands of the RGZ sources).
     peak_method : {'contours', 'deblend'}, optional
         How peaks are found: ``'contours'`` (default), RGZ's way: the
         innermost contours of a contour tree with levels ``thresh_isl * rms *
@@ -250,12 +268,19 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
     contour_ratio : float, optional
         Ratio of successive contour levels for ``peak_method='contours'``
         (default sqrt(3), as RGZ's contours).
+    peak_connectivity : {8, 4}, optional
+        Connectivity of the regions of each contour level for
+        ``peak_method='contours'`` (default 8, as the islands); 4 splits
+        regions that touch only at a pixel corner, as the contour lines RGZ
+        traced (marching squares) do.
     dynamic_range : float or None, optional
         An island within ``artefact_radius`` beams of a brighter island's
         peak whose own peak is below that peak over ``dynamic_range`` is taken
         for an imaging artefact (the sidelobes around a bright source) and
-        dropped (default 500, about the dynamic range of FIRST snapshots);
-        None keeps every island.
+        dropped (default 100: sidelobes of FIRST snapshots reach about 1 % of
+        a bright source's peak; chosen on the even RA bands, where 500 left
+        the faint sidelobe islands of bright FR-DEEP sources as sources of
+        their own); None keeps every island.
     artefact_radius : float, optional
         Beams around a bright island where the dynamic-range rule applies (default 30).
     beam : `~astropy.units.Quantity`, optional
@@ -298,10 +323,13 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
     for name, value in (("artefact_radius", artefact_radius), ("link_factor", link_factor),
                         ("pair_ratio", pair_ratio), ("pair_flux", pair_flux),
                         ("max_pair_sep", max_pair_sep), ("core_radius", core_radius),
-                        ("peak_contrast", peak_contrast)):
+                        ("peak_contrast", peak_contrast), ("align_angle", align_angle)):
         _as_positive(name, value)
     if peak_method not in ("deblend", "contours"):
         msg = f"peak_method must be 'deblend' or 'contours', got {peak_method!r}"
+        raise InputError(msg)
+    if peak_connectivity not in (4, 8):
+        msg = f"peak_connectivity must be 4 or 8, got {peak_connectivity!r}"
         raise InputError(msg)
     if float(contour_ratio) <= 1:
         msg = f"contour_ratio must be above 1, got {contour_ratio}"
@@ -375,12 +403,12 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
         "peaks": ("photutils deblend_sources (exponential levels) inside each island" if peak_method == "deblend"
                   else "leaves of a contour tree inside each island (RGZ)"),
         "peak_method": peak_method, "peak_levels": peak_levels, "peak_contrast": float(peak_contrast),
-        "contour_ratio": float(contour_ratio),
+        "contour_ratio": float(contour_ratio), "peak_connectivity": int(peak_connectivity),
         "dynamic_range": None if dynamic_range is None else float(dynamic_range),
         "artefact_radius_beams": float(artefact_radius),
         "group": bool(group), "link_factor": float(link_factor), "pair_ratio": float(pair_ratio),
         "pair_flux_jy": float(pair_flux), "max_pair_sep_arcsec": float(max_pair_sep),
-        "core_radius": float(core_radius),
+        "core_radius": float(core_radius), "align_angle_deg": float(align_angle),
     }
 
     with warnings.catch_warnings():
@@ -402,14 +430,14 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
                                         peak_levels=peak_levels, peak_contrast=peak_contrast,
                                         beam_area_pix=beam_area_pix, pixel_arcsec=pixel_arcsec,
                                         peak_method=peak_method, thresh_isl=thresh_isl,
-                                        contour_ratio=float(contour_ratio))
+                                        contour_ratio=float(contour_ratio), peak_connectivity=int(peak_connectivity))
     jy = islands["flux"].unit == u.Jy
     parameters["pair_rule"] = ("applied" if jy else
                                "not applied: the image unit is not Jy/beam, so flux densities are not in Jy")
     if group and len(islands) > 1:
         groups = _associate(islands, beam_fwhm_pix=beam_fwhm_pix, pixel_arcsec=pixel_arcsec,
                             link_factor=link_factor, pair_ratio=pair_ratio, pair_flux=pair_flux if jy else None,
-                            max_pair_sep=max_pair_sep, core_radius=core_radius)
+                            max_pair_sep=max_pair_sep, core_radius=core_radius, align_angle=float(align_angle))
     else:
         groups = np.arange(len(islands))
     sources = _sources(islands, groups, island_map, image, pixel_arcsec=pixel_arcsec, beam_fwhm_pix=beam_fwhm_pix)
@@ -455,7 +483,8 @@ def _keep_islands(segm, residual, snr_map, *, thresh_pix, dynamic_range, radius)
 
 
 def _islands_and_peaks(residual, snr_map, rms, segm, image, *, n_pixels, peak_levels, peak_contrast,
-                       beam_area_pix, pixel_arcsec, peak_method="deblend", thresh_isl=3.0, contour_ratio=np.sqrt(3)):
+                       beam_area_pix, pixel_arcsec, peak_method="deblend", thresh_isl=3.0, contour_ratio=np.sqrt(3),
+                       peak_connectivity=8):
     """The island table and the peak table (contour tree or photutils deblending finds the peaks)."""
     from scipy import ndimage
 
@@ -474,7 +503,8 @@ def _islands_and_peaks(residual, snr_map, rms, segm, image, *, n_pixels, peak_le
     theta = 0.5 * np.arctan2(2 * sxy, sxx - syy)
 
     if peak_method == "contours":
-        px, py, pval, parent = _contour_peaks(residual, snr_map, island_map, thresh_isl, contour_ratio)
+        px, py, pval, parent = _contour_peaks(residual, snr_map, island_map, thresh_isl, contour_ratio,
+                                              peak_connectivity)
     else:
         px, py, pval, parent = _deblend_peaks(residual, segm, island_map, n_pixels, peak_levels, peak_contrast)
     n_peaks = np.bincount(parent, minlength=n + 1)[1:]
@@ -547,12 +577,15 @@ def _deblend_peaks(residual, segm, island_map, n_pixels, peak_levels, peak_contr
     return px, py, np.asarray(vals, dtype=float), island_map[py.astype(int), px.astype(int)]
 
 
-def _contour_peaks(residual, snr_map, island_map, thresh_isl, ratio):
-    """Peaks as the leaves of each island's contour tree (RGZ): ``(x, y, value, island)``."""
+def _contour_peaks(residual, snr_map, island_map, thresh_isl, ratio, connectivity=8):
+    """Peaks as the leaves of each island's contour tree (RGZ): ``(x, y, value, island)``.
+
+    The regions of each level are ``connectivity``-connected (4: pixels touching at a corner only are two
+    regions, as two contour lines traced around them by marching squares)."""
     from scipy import ndimage
 
     xs, ys, vals, parents = [], [], [], []
-    eight = np.ones((3, 3), dtype=bool)
+    eight = np.ones((3, 3), dtype=bool) if connectivity == 8 else np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)
     for k, sl in enumerate(ndimage.find_objects(island_map)):
         if sl is None:
             continue
@@ -609,7 +642,7 @@ def _radius_towards(a, b, theta, phi):
 
 
 def _associate(islands, *, beam_fwhm_pix, pixel_arcsec, link_factor, pair_ratio, pair_flux, max_pair_sep,
-               core_radius):
+               core_radius, align_angle=90.0):
     """Group index of each island: friends of friends over the links described in the module docstring."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
@@ -641,8 +674,8 @@ def _associate(islands, *, beam_fwhm_pix, pixel_arcsec, link_factor, pair_ratio,
     d_arcsec = d * pixel_arcsec
     ratio = np.maximum(flux[i], flux[j]) / np.minimum(flux[i], flux[j])
     bright = flux[i] + flux[j] >= (np.inf if pair_flux is None else pair_flux) * (d_arcsec / 100.0) ** 2
-    aligned_i = _aligned(a[i], b[i], theta[i], phi, beam_fwhm_pix)
-    aligned_j = _aligned(a[j], b[j], theta[j], phi, beam_fwhm_pix)
+    aligned_i = _aligned(a[i], b[i], theta[i], phi, beam_fwhm_pix, align_angle)
+    aligned_j = _aligned(a[j], b[j], theta[j], phi, beam_fwhm_pix, align_angle)
     pair = (ratio <= pair_ratio) & bright & (d_arcsec <= max_pair_sep) & aligned_i & aligned_j
     if pair_flux is None:  # flux densities not in Jy: no double rule
         pair[:] = False
@@ -670,10 +703,11 @@ def _associate(islands, *, beam_fwhm_pix, pixel_arcsec, link_factor, pair_ratio,
             if c not in (p, q):
                 links_i.append(p)
                 links_j.append(c)
-    # 4. lobes too faint for their separation on their own, on both sides of a core: the core's flux
-    # counts towards the brightness rule (a bright core with faint lobes: many FR-Is)
+    # 4. two islands of similar flux on both sides of a core: linked with it when the three together are
+    # bright enough for their separation (a bright core with faint lobes: many FR-Is), whatever the lobes'
+    # orientation (lobes are often wider across the jet axis than along it; the core is the evidence)
     if pair_flux is not None:
-        faint = (ratio <= pair_ratio) & ~bright & (d_arcsec <= max_pair_sep) & aligned_i & aligned_j
+        faint = (ratio <= pair_ratio) & (d_arcsec <= max_pair_sep)
         tree = cKDTree(np.column_stack([x, y]))
         for p, q, sep in zip(i[faint], j[faint], d[faint]):
             mid = (0.5 * (x[p] + x[q]), 0.5 * (y[p] + y[q]))
@@ -686,11 +720,12 @@ def _associate(islands, *, beam_fwhm_pix, pixel_arcsec, link_factor, pair_ratio,
     return groups
 
 
-def _aligned(a, b, theta, phi, beam_fwhm_pix):
-    """An island compact (about a beam) or elongated within 45 degrees of the direction phi."""
+def _aligned(a, b, theta, phi, beam_fwhm_pix, align_angle=90.0):
+    """An island compact (about a beam), round, or elongated within ``align_angle`` degrees of the direction phi
+    (90: any island)."""
     compact = a <= 1.5 * beam_fwhm_pix / 2 * 1.5
     t = np.abs(np.angle(np.exp(2j * (phi - theta)))) / 2  # angle between axis and line, 0..pi/2
-    return compact | (b / a > 0.7) | (t <= np.pi / 4)
+    return compact | (b / a > 0.7) | (t <= np.radians(align_angle))
 
 
 def _sources(islands, groups, island_map, image, *, pixel_arcsec, beam_fwhm_pix):
