@@ -84,6 +84,7 @@ STRUCTURE_DEFAULTS = {
     "artefact_radius": 30.0,
     "peak_connectivity": 8,
     "align_angle": 90.0,
+    "island_connectivity": 8,
 }
 
 
@@ -210,7 +211,7 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
                    peak_contrast=0.001, group=True, link_factor=1.5, pair_ratio=10.0, pair_flux=0.01,
                    max_pair_sep=300.0, core_radius=1.0, beam=None, peak_method="contours",
                    contour_ratio=np.sqrt(3), dynamic_range=100.0, artefact_radius=30.0, peak_connectivity=8,
-                   align_angle=90.0):
+                   align_angle=90.0, island_connectivity=8):
     """Islands, peaks and radio sources of a radio image.
 
     Parameters
@@ -268,6 +269,10 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
     contour_ratio : float, optional
         Ratio of successive contour levels for ``peak_method='contours'``
         (default sqrt(3), as RGZ's contours).
+    island_connectivity : {8, 4}, optional
+        8 (default): islands as photutils finds them; 4: an island is split
+        where its pixels touch only at a corner (pieces of at least
+        ``n_pixels`` kept), as RGZ's outermost contour lines split it (task B2).
     peak_connectivity : {8, 4}, optional
         Connectivity of the regions of each contour level for
         ``peak_method='contours'`` (default 8, as the islands); 4 splits
@@ -327,6 +332,9 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
         _as_positive(name, value)
     if peak_method not in ("deblend", "contours"):
         msg = f"peak_method must be 'deblend' or 'contours', got {peak_method!r}"
+        raise InputError(msg)
+    if island_connectivity not in (4, 8):
+        msg = f"island_connectivity must be 4 or 8, got {island_connectivity!r}"
         raise InputError(msg)
     if peak_connectivity not in (4, 8):
         msg = f"peak_connectivity must be 4 or 8, got {peak_connectivity!r}"
@@ -404,6 +412,7 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
                   else "leaves of a contour tree inside each island (RGZ)"),
         "peak_method": peak_method, "peak_levels": peak_levels, "peak_contrast": float(peak_contrast),
         "contour_ratio": float(contour_ratio), "peak_connectivity": int(peak_connectivity),
+        "island_connectivity": int(island_connectivity),
         "dynamic_range": None if dynamic_range is None else float(dynamic_range),
         "artefact_radius_beams": float(artefact_radius),
         "group": bool(group), "link_factor": float(link_factor), "pair_ratio": float(pair_ratio),
@@ -415,6 +424,8 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
         warnings.simplefilter("ignore")  # NoDetectionsWarning: handled below
         segm = detect_sources(snr_map, thresh_isl, n_pixels, mask=coverage, connectivity=8)
     n_artefacts = 0
+    if segm is not None and island_connectivity == 4:
+        segm = _four_connected(segm, n_pixels)
     if segm is not None:
         segm, n_artefacts = _keep_islands(segm, residual, snr_map, thresh_pix=thresh_pix,
                                           dynamic_range=dynamic_range,
@@ -445,6 +456,26 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
         table.meta["radioassist_structure"] = parameters
     log.info("%s: %d islands, %d peaks, %d radio sources", image.label, len(islands), len(peaks), len(sources))
     return SourceStructure(islands, peaks, sources, island_map, parameters, rms)
+
+
+def _four_connected(segm, n_pixels):
+    """The islands split where their pixels touch only at a corner (4-connected), pieces of at least
+    ``n_pixels`` kept (None when none is left)."""
+    from photutils.segmentation import SegmentationImage
+    from scipy import ndimage
+
+    cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
+    pieces, n = ndimage.label(np.asarray(segm.data) > 0, structure=cross)
+    if n == 0:
+        return None
+    sizes = np.bincount(pieces.ravel(), minlength=n + 1)
+    small = sizes < n_pixels
+    small[0] = True
+    pieces[small[pieces]] = 0
+    if not pieces.any():
+        return None
+    _, pieces = np.unique(pieces, return_inverse=True)
+    return SegmentationImage(pieces.reshape(segm.data.shape).astype(np.int32))
 
 
 def _keep_islands(segm, residual, snr_map, *, thresh_pix, dynamic_range, radius):
