@@ -161,7 +161,7 @@ def one_row(images, found):
     return np.array(rows), np.array(central)
 
 
-def b2_predictions(rgz, *, position="centre", detect_options=None):
+def b2_predictions(rgz, *, position="centre", detect_options=None, backend_options=None):
     """Predicted (C, P) of each RGZ source: ``radioassist.classify(image, catalogue, task='B2')``.
 
     The catalogue of an image holds its RGZ sources at the mean of their components' positions
@@ -177,10 +177,62 @@ def b2_predictions(rgz, *, position="centre", detect_options=None):
         cat = Table({"ra": np.asarray(rgz[ra_col])[rows], "dec": np.asarray(rgz[dec_col])[rows]})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            out = ra.classify(path, cat, task="B2", detect_options=detect_options)
+            out = ra.classify(path, cat, task="B2", detect_options=detect_options, backend_options=backend_options)
         pred_c[rows] = out["B2_n_components"]
         pred_p[rows] = out["B2_n_peaks"]
     return pred_c, pred_p
+
+
+def association_check(data, rgz, params):
+    """Catalogue-free association against RGZ's volunteers, on the images holding RGZ sources.
+
+    ``merged``: pairs of distinct RGZ sources in one image (no component within 5 arcsec of the other's) that
+    fall in one radio source found (over-association); ``split``: RGZ sources of several components, each on
+    a different island, whose islands are not all in one radio source (under-association).
+    """
+    full = Table.read(Path(data) / "rgz_dr1" / "rgz_dr1_full_catalogue.csv")
+    row_of = {int(c): k for k, c in enumerate(full["catalog_id"])}
+    merged, pairs, split, multi = 0, 0, 0, 0
+    for path in sorted(set(rgz["image"])):
+        ids = [int(i) for i in np.asarray(rgz["rgz_id"])[np.asarray(rgz["image"]) == path]]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            s = find_structure(path, **params)
+        comps, found = {}, {}
+        for i in ids:
+            b = row_of[i]
+            sky = SkyCoord(np.array(str(full["cpnts_ras"][b]).split(";"), dtype=float),
+                           np.array(str(full["cpnts_decs"][b]).split(";"), dtype=float), unit="deg")
+            comps[i] = sky
+            x, y = s.island_map.shape[1], s.island_map.shape[0]
+            px, py = _pixels(path, sky)
+            lab = [int(s.island_map[int(round(b_)), int(round(a_))]) for a_, b_ in zip(px, py)
+                   if 0 <= round(a_) < x and 0 <= round(b_) < y]
+            on = [v for v in lab if v > 0]
+            found[i] = {int(s.islands["source_id"][v - 1]) for v in on}
+            if len(sky) > 1 and len(on) == len(sky) and len(set(on)) > 1:
+                multi += 1
+                split += len(found[i]) > 1
+        for a in range(len(ids)):
+            for b in range(a + 1, len(ids)):
+                if comps[ids[a]][:, None].separation(comps[ids[b]][None, :]).arcsec.min() < 5:
+                    continue  # the same radio source catalogued twice (overlapping RGZ subjects)
+                if found[ids[a]] and found[ids[b]]:
+                    pairs += 1
+                    merged += bool(found[ids[a]] & found[ids[b]])
+    return {"merged": merged, "pairs": pairs, "split": split, "multi_component": multi}
+
+
+_WCS = {}
+
+
+def _pixels(path, sky):
+    if path not in _WCS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _WCS[path] = load_image(path).wcs
+    x, y = _WCS[path].world_to_pixel(sky)
+    return np.atleast_1d(x), np.atleast_1d(y)
 
 
 def b2_scores(truth_c, truth_p, pred_c, pred_p, *, seed=0):
@@ -220,9 +272,13 @@ def summary(result):
         if "rows_before" in r:
             lines.append(f"one row {name:9s} before (segments): {r['rows_before']['fraction']:.3f} "
                          f"[{r['rows_before']['ci'][0]:.3f}, {r['rows_before']['ci'][1]:.3f}]")
-        lines.append(f"one row {name:9s} n={r['rows']['n']:4d} rows==1 {r['rows']['fraction']:.3f} "
+        lines.append(f"one row {name:10s} n={r['rows']['n']:4d} rows==1 {r['rows']['fraction']:.3f} "
                      f"[{r['rows']['ci'][0]:.3f}, {r['rows']['ci'][1]:.3f}]  central {r['central']['fraction']:.3f} "
                      f"[{r['central']['ci'][0]:.3f}, {r['central']['ci'][1]:.3f}]")
+    if "association" in result:
+        a = result["association"]
+        lines.append(f"association against RGZ: distinct RGZ sources merged {a['merged']}/{a['pairs']} pairs, "
+                     f"multi-component RGZ sources split {a['split']}/{a['multi_component']}")
     for position, res in result["b2"].items():
         for part in ("all", "even_bands", "odd_bands"):
             r = res[part]
@@ -232,6 +288,53 @@ def summary(result):
                          f"{r['components_accuracy']:.3f} P-acc {r['peaks_accuracy']:.3f} not found {r['not_found']}")
         lines.append(f"   confusion (rows truth {B2_LABELS}): {res['all']['confusion']}")
     return "\n".join(lines)
+
+
+#: Settings compared by ``--grid`` (each a change from the defaults; the defaults are the first row).
+GRID_ONE_ROW = [{}, {"core_radius": 0.5}, {"core_radius": 0.75}, {"dynamic_range": 500.0}, {"dynamic_range": 200.0},
+                {"dynamic_range": 50.0}, {"align_angle": 45.0}, {"align_angle": 60.0}]
+GRID_B2 = [({}, {}), ({"island_connectivity": 8}, {}), ({"peak_connectivity": 8}, {}),
+           ({"island_connectivity": 8, "peak_connectivity": 8}, {}), ({"align_angle": 30.0}, {}),
+           ({"align_angle": 60.0}, {}), ({"align_angle": 90.0}, {}), ({}, {"gap_fraction": 0.0}),
+           ({}, {"gap_fraction": 0.25}), ({"contour_ratio": 1.5}, {}), ({"contour_ratio": 2.0}, {}),
+           ({"thresh_isl": 4.5, "thresh_pix": 4.5}, {}), ({"thresh_isl": 6.0, "thresh_pix": 6.0}, {})]
+
+
+def grid(data, images, rgz):
+    """Score each setting of GRID_ONE_ROW (central galaxy one row) and GRID_B2 (macro F1) on the even RA bands
+    (tuning) and print the odd bands (held out) beside them; the best on the even bands is reported."""
+    sample = np.array([i[1] for i in images])
+    bands = ra_band([i[2] for i in images])
+    even = bands % 2 == 0
+    out = {"one_row": [], "b2": []}
+    for params in GRID_ONE_ROW:
+        rows, central = one_row(images, structures(images, params))
+        r = {"params": params, "central_even": float(central[even].mean()), "central_odd": float(central[~even].mean()),
+             "rows_even": float(rows[even].mean()), "rows_odd": float(rows[~even].mean()),
+             "central_mirabest": float(central[sample == "mirabest"].mean()),
+             "central_frdeep": float(central[sample == "frdeep"].mean()),
+             "association": association_check(data, rgz, params)}
+        out["one_row"].append(r)
+        print(f"one row {json.dumps(params):40s} central even {r['central_even']:.3f} odd {r['central_odd']:.3f} "
+              f"(MiraBest {r['central_mirabest']:.3f}, FR-DEEP {r['central_frdeep']:.3f}) rows==1 even "
+              f"{r['rows_even']:.3f} odd {r['rows_odd']:.3f}; RGZ pairs merged {r['association']['merged']}/"
+              f"{r['association']['pairs']}, RGZ sources split {r['association']['split']}/"
+              f"{r['association']['multi_component']}", flush=True)
+    tc, tp = np.asarray(rgz["num_cpnts"]), np.asarray(rgz["num_peaks"])
+    rb = ra_band(rgz["ra"]) % 2 == 0
+    for params, backend in GRID_B2:
+        pc, pp = b2_predictions(rgz, detect_options=params or None, backend_options=backend or None)
+        ev, od = b2_scores(tc[rb], tp[rb], pc[rb], pp[rb]), b2_scores(tc[~rb], tp[~rb], pc[~rb], pp[~rb])
+        out["b2"].append({"params": params, "backend_options": backend, "macro_f1_even": ev["macro_f1"],
+                          "macro_f1_odd": od["macro_f1"], "accuracy_even": ev["accuracy"],
+                          "accuracy_odd": od["accuracy"]})
+        print(f"B2 {json.dumps({**params, **backend}):45s} macro F1 even {ev['macro_f1']:.3f} odd {od['macro_f1']:.3f} "
+              f"accuracy even {ev['accuracy']:.3f} odd {od['accuracy']:.3f}", flush=True)
+    best_one = max(out["one_row"], key=lambda r: r["central_even"])
+    best_b2 = max(out["b2"], key=lambda r: r["macro_f1_even"])
+    print(f"best on the even bands: one row {best_one['params']} (odd {best_one['central_odd']:.3f}); "
+          f"B2 {best_b2['params']} {best_b2['backend_options']} (odd {best_b2['macro_f1_odd']:.3f})")
+    return out
 
 
 CARD_DIR = Path(__file__).resolve().parents[1] / "radioassist" / "models" / "first-rgz-b2-structure"
@@ -406,6 +509,8 @@ def main(argv=None):
     parser.add_argument("--from-json", default=None, help="write the card from a JSON of an earlier run")
     parser.add_argument("--baseline", action="store_true",
                         help="also count the rows of the finder before radio sources (one row per segment)")
+    parser.add_argument("--grid", action="store_true", help="compare the settings of GRID_ONE_ROW and GRID_B2 on the "
+                        "even RA bands (odd bands printed beside them, never used to choose)")
     parser.add_argument("--params", default="{}", help="JSON of find_structure parameters (catalogue-free rows)")
     parser.add_argument("--b2-params", default="{}", help="JSON of find_structure parameters for B2 (default: "
                         "radioassist._structure_classify.B2_STRUCTURE)")
@@ -421,6 +526,11 @@ def main(argv=None):
     images = first_images(args.data)[: args.limit]
     rgz = rgz_in_images(args.data, images)
     print(f"{len(images)} images, {len(rgz)} RGZ sources inside them", flush=True)
+    if args.grid:
+        result = grid(args.data, images, rgz)
+        if args.out:
+            Path(args.out).write_text(json.dumps(result, indent=1, default=float))
+        return 0
     found = structures(images, params)
     rows, central = one_row(images, found)
     sample = np.array([i[1] for i in images])
@@ -435,6 +545,10 @@ def main(argv=None):
                           ("frdeep", sample == "frdeep")):
             result["one_row"][name]["rows_before"] = fraction(before[sel])
     result["one_row"]["by_band"] = {int(b): fraction(rows[bands == b])["fraction"] for b in np.unique(bands)}
+    for half, sel in (("even_bands", bands % 2 == 0), ("odd_bands", bands % 2 == 1)):
+        result["one_row"][half] = {"rows": fraction(rows[sel]), "central": fraction(central[sel])}
+    if len(rgz):
+        result["association"] = association_check(args.data, rgz, params)
     if len(rgz):
         tc, tp = np.asarray(rgz["num_cpnts"]), np.asarray(rgz["num_peaks"])
         rb = ra_band(rgz["ra"])
