@@ -99,8 +99,8 @@ def test_b2_against_radio_galaxy_zoo(shared_data):
         truth += list(rows["label"])
         pred += [lab or None for lab in out["B2_label"]]
     report = classification_report(truth, pred, labels=LABELS)
-    assert report.accuracy > 0.4
-    assert report.macro_f1 > 0.3
+    assert report.accuracy > 0.65  # 0.80 when written
+    assert report.macro_f1 > 0.5  # 0.66 when written
 
 
 def _rgz_source(shared_data, catalog_id):
