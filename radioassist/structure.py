@@ -20,7 +20,8 @@ Zoo (RGZ), step by step, each with its parameters recorded in the provenance
    ``peak_levels`` exponentially spaced levels, a branch holding at least
    ``peak_contrast`` of the island's flux).
 4. **Association** (``link_factor``, ``pair_ratio``, ``pair_flux``,
-   ``max_pair_sep``, ``core_radius``, ``align_angle``), written here (no library does it):
+   ``max_pair_sep``, ``core_radius``, ``align_angle``, ``satellite_range``), written here (no library
+   does it):
    islands are linked (friends of friends) when they are close compared with
    their own sizes, Aegean's normalised distance ``d / (r_i + r_j) <=
    link_factor`` with ``r`` the island's radius along the line joining them;
@@ -36,8 +37,10 @@ Zoo (RGZ), step by step, each with its parameters recorded in the provenance
    near their midpoint link with it when the three together are bright
    enough for the separation, whatever the lobes' orientation (a core between
    two lobes: the lobes of FR-Is are faint, those of FR-IIs often wider across
-   the jet axis than along it).  Before all this, islands near a much brighter
-   one (``dynamic_range``, ``artefact_radius``) are dropped as its sidelobes.
+   the jet axis than along it); an island near a much brighter one
+   (``satellite_range``, ``artefact_radius``) joins it (its faint lobes, jets or
+   sidelobes).  Before all this, islands near a far brighter one
+   (``dynamic_range``) are dropped as its sidelobes.
 
 The result, :class:`SourceStructure`, holds a table of islands (one row per
 component, with its peaks) and a table of radio sources (one row per group
@@ -80,11 +83,12 @@ STRUCTURE_DEFAULTS = {
     "beam": None,
     "peak_method": "contours",
     "contour_ratio": float(np.sqrt(3)),
-    "dynamic_range": 100.0,
+    "dynamic_range": 500.0,
     "artefact_radius": 30.0,
     "peak_connectivity": 8,
     "align_angle": 90.0,
     "island_connectivity": 8,
+    "satellite_range": 100.0,
 }
 
 
@@ -210,8 +214,8 @@ def b2_label(n_components, n_peaks):
 def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_size=None, peak_levels=32,
                    peak_contrast=0.001, group=True, link_factor=1.5, pair_ratio=10.0, pair_flux=0.01,
                    max_pair_sep=300.0, core_radius=1.0, beam=None, peak_method="contours",
-                   contour_ratio=np.sqrt(3), dynamic_range=100.0, artefact_radius=30.0, peak_connectivity=8,
-                   align_angle=90.0, island_connectivity=8):
+                   contour_ratio=np.sqrt(3), dynamic_range=500.0, artefact_radius=30.0, peak_connectivity=8,
+                   align_angle=90.0, island_connectivity=8, satellite_range=100.0):
     """Islands, peaks and radio sources of a radio image.
 
     Parameters
@@ -282,12 +286,18 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
         An island within ``artefact_radius`` beams of a brighter island's
         peak whose own peak is below that peak over ``dynamic_range`` is taken
         for an imaging artefact (the sidelobes around a bright source) and
-        dropped (default 100, 1 % of the bright peak: on the even RA bands of
-        the MiraBest and FR-DEEP FIRST cutouts 500 and 200 left faint sidelobe
-        islands of bright FR-DEEP sources as sources of their own; 50 scored a
-        little higher still, but dropping more islands can only raise the
-        one-row figure, so the more conservative 1 % is kept); None keeps
-        every island.
+        dropped (default 500, about the dynamic range of FIRST snapshots);
+        None keeps every island.  A lower value also drops the faint lobes
+        of FR-Is with a bright core: ``satellite_range`` groups them instead.
+    satellite_range : float or None, optional
+        An island within ``artefact_radius`` beams of a brighter island whose
+        peak is below that peak over ``satellite_range`` joins its source
+        (default 100): the faint lobes and jets of a bright source, or its
+        sidelobes above 1/``dynamic_range`` (chosen on the even RA bands of the
+        MiraBest and FR-DEEP FIRST cutouts, where the faint islands around
+        bright FR-DEEP sources were otherwise rows of their own; 50 scored a
+        little higher but grouped one more pair of distinct RGZ sources, see
+        ``tools/measure_structure.py --grid``); None: no such link.
     artefact_radius : float, optional
         Beams around a bright island where the dynamic-range rule applies (default 30).
     beam : `~astropy.units.Quantity`, optional
@@ -327,6 +337,8 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
         raise InputError(msg)
     if dynamic_range is not None:
         _as_positive("dynamic_range", dynamic_range)
+    if satellite_range is not None:
+        _as_positive("satellite_range", satellite_range)
     for name, value in (("artefact_radius", artefact_radius), ("link_factor", link_factor),
                         ("pair_ratio", pair_ratio), ("pair_flux", pair_flux),
                         ("max_pair_sep", max_pair_sep), ("core_radius", core_radius),
@@ -417,6 +429,7 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
         "island_connectivity": int(island_connectivity),
         "dynamic_range": None if dynamic_range is None else float(dynamic_range),
         "artefact_radius_beams": float(artefact_radius),
+        "satellite_range": None if satellite_range is None else float(satellite_range),
         "group": bool(group), "link_factor": float(link_factor), "pair_ratio": float(pair_ratio),
         "pair_flux_jy": float(pair_flux), "max_pair_sep_arcsec": float(max_pair_sep),
         "core_radius": float(core_radius), "align_angle_deg": float(align_angle),
@@ -450,7 +463,8 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
     if group and len(islands) > 1:
         groups = _associate(islands, beam_fwhm_pix=beam_fwhm_pix, pixel_arcsec=pixel_arcsec,
                             link_factor=link_factor, pair_ratio=pair_ratio, pair_flux=pair_flux if jy else None,
-                            max_pair_sep=max_pair_sep, core_radius=core_radius, align_angle=float(align_angle))
+                            max_pair_sep=max_pair_sep, core_radius=core_radius, align_angle=float(align_angle),
+                            satellite_range=satellite_range, satellite_radius=artefact_radius * beam_fwhm_pix)
     else:
         groups = np.arange(len(islands))
     sources = _sources(islands, groups, island_map, image, pixel_arcsec=pixel_arcsec, beam_fwhm_pix=beam_fwhm_pix)
@@ -675,7 +689,7 @@ def _radius_towards(a, b, theta, phi):
 
 
 def _associate(islands, *, beam_fwhm_pix, pixel_arcsec, link_factor, pair_ratio, pair_flux, max_pair_sep,
-               core_radius, align_angle=90.0):
+               core_radius, align_angle=90.0, satellite_range=None, satellite_radius=0.0):
     """Group index of each island: friends of friends over the links described in the module docstring."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
@@ -690,7 +704,8 @@ def _associate(islands, *, beam_fwhm_pix, pixel_arcsec, link_factor, pair_ratio,
     n = len(x)
     from scipy.spatial import cKDTree
     reach = max(max_pair_sep / pixel_arcsec, link_factor * 2 * float(np.max(np.maximum(a, half_extent))))
-    pairs = cKDTree(np.column_stack([x, y])).query_pairs(reach, output_type="ndarray")
+    tree = cKDTree(np.column_stack([x, y]))
+    pairs = tree.query_pairs(reach, output_type="ndarray")
     if len(pairs) == 0:
         return np.arange(n)
     i, j = pairs[:, 0], pairs[:, 1]
@@ -741,13 +756,23 @@ def _associate(islands, *, beam_fwhm_pix, pixel_arcsec, link_factor, pair_ratio,
     # orientation (lobes are often wider across the jet axis than along it; the core is the evidence)
     if pair_flux is not None:
         faint = (ratio <= pair_ratio) & (d_arcsec <= max_pair_sep)
-        tree = cKDTree(np.column_stack([x, y]))
         for p, q, sep in zip(i[faint], j[faint], d[faint]):
             mid = (0.5 * (x[p] + x[q]), 0.5 * (y[p] + y[q]))
             for c in tree.query_ball_point(mid, core_radius * 0.5 * sep):
                 if c not in (p, q) and flux[p] + flux[q] + flux[c] >= pair_flux * (sep * pixel_arcsec / 100.0) ** 2:
                     links_i += [p, q]
                     links_j += [c, c]
+    # 5. faint islands around a bright one (peak below its peak over satellite_range, within satellite_radius
+    # pixels of it): its faint lobes or jets, or the sidelobes the dynamic-range rule left; they join it
+    if satellite_range is not None:
+        peak = np.asarray(islands["peak_flux"], dtype=float)
+        for b_ in np.argsort(-peak):
+            if peak[b_] <= 0:
+                break
+            for c in tree.query_ball_point((x[b_], y[b_]), satellite_radius):
+                if peak[c] * satellite_range <= peak[b_]:
+                    links_i.append(b_)
+                    links_j.append(c)
     graph = coo_matrix((np.ones(len(links_i)), (links_i, links_j)), shape=(n, n))
     _, groups = connected_components(graph, directed=False)
     return groups

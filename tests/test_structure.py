@@ -203,8 +203,9 @@ def test_real_first_triple_with_misaligned_lobe_is_one_source(shared_data):
     assert len(set(np.asarray(s.islands["source_id"])[near])) == 1
 
 
-def test_real_first_sidelobes_of_3c247_are_dropped(shared_data):
-    # FR-DEEP 3C 247 (2.9 Jy): faint islands around it below 1 % of its peak are its sidelobes, dropped
+def test_real_first_sidelobes_of_3c247_are_one_row(shared_data):
+    # FR-DEEP 3C 247 (2.9 Jy): the faint islands around it are its sidelobes, dropped below 1/500 of its
+    # peak and joined to it below 1/100 (satellite_range): one row
     path = shared_data / "frdeep_v2" / "FIRST" / "3C_247_II.fits"
     with pytest.warns(StructureWarning, match="no beam"):
         s = find_structure(path)
@@ -212,6 +213,18 @@ def test_real_first_sidelobes_of_3c247_are_dropped(shared_data):
     with pytest.warns(StructureWarning, match="no beam"):
         kept = find_structure(path, dynamic_range=None)
     assert len(kept.islands) > len(s.islands)
+    with pytest.warns(StructureWarning, match="no beam"):
+        alone = find_structure(path, satellite_range=None)
+    assert len(alone.sources) > 1 and alone.parameters["satellite_range"] is None
+
+
+def test_real_first_fr1_faint_lobes_join_the_bright_core(shared_data):
+    # MiraBest FR-I 100_122.412+034.927: a 170 mJy core and two lobes below 1/100 of its peak, kept (not
+    # dropped as sidelobes) and grouped with it
+    path = shared_data / "mirabest_first" / "FITS" / "100_122.412+034.927_0.0825_0124.74.fits"
+    with pytest.warns(StructureWarning, match="no beam"):
+        s = find_structure(path)
+    assert len(s.islands) == 3 and len(s.sources) == 1
 
 
 def test_sidelobes_of_a_bright_source_are_dropped(rng):

@@ -291,12 +291,15 @@ def summary(result):
 
 
 #: Settings compared by ``--grid`` (each a change from the defaults; the defaults are the first row).
-GRID_ONE_ROW = [{}, {"core_radius": 0.5}, {"core_radius": 0.75}, {"dynamic_range": 500.0}, {"dynamic_range": 200.0},
-                {"dynamic_range": 50.0}, {"align_angle": 45.0}, {"align_angle": 60.0}]
+GRID_ONE_ROW = [{}, {"core_radius": 0.5}, {"core_radius": 0.75}, {"satellite_range": None},
+                {"satellite_range": 200.0}, {"satellite_range": 50.0},
+                {"satellite_range": None, "dynamic_range": 100.0}, {"align_angle": 45.0}, {"align_angle": 60.0}]
 GRID_B2 = [({}, {}), ({"island_connectivity": 8}, {}), ({"peak_connectivity": 8}, {}),
            ({"island_connectivity": 8, "peak_connectivity": 8}, {}), ({"align_angle": 30.0}, {}),
            ({"align_angle": 60.0}, {}), ({"align_angle": 90.0}, {}), ({}, {"gap_fraction": 0.0}),
-           ({}, {"gap_fraction": 0.25}), ({"contour_ratio": 1.5}, {}), ({"contour_ratio": 2.0}, {}),
+           ({}, {"gap_fraction": 0.25}), ({"satellite_range": None}, {}),
+           ({"satellite_range": None, "dynamic_range": 100.0}, {}), ({"contour_ratio": 1.5}, {}),
+           ({"contour_ratio": 2.0}, {}),
            ({"thresh_isl": 4.5, "thresh_pix": 4.5}, {}), ({"thresh_isl": 6.0, "thresh_pix": 6.0}, {})]
 
 
@@ -384,7 +387,8 @@ source is predicted by a model that never saw its sky region: multinomial logist
 {mc['logistic']['macro_f1']:.3f} [{mc['logistic']['macro_f1_ci'][0]:.3f}, {mc['logistic']['macro_f1_ci'][1]:.3f}]
 (accuracy {mc['logistic']['accuracy']:.3f}), gradient-boosted trees {boost['macro_f1']:.3f}
 [{boost['macro_f1_ci'][0]:.3f}, {boost['macro_f1_ci'][1]:.3f}] (accuracy {boost['accuracy']:.3f}; the same for
-{len(mc['boosting'])} seeds), against the rule's {mc['rule']['macro_f1']:.3f} on the same sources. With so few labelled
+{len(mc['boosting'])} seeds), against the rule's {mc['rule']['macro_f1']:.3f} on the same sources (its counts at the
+position alone, without the gap rule of step 5). With so few labelled
 sources per sky region a model does not generalise better, so the rule is shipped (no weights, no
 probabilities to calibrate)."""
     params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in B2_STRUCTURE.items())
@@ -428,8 +432,9 @@ a parameter: macro F1 {_ci(b2['odd_bands'], 'macro_f1')}).**
    the contour lines RGZ traced with marching squares split them).
 3. Peaks: the leaves of each island's contour tree, levels 5.2 sigma x sqrt(3)^k (RGZ's contours; a
    peak is an innermost contour), the regions of each level 4-connected for the same reason.
-4. Association: islands near a much brighter one (below 1 % of its peak, within 30 beams) dropped as its
-   sidelobes; the rest grouped into radio sources (`radioassist.structure`: Aegean's normalised distance,
+4. Association: islands near a far brighter one (below 1/500 of its peak, within 30 beams) dropped as its
+   sidelobes, those below 1/100 joined to it; the rest grouped into radio sources (`radioassist.structure`:
+   Aegean's normalised distance,
    the LoTSS double-source brightness rule scaled to 1.4 GHz with lobes compact, round or elongated within
    45 degrees of the line joining them, a core inside the circle a double spans, and two islands of
    similar flux on both sides of a core, whatever their orientation).
@@ -452,7 +457,8 @@ Becker, White & Helfand 1995, for scholarly, educational and private non-commerc
 used when all its components lie inside one cutout (the one where it lies nearest the centre), 5 pixels from
 the edge: {b2['all']['n']} sources. Nothing is trained. The island threshold (3, 4, 4.5, 5, 5.2 = RGZ, 5.6, 6,
 7 sigma), the peak finder (photutils deblending, the contour tree with contour ratio 1.3, 1.5, 1.6, sqrt(3) =
-RGZ, 1.85, 2, or local maxima standing out of a saddle by a ratio of 1 to 2), the connectivity of islands and
+RGZ, 1.85, 2; in a trial not kept, local maxima standing out of their saddle by a ratio of 1 to 2, which
+did no better), the connectivity of islands and
 contour levels (8 or 4), the alignment of a double's lobes (30, 45, 60, 90 degrees), the core and pair rules
 and the gap rule (`tools/measure_structure.py --grid`) were compared on the RGZ sources of the even RA bands
 and chosen there (the odd bands' figures were printed alongside, never used to choose); RGZ's own levels were
@@ -489,13 +495,17 @@ contours they grouped, the number of peaks the innermost contours inside them (r
 <= 1 pixel apart; ClaRAN capped both at 3 and kept consensus >= 0.6). The automatic count differs where:
 
 - **grouping**: volunteers used the host galaxy in the infrared to decide which islands belong together;
-  here only the radio image is used, so unrelated neighbours aligned with a double can be added and wide
-  doubles with faint, misaligned lobes split (a 2C/3C source then comes out as 1C);
+  here only the radio image is used, so unrelated neighbours of similar flux can be grouped as a double
+  (RGZ 1C-1P sources that come out as 2C or 3C; volunteers also split some pairs that look like doubles
+  into two sources) and doubles whose lobes no rule links split (a 2C/3C source then comes out as 1C or
+  2C); a catalogue position between two lobes joins them (step 5);
 - **noise**: RGZ's RMS came from the whole FIRST field, here from a mesh of the cutout; components near the
   lowest contour appear or vanish with it (sources with no island at their position are flagged);
-- **peaks**: RGZ dropped outer contours with a bounding-box diagonal of 8 pixels or less and the volunteers'
-  consensus sometimes merged close peaks; the contour tree counts every leaf, so bright, resolved sources
-  tend to get more peaks (1C-1P -> 1C-2P/1C-3P);
+- **peaks**: RGZ traced its contours on images regridded to 1.375"/px, here the tree is made on the
+  1.8"/px FIRST pixels, so two close peaks RGZ separated can be one here (1C-3P -> 1C-2P, the commonest
+  peak error) and, the other way, the tree counts every leaf where the volunteers' consensus sometimes
+  merged close peaks (1C-1P -> 1C-2P); the count of a source depends on where its peaks fall between
+  levels sqrt(3) apart, so a small change of the RMS can change it;
 - **caps**: RGZ's labels stop at 3 components and 3 peaks, so every larger count is folded into 3.
 
 ## Failure modes
