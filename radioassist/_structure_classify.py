@@ -31,11 +31,13 @@ FLAG_NO_ISLAND = "no_island"
 #: Radio-Galaxy-Zoo ``make_contours.py``), so that a component is one outermost contour and a peak one
 #: innermost contour, as the volunteers saw them; the islands and the regions of each level 4-connected, as
 #: the contour lines RGZ traced (marching squares) separate regions touching at a corner; the lobes of a double each
-#: compact, round or elongated within 45 degrees of the line joining them (``align_angle``).  The
-#: connectivity and the angle were chosen on the RGZ sources of the even RA bands
-#: (``tools/measure_structure.py --grid``).
+#: compact, round or elongated within 45 degrees of the line joining them (``align_angle``); islands below
+#: 1/100 of a bright island's peak around it dropped as its sidelobes rather than joined to it
+#: (``dynamic_range``, ``satellite_range``).  The connectivity, the angle and the sidelobe rule were chosen
+#: on the RGZ sources of the even RA bands (``tools/measure_structure.py --grid``).
 B2_STRUCTURE = {"thresh_isl": 3 * np.sqrt(3), "thresh_pix": 3 * np.sqrt(3), "peak_method": "contours",
-                "contour_ratio": np.sqrt(3), "peak_connectivity": 4, "island_connectivity": 4, "align_angle": 45.0}
+                "contour_ratio": np.sqrt(3), "peak_connectivity": 4, "island_connectivity": 4, "align_angle": 45.0,
+                "dynamic_range": 100.0, "satellite_range": None}
 
 
 def uses_structure(task, backend, model):

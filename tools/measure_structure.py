@@ -294,11 +294,11 @@ def summary(result):
 GRID_ONE_ROW = [{}, {"core_radius": 0.5}, {"core_radius": 0.75}, {"satellite_range": None},
                 {"satellite_range": 200.0}, {"satellite_range": 50.0},
                 {"satellite_range": None, "dynamic_range": 100.0}, {"align_angle": 45.0}, {"align_angle": 60.0}]
-GRID_B2 = [({}, {}), ({"island_connectivity": 8}, {}), ({"peak_connectivity": 8}, {}),
+GRID_B2 = [({}, {}), ({"island_connectivity": 8}, {}), ({"peak_connectivity": 8}, {}), ({"dynamic_range": 500.0}, {}),
+           ({"dynamic_range": 500.0, "satellite_range": 100.0}, {}),
            ({"island_connectivity": 8, "peak_connectivity": 8}, {}), ({"align_angle": 30.0}, {}),
            ({"align_angle": 60.0}, {}), ({"align_angle": 90.0}, {}), ({}, {"gap_fraction": 0.0}),
-           ({}, {"gap_fraction": 0.25}), ({"satellite_range": None}, {}),
-           ({"satellite_range": None, "dynamic_range": 100.0}, {}), ({"contour_ratio": 1.5}, {}),
+           ({}, {"gap_fraction": 0.25}), ({"contour_ratio": 1.5}, {}),
            ({"contour_ratio": 2.0}, {}),
            ({"thresh_isl": 4.5, "thresh_pix": 4.5}, {}), ({"thresh_isl": 6.0, "thresh_pix": 6.0}, {})]
 
@@ -432,9 +432,8 @@ a parameter: macro F1 {_ci(b2['odd_bands'], 'macro_f1')}).**
    the contour lines RGZ traced with marching squares split them).
 3. Peaks: the leaves of each island's contour tree, levels 5.2 sigma x sqrt(3)^k (RGZ's contours; a
    peak is an innermost contour), the regions of each level 4-connected for the same reason.
-4. Association: islands near a far brighter one (below 1/500 of its peak, within 30 beams) dropped as its
-   sidelobes, those below 1/100 joined to it; the rest grouped into radio sources (`radioassist.structure`:
-   Aegean's normalised distance,
+4. Association: islands near a much brighter one (below 1/100 of its peak, within 30 beams) dropped as its
+   sidelobes; the rest grouped into radio sources (`radioassist.structure`: Aegean's normalised distance,
    the LoTSS double-source brightness rule scaled to 1.4 GHz with lobes compact, round or elongated within
    45 degrees of the line joining them, a core inside the circle a double spans, and two islands of
    similar flux on both sides of a core, whatever their orientation).
