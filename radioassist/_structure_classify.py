@@ -29,9 +29,15 @@ FLAG_NO_ISLAND = "no_island"
 #: Structure parameters of task B2 (any of them may be overridden with ``detect_options``): RGZ's contours,
 #: the lowest at 3 sqrt(3) times the RMS and each next one sqrt(3) times higher (Banfield et al. 2015; the
 #: Radio-Galaxy-Zoo ``make_contours.py``), so that a component is one outermost contour and a peak one
-#: innermost contour, as the volunteers saw them.
+#: innermost contour, as the volunteers saw them; the islands and the regions of each level 4-connected, as
+#: the contour lines RGZ traced (marching squares) separate regions touching at a corner; the lobes of a double each
+#: compact, round or elongated within 45 degrees of the line joining them (``align_angle``); islands below
+#: 1/100 of a bright island's peak around it dropped as its sidelobes rather than joined to it
+#: (``dynamic_range``, ``satellite_range``).  The connectivity, the angle and the sidelobe rule were chosen
+#: on the RGZ sources of the even RA bands (``tools/measure_structure.py --grid``).
 B2_STRUCTURE = {"thresh_isl": 3 * np.sqrt(3), "thresh_pix": 3 * np.sqrt(3), "peak_method": "contours",
-                "contour_ratio": np.sqrt(3)}
+                "contour_ratio": np.sqrt(3), "peak_connectivity": 4, "island_connectivity": 4, "align_angle": 45.0,
+                "dynamic_range": 100.0, "satellite_range": None}
 
 
 def uses_structure(task, backend, model):
@@ -43,7 +49,7 @@ def uses_structure(task, backend, model):
 
 
 def classify_structure(image, catalog=None, *, task, detect_options=None, catalog_options=None, hdu=None,
-                       plane=None, backend_options=None, match_radius=3.0):
+                       plane=None, backend_options=None, match_radius=3.0, gap_fraction=0.5):
     """Label each source of ``catalog`` (or each source found) with its B2 class from the image's structure.
 
     Parameters
@@ -64,10 +70,18 @@ def classify_structure(image, catalog=None, *, task, detect_options=None, catalo
     hdu, plane : optional
         As for :func:`~radioassist.load_image`.
     backend_options : dict, optional
-        ``match_radius`` (beams) may be given here too.
+        ``match_radius`` (beams) and ``gap_fraction`` may be given here too.
     match_radius : float, optional
         A catalogue position that falls on no island takes the source of the
         nearest island within this many beam FWHMs (default 3).
+    gap_fraction : float, optional
+        A catalogue position more than a beam from every island, within
+        ``gap_fraction`` times half their separation of the midpoint of two
+        islands of similar flux (ratio at most ``pair_ratio``) that the
+        association left in two sources, takes both sources: the catalogue
+        places the source in the gap between its lobes, so they are one
+        source (default 0.5, chosen on the even RA bands of the RGZ sources;
+        0: never).
 
     Returns
     -------
@@ -89,8 +103,13 @@ def classify_structure(image, catalog=None, *, task, detect_options=None, catalo
         raise InputError(msg)
     options = dict(backend_options or {})
     match_radius = float(options.pop("match_radius", match_radius))
+    gap_fraction = float(options.pop("gap_fraction", gap_fraction))
     if options:
-        msg = f"unknown option(s) {', '.join(sorted(options))} for backend 'structure'; it accepts match_radius"
+        msg = (f"unknown option(s) {', '.join(sorted(options))} for backend 'structure'; it accepts match_radius "
+               f"and gap_fraction")
+        raise InputError(msg)
+    if not np.isfinite(gap_fraction) or gap_fraction < 0:
+        msg = f"gap_fraction must be a non-negative number, got {gap_fraction}"
         raise InputError(msg)
     if not np.isfinite(match_radius) or match_radius < 0:
         msg = f"match_radius must be a non-negative number of beams, got {match_radius}"
@@ -132,12 +151,15 @@ def classify_structure(image, catalog=None, *, task, detect_options=None, catalo
     which = np.full(n, -1)
     which[look] = structure.source_at(xy[look], radius=match_radius * beam)
     flags[look[which[look] < 0]] = FLAG_NO_ISLAND
-    got = which >= 0
     src = structure.sources
-    c = np.zeros(n, dtype=int)
-    p = np.zeros(n, dtype=int)
-    c[got] = np.asarray(src["n_components"])[which[got]]
-    p[got] = np.asarray(src["n_peaks"])[which[got]]
+    members = [[int(w)] if w >= 0 else [] for w in which]  # the sources (rows of src) of each catalogue row
+    if catalog is not None and gap_fraction > 0:
+        for k, pair in _between_islands(structure, xy[look], beam, gap_fraction).items():
+            members[look[k]] = pair
+    got = np.array([len(m) > 0 for m in members], dtype=bool)
+    flags[got & (flags == FLAG_NO_ISLAND)] = FLAG_OK
+    c = np.array([int(np.sum(np.asarray(src["n_components"])[m])) for m in members], dtype=int)
+    p = np.array([int(np.sum(np.asarray(src["n_peaks"])[m])) for m in members], dtype=int)
     labels = np.full(n, "", dtype=object)
     if got.any():
         labels[got] = b2_label(c[got], p[got])
@@ -153,14 +175,11 @@ def classify_structure(image, catalog=None, *, task, detect_options=None, catalo
     lon, lat = ("glon", "glat") if "glon" in src.colnames else ("ra", "dec")
     for name, col in ((f"{prefix}_component_{lon}", f"component_{lon}"),
                       (f"{prefix}_component_{lat}", f"component_{lat}")):
-        vals = np.full(n, "", dtype=object)
-        vals[got] = np.asarray(src[col])[which[got]]
+        vals = np.array([";".join(str(v) for v in np.asarray(src[col])[m]) for m in members], dtype=object)
         out[name] = Column(vals.astype(str), description="positions (deg) of the matched source's islands")
-    flux = np.full(n, np.nan)
-    flux[got] = np.asarray(src["flux"])[which[got]]
+    flux = np.array([float(np.sum(np.asarray(src["flux"])[m])) if m else np.nan for m in members])
     out[f"{prefix}_flux"] = Column(flux, unit=src["flux"].unit, description="integrated flux density of the source")
-    extent = np.full(n, np.nan)
-    extent[got] = np.asarray(src["extent"])[which[got]]
+    extent = np.array([_extent(structure, m) if m else np.nan for m in members])
     out[f"{prefix}_extent"] = Column(extent, unit=u.arcsec, description="largest angular size of the source")
     counts = flag_counts(flags.astype(str))
     n_bad = int(np.sum(flags != FLAG_OK))
@@ -172,9 +191,57 @@ def classify_structure(image, catalog=None, *, task, detect_options=None, catalo
         "model": "rule: components and peaks of the radio source (radioassist.structure)",
         "source": source_label, "image": img.label, "n_sources": n, "n_unclassified": n_bad,
         "n_flagged": counts, "n_unparsed": 0, "n_errors": 0,
-        "match_radius_beams": match_radius, "structure": structure.parameters,
+        "match_radius_beams": match_radius, "gap_fraction": gap_fraction, "structure": structure.parameters,
     }
     return out
+
+
+def _between_islands(structure, xy, beam, fraction):
+    """``{row: [source, source]}`` for the positions in the gap between two islands of two sources.
+
+    A position more than a beam from every island pixel, within ``fraction`` times half their separation of
+    the midpoint of two islands of different sources whose flux ratio is at most the structure's
+    ``pair_ratio`` (the nearest such midpoint)."""
+    islands = structure.islands
+    out = {}
+    if len(islands) < 2:
+        return out
+    yy, xx = np.nonzero(structure.island_map)
+    x = np.asarray(islands["x"], dtype=float)
+    y = np.asarray(islands["y"], dtype=float)
+    flux = np.maximum(np.asarray(islands["flux"], dtype=float), 1e-12)
+    sid = np.asarray(islands["source_id"])
+    row_of = {s: k for k, s in enumerate(np.asarray(structure.sources["source_id"]))}
+    pair_ratio = float(structure.parameters.get("pair_ratio", 10.0))
+    i, j = np.triu_indices(len(islands), 1)
+    keep = (sid[i] != sid[j]) & (np.maximum(flux[i], flux[j]) <= pair_ratio * np.minimum(flux[i], flux[j]))
+    i, j = i[keep], j[keep]
+    if len(i) == 0:
+        return out
+    mx, my = 0.5 * (x[i] + x[j]), 0.5 * (y[i] + y[j])
+    half = 0.5 * np.hypot(x[i] - x[j], y[i] - y[j])
+    for k, (px, py) in enumerate(xy):
+        if not (np.isfinite(px) and np.isfinite(py)) or np.min(np.hypot(xx - px, yy - py)) <= beam:
+            continue
+        d = np.hypot(mx - px, my - py)
+        ok = np.flatnonzero(d <= fraction * half)
+        if len(ok):
+            b = ok[np.argmin(d[ok])]
+            out[k] = [row_of[sid[i[b]]], row_of[sid[j[b]]]]
+    return out
+
+
+def _extent(structure, rows):
+    """Largest angular size (arcsec) of the islands of the sources ``rows`` together."""
+    from .structure import _hull_diameter
+
+    src = structure.sources
+    if len(rows) == 1:
+        return float(src["extent"][rows[0]])
+    ids = set(np.asarray(src["source_id"])[rows])
+    labels = np.flatnonzero(np.isin(np.asarray(structure.islands["source_id"]), list(ids))) + 1
+    yy, xx = np.nonzero(np.isin(structure.island_map, labels))
+    return _hull_diameter(xx, yy) * float(structure.parameters["pixel_arcsec"])
 
 
 def _structure_params(detect_options):
@@ -189,4 +256,3 @@ def _structure_params(detect_options):
         merged["thresh_pix"] = max(float(options["thresh_isl"]), B2_STRUCTURE["thresh_pix"])
     merged["thresh_pix"] = max(float(merged["thresh_pix"]), float(merged["thresh_isl"]))
     return merged
-

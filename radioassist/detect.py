@@ -84,4 +84,5 @@ def find_sources(image, *, snr=5.0, island_snr=3.0, n_pixels=None, box_size=None
 
 _STRUCTURE_KEYS = {"peak_levels", "peak_contrast", "group", "link_factor", "pair_ratio", "pair_flux",
                    "max_pair_sep", "core_radius", "beam", "peak_method", "contour_ratio",
-                   "dynamic_range", "artefact_radius"}
+                   "dynamic_range", "artefact_radius", "peak_connectivity", "align_angle",
+                   "island_connectivity", "satellite_range"}

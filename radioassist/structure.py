@@ -23,19 +23,27 @@ Zoo (RGZ), step by step, each with its parameters recorded in the provenance
    ``peak_levels`` exponentially spaced levels, a branch holding at least
    ``peak_contrast`` of the island's flux).
 4. **Association** (``link_factor``, ``pair_ratio``, ``pair_flux``,
-   ``max_pair_sep``, ``core_radius``), written here (no library does it):
+   ``max_pair_sep``, ``core_radius``, ``align_angle``, ``satellite_range``), written here (no library
+   does it):
    islands are linked (friends of friends) when they are close compared with
    their own sizes, Aegean's normalised distance ``d / (r_i + r_j) <=
    link_factor`` with ``r`` the island's radius along the line joining them;
    two islands of similar flux (ratio <= ``pair_ratio``) farther apart are
    linked as the two lobes of a double when they are bright enough for their
    separation, ``S_i + S_j >= pair_flux * (d / 100 arcsec)**2`` (the LoTSS
-   DR1 double-source rule, scaled to 1.4 GHz), elongated along the line
-   joining them or compact, and no more than ``max_pair_sep`` apart; an island
-   within ``core_radius`` times half the separation of a linked pair's
-   midpoint joins it as the core; and two such islands too faint for their
-   separation on their own link with an island near their midpoint when
-   the three together are bright enough (a bright core with faint lobes).
+   DR1 double-source rule, scaled to 1.4 GHz), compact, round or elongated
+   within ``align_angle`` of the line joining them (90 degrees, the default:
+   any orientation), mutual best partners and no more than ``max_pair_sep``
+   apart; an island within ``core_radius`` times half the separation of a
+   linked pair's midpoint (default: anywhere inside the circle the pair spans)
+   joins it as the core; and two islands of similar flux with an island
+   near their midpoint link with it when the three together are bright
+   enough for the separation, whatever the lobes' orientation (a core between
+   two lobes: the lobes of FR-Is are faint, those of FR-IIs often wider across
+   the jet axis than along it); an island near a much brighter one
+   (``satellite_range``, ``artefact_radius``) joins it (its faint lobes, jets or
+   sidelobes).  Before all this, islands near a far brighter one
+   (``dynamic_range``) are dropped as its sidelobes.
 
 The result, :class:`SourceStructure`, holds a table of islands (one row per
 component, with its peaks) and a table of radio sources (one row per group
@@ -58,6 +66,7 @@ __all__ = ["find_structure", "SourceStructure", "StructureWarning", "b2_label", 
 class StructureWarning(RadioassistWarning):
     """Something the source structure depends on was guessed (e.g. the beam of an image that records none)."""
 
+
 _FWHM = 2.0 * np.sqrt(2.0 * np.log(2.0))
 
 #: Default parameters of :func:`find_structure` (recorded in the provenance).
@@ -73,12 +82,16 @@ STRUCTURE_DEFAULTS = {
     "pair_ratio": 10.0,
     "pair_flux": 0.01,
     "max_pair_sep": 300.0,
-    "core_radius": 0.5,
+    "core_radius": 1.0,
     "beam": None,
     "peak_method": "contours",
     "contour_ratio": float(np.sqrt(3)),
     "dynamic_range": 500.0,
     "artefact_radius": 30.0,
+    "peak_connectivity": 8,
+    "align_angle": 90.0,
+    "island_connectivity": 8,
+    "satellite_range": 100.0,
 }
 
 
@@ -203,8 +216,9 @@ def b2_label(n_components, n_peaks):
 
 def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_size=None, peak_levels=32,
                    peak_contrast=0.001, group=True, link_factor=1.5, pair_ratio=10.0, pair_flux=0.01,
-                   max_pair_sep=300.0, core_radius=0.5, beam=None, peak_method="contours",
-                   contour_ratio=np.sqrt(3), dynamic_range=500.0, artefact_radius=30.0):
+                   max_pair_sep=300.0, core_radius=1.0, beam=None, peak_method="contours",
+                   contour_ratio=np.sqrt(3), dynamic_range=500.0, artefact_radius=30.0, peak_connectivity=8,
+                   align_angle=90.0, island_connectivity=8, satellite_range=100.0):
     """Islands, peaks and radio sources of a radio image.
 
     Parameters
@@ -243,7 +257,16 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
         Most separation of a double in arcsec (default 300).
     core_radius : float, optional
         An island within ``core_radius`` times half the separation of a
-        linked double's midpoint joins it as its core (default 0.5).
+        linked double's midpoint joins it as its core, and two islands of
+        similar flux with an island that close to their midpoint are linked
+        with it (default 1: inside the circle the pair spans; chosen on the
+        even RA bands of the MiraBest and FR-DEEP FIRST cutouts, see
+        ``tools/measure_structure.py --grid``).
+    align_angle : float, optional
+        Degrees: the two lobes of a double (the pair rule) must each be
+        compact, round (axis ratio above 0.7) or elongated within this angle
+        of the line joining them (default 90: any orientation; task B2 uses
+        45, chosen on the even RA bands of the RGZ sources).
     peak_method : {'contours', 'deblend'}, optional
         How peaks are found: ``'contours'`` (default), RGZ's way: the
         innermost contours of a contour tree with levels ``thresh_isl * rms *
@@ -253,12 +276,31 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
     contour_ratio : float, optional
         Ratio of successive contour levels for ``peak_method='contours'``
         (default sqrt(3), as RGZ's contours).
+    island_connectivity : {8, 4}, optional
+        8 (default): islands as photutils finds them; 4: an island is split
+        where its pixels touch only at a corner (pieces of at least
+        ``n_pixels`` kept), as RGZ's outermost contour lines split it (task B2).
+    peak_connectivity : {8, 4}, optional
+        Connectivity of the regions of each contour level for
+        ``peak_method='contours'`` (default 8, as the islands); 4 splits
+        regions that touch only at a pixel corner, as the contour lines RGZ
+        traced (marching squares) do.
     dynamic_range : float or None, optional
         An island within ``artefact_radius`` beams of a brighter island's
         peak whose own peak is below that peak over ``dynamic_range`` is taken
         for an imaging artefact (the sidelobes around a bright source) and
         dropped (default 500, about the dynamic range of FIRST snapshots);
-        None keeps every island.
+        None keeps every island.  A lower value also drops the faint lobes
+        of FR-Is with a bright core: ``satellite_range`` groups them instead.
+    satellite_range : float or None, optional
+        An island within ``artefact_radius`` beams of a brighter island whose
+        peak is below that peak over ``satellite_range`` joins its source
+        (default 100): the faint lobes and jets of a bright source, or its
+        sidelobes above 1/``dynamic_range`` (chosen on the even RA bands of the
+        MiraBest and FR-DEEP FIRST cutouts, where the faint islands around
+        bright FR-DEEP sources were otherwise rows of their own; 50 scored a
+        little higher but grouped one more pair of distinct RGZ sources, see
+        ``tools/measure_structure.py --grid``); None: no such link.
     artefact_radius : float, optional
         Beams around a bright island where the dynamic-range rule applies (default 30).
     beam : `~astropy.units.Quantity`, optional
@@ -297,13 +339,21 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
         raise InputError(msg)
     if dynamic_range is not None:
         _as_positive("dynamic_range", dynamic_range)
+    if satellite_range is not None:
+        _as_positive("satellite_range", satellite_range)
     for name, value in (("artefact_radius", artefact_radius), ("link_factor", link_factor),
                         ("pair_ratio", pair_ratio), ("pair_flux", pair_flux),
                         ("max_pair_sep", max_pair_sep), ("core_radius", core_radius),
-                        ("peak_contrast", peak_contrast)):
+                        ("peak_contrast", peak_contrast), ("align_angle", align_angle)):
         _as_positive(name, value)
     if peak_method not in ("deblend", "contours"):
         msg = f"peak_method must be 'deblend' or 'contours', got {peak_method!r}"
+        raise InputError(msg)
+    if island_connectivity not in (4, 8):
+        msg = f"island_connectivity must be 4 or 8, got {island_connectivity!r}"
+        raise InputError(msg)
+    if peak_connectivity not in (4, 8):
+        msg = f"peak_connectivity must be 4 or 8, got {peak_connectivity!r}"
         raise InputError(msg)
     if float(contour_ratio) <= 1:
         msg = f"contour_ratio must be above 1, got {contour_ratio}"
@@ -375,16 +425,20 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
         "peaks": ("photutils deblend_sources (exponential levels) inside each island" if peak_method == "deblend"
                   else "leaves of a contour tree inside each island (RGZ)"),
         "peak_method": peak_method, "peak_levels": peak_levels, "peak_contrast": float(peak_contrast),
-        "contour_ratio": float(contour_ratio),
+        "contour_ratio": float(contour_ratio), "peak_connectivity": int(peak_connectivity),
+        "island_connectivity": int(island_connectivity),
         "dynamic_range": None if dynamic_range is None else float(dynamic_range),
         "artefact_radius_beams": float(artefact_radius),
+        "satellite_range": None if satellite_range is None else float(satellite_range),
         "group": bool(group), "link_factor": float(link_factor), "pair_ratio": float(pair_ratio),
         "pair_flux_jy": float(pair_flux), "max_pair_sep_arcsec": float(max_pair_sep),
-        "core_radius": float(core_radius),
+        "core_radius": float(core_radius), "align_angle_deg": float(align_angle),
     }
 
     segm = detect_islands(snr_map, thresh_isl, n_pixels, mask=coverage, connectivity=8)  # photutils detect_sources
     n_artefacts = 0
+    if segm is not None and island_connectivity == 4:
+        segm = _four_connected(segm, n_pixels)
     if segm is not None:
         segm, n_artefacts = _keep_islands(segm, residual, snr_map, thresh_pix=thresh_pix,
                                           dynamic_range=dynamic_range,
@@ -400,14 +454,15 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
                                         peak_levels=peak_levels, peak_contrast=peak_contrast,
                                         beam_area_pix=beam_area_pix, pixel_arcsec=pixel_arcsec,
                                         peak_method=peak_method, thresh_isl=thresh_isl,
-                                        contour_ratio=float(contour_ratio))
+                                        contour_ratio=float(contour_ratio), peak_connectivity=int(peak_connectivity))
     jy = islands["flux"].unit == u.Jy
     parameters["pair_rule"] = ("applied" if jy else
                                "not applied: the image unit is not Jy/beam, so flux densities are not in Jy")
     if group and len(islands) > 1:
         groups = _associate(islands, beam_fwhm_pix=beam_fwhm_pix, pixel_arcsec=pixel_arcsec,
                             link_factor=link_factor, pair_ratio=pair_ratio, pair_flux=pair_flux if jy else None,
-                            max_pair_sep=max_pair_sep, core_radius=core_radius)
+                            max_pair_sep=max_pair_sep, core_radius=core_radius, align_angle=float(align_angle),
+                            satellite_range=satellite_range, satellite_radius=artefact_radius * beam_fwhm_pix)
     else:
         groups = np.arange(len(islands))
     sources = _sources(islands, groups, island_map, image, pixel_arcsec=pixel_arcsec, beam_fwhm_pix=beam_fwhm_pix)
@@ -415,6 +470,26 @@ def find_structure(image, *, thresh_isl=3.0, thresh_pix=5.0, n_pixels=None, box_
         table.meta["radioassist_structure"] = parameters
     log.info("%s: %d islands, %d peaks, %d radio sources", image.label, len(islands), len(peaks), len(sources))
     return SourceStructure(islands, peaks, sources, island_map, parameters, rms)
+
+
+def _four_connected(segm, n_pixels):
+    """The islands split where their pixels touch only at a corner (4-connected), pieces of at least
+    ``n_pixels`` kept (None when none is left)."""
+    from photutils.segmentation import SegmentationImage
+    from scipy import ndimage
+
+    cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
+    pieces, n = ndimage.label(np.asarray(segm.data) > 0, structure=cross)
+    if n == 0:
+        return None
+    sizes = np.bincount(pieces.ravel(), minlength=n + 1)
+    small = sizes < n_pixels
+    small[0] = True
+    pieces[small[pieces]] = 0
+    if not pieces.any():
+        return None
+    _, pieces = np.unique(pieces, return_inverse=True)
+    return SegmentationImage(pieces.reshape(segm.data.shape).astype(np.int32))
 
 
 def _keep_islands(segm, residual, snr_map, *, thresh_pix, dynamic_range, radius):
@@ -453,7 +528,8 @@ def _keep_islands(segm, residual, snr_map, *, thresh_pix, dynamic_range, radius)
 
 
 def _islands_and_peaks(residual, snr_map, rms, segm, image, *, n_pixels, peak_levels, peak_contrast,
-                       beam_area_pix, pixel_arcsec, peak_method="deblend", thresh_isl=3.0, contour_ratio=np.sqrt(3)):
+                       beam_area_pix, pixel_arcsec, peak_method="deblend", thresh_isl=3.0, contour_ratio=np.sqrt(3),
+                       peak_connectivity=8):
     """The island table and the peak table (contour tree or photutils deblending finds the peaks)."""
     from scipy import ndimage
 
@@ -472,7 +548,8 @@ def _islands_and_peaks(residual, snr_map, rms, segm, image, *, n_pixels, peak_le
     theta = 0.5 * np.arctan2(2 * sxy, sxx - syy)
 
     if peak_method == "contours":
-        px, py, pval, parent = _contour_peaks(residual, snr_map, island_map, thresh_isl, contour_ratio)
+        px, py, pval, parent = _contour_peaks(residual, snr_map, island_map, thresh_isl, contour_ratio,
+                                              peak_connectivity)
     else:
         px, py, pval, parent = _deblend_peaks(residual, segm, island_map, n_pixels, peak_levels, peak_contrast)
     n_peaks = np.bincount(parent, minlength=n + 1)[1:]
@@ -545,12 +622,15 @@ def _deblend_peaks(residual, segm, island_map, n_pixels, peak_levels, peak_contr
     return px, py, np.asarray(vals, dtype=float), island_map[py.astype(int), px.astype(int)]
 
 
-def _contour_peaks(residual, snr_map, island_map, thresh_isl, ratio):
-    """Peaks as the leaves of each island's contour tree (RGZ): ``(x, y, value, island)``."""
+def _contour_peaks(residual, snr_map, island_map, thresh_isl, ratio, connectivity=8):
+    """Peaks as the leaves of each island's contour tree (RGZ): ``(x, y, value, island)``.
+
+    The regions of each level are ``connectivity``-connected (4: pixels touching at a corner only are two
+    regions, as two contour lines traced around them by marching squares)."""
     from scipy import ndimage
 
     xs, ys, vals, parents = [], [], [], []
-    eight = np.ones((3, 3), dtype=bool)
+    eight = np.ones((3, 3), dtype=bool) if connectivity == 8 else np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)
     for k, sl in enumerate(ndimage.find_objects(island_map)):
         if sl is None:
             continue
@@ -607,7 +687,7 @@ def _radius_towards(a, b, theta, phi):
 
 
 def _associate(islands, *, beam_fwhm_pix, pixel_arcsec, link_factor, pair_ratio, pair_flux, max_pair_sep,
-               core_radius):
+               core_radius, align_angle=90.0, satellite_range=None, satellite_radius=0.0):
     """Group index of each island: friends of friends over the links described in the module docstring."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
@@ -622,7 +702,8 @@ def _associate(islands, *, beam_fwhm_pix, pixel_arcsec, link_factor, pair_ratio,
     n = len(x)
     from scipy.spatial import cKDTree
     reach = max(max_pair_sep / pixel_arcsec, link_factor * 2 * float(np.max(np.maximum(a, half_extent))))
-    pairs = cKDTree(np.column_stack([x, y])).query_pairs(reach, output_type="ndarray")
+    tree = cKDTree(np.column_stack([x, y]))
+    pairs = tree.query_pairs(reach, output_type="ndarray")
     if len(pairs) == 0:
         return np.arange(n)
     i, j = pairs[:, 0], pairs[:, 1]
@@ -639,8 +720,8 @@ def _associate(islands, *, beam_fwhm_pix, pixel_arcsec, link_factor, pair_ratio,
     d_arcsec = d * pixel_arcsec
     ratio = np.maximum(flux[i], flux[j]) / np.minimum(flux[i], flux[j])
     bright = flux[i] + flux[j] >= (np.inf if pair_flux is None else pair_flux) * (d_arcsec / 100.0) ** 2
-    aligned_i = _aligned(a[i], b[i], theta[i], phi, beam_fwhm_pix)
-    aligned_j = _aligned(a[j], b[j], theta[j], phi, beam_fwhm_pix)
+    aligned_i = _aligned(a[i], b[i], theta[i], phi, beam_fwhm_pix, align_angle)
+    aligned_j = _aligned(a[j], b[j], theta[j], phi, beam_fwhm_pix, align_angle)
     pair = (ratio <= pair_ratio) & bright & (d_arcsec <= max_pair_sep) & aligned_i & aligned_j
     if pair_flux is None:  # flux densities not in Jy: no double rule
         pair[:] = False
@@ -668,27 +749,39 @@ def _associate(islands, *, beam_fwhm_pix, pixel_arcsec, link_factor, pair_ratio,
             if c not in (p, q):
                 links_i.append(p)
                 links_j.append(c)
-    # 4. lobes too faint for their separation on their own, on both sides of a core: the core's flux
-    # counts towards the brightness rule (a bright core with faint lobes: many FR-Is)
+    # 4. two islands of similar flux on both sides of a core: linked with it when the three together are
+    # bright enough for their separation (a bright core with faint lobes: many FR-Is), whatever the lobes'
+    # orientation (lobes are often wider across the jet axis than along it; the core is the evidence)
     if pair_flux is not None:
-        faint = (ratio <= pair_ratio) & ~bright & (d_arcsec <= max_pair_sep) & aligned_i & aligned_j
-        tree = cKDTree(np.column_stack([x, y]))
+        faint = (ratio <= pair_ratio) & (d_arcsec <= max_pair_sep)
         for p, q, sep in zip(i[faint], j[faint], d[faint]):
             mid = (0.5 * (x[p] + x[q]), 0.5 * (y[p] + y[q]))
             for c in tree.query_ball_point(mid, core_radius * 0.5 * sep):
                 if c not in (p, q) and flux[p] + flux[q] + flux[c] >= pair_flux * (sep * pixel_arcsec / 100.0) ** 2:
                     links_i += [p, q]
                     links_j += [c, c]
+    # 5. faint islands around a bright one (peak below its peak over satellite_range, within satellite_radius
+    # pixels of it): its faint lobes or jets, or the sidelobes the dynamic-range rule left; they join it
+    if satellite_range is not None:
+        peak = np.asarray(islands["peak_flux"], dtype=float)
+        for b_ in np.argsort(-peak):
+            if peak[b_] <= 0:
+                break
+            for c in tree.query_ball_point((x[b_], y[b_]), satellite_radius):
+                if peak[c] * satellite_range <= peak[b_]:
+                    links_i.append(b_)
+                    links_j.append(c)
     graph = coo_matrix((np.ones(len(links_i)), (links_i, links_j)), shape=(n, n))
     _, groups = connected_components(graph, directed=False)
     return groups
 
 
-def _aligned(a, b, theta, phi, beam_fwhm_pix):
-    """An island compact (about a beam) or elongated within 45 degrees of the direction phi."""
+def _aligned(a, b, theta, phi, beam_fwhm_pix, align_angle=90.0):
+    """An island compact (about a beam), round, or elongated within ``align_angle`` degrees of the direction phi
+    (90: any island)."""
     compact = a <= 1.5 * beam_fwhm_pix / 2 * 1.5
     t = np.abs(np.angle(np.exp(2j * (phi - theta)))) / 2  # angle between axis and line, 0..pi/2
-    return compact | (b / a > 0.7) | (t <= np.pi / 4)
+    return compact | (b / a > 0.7) | (t <= np.radians(align_angle))
 
 
 def _sources(islands, groups, island_map, image, *, pixel_arcsec, beam_fwhm_pix):

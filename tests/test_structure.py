@@ -117,6 +117,39 @@ def test_bad_parameters_name_themselves(rng):
         find_structure(_hdu(mostly_blank), box_size=100)  # photutils finds no box of data
     with pytest.raises(InputError, match="unknown source-finding option"):
         find_sources(hdu, link=2)
+    with pytest.raises(InputError, match="align_angle"):
+        find_structure(hdu, align_angle=0)
+    for name in ("island_connectivity", "peak_connectivity"):
+        with pytest.raises(InputError, match=name):
+            find_structure(hdu, **{name: 6})
+
+
+def test_core_between_lobes_across_the_axis_is_one_source(rng):
+    # FR-II lobes often wider across the jet axis than along it: with a core at their midpoint they are one
+    # source whatever their orientation (the double rule alone would need them aligned, align_angle)
+    data = _sky(rng)
+    sigma = BEAM / PIX / 2.3548
+    for x in (60, 140):
+        data += _gauss(data.shape, x, 100, 5e-3, sigma, 5 * sigma)  # elongated along y, the axis is along x
+    lobes = data.copy()
+    data += _gauss(data.shape, 100, 100, 1.5e-3, sigma)
+    for angle in (90, 45):
+        s = find_structure(_hdu(data), align_angle=angle)
+        assert len(s.islands) == 3 and len(s.sources) == 1
+        assert s.parameters["align_angle_deg"] == angle
+    assert len(find_structure(_hdu(lobes)).sources) == 1  # default: a double in any orientation
+    assert len(find_structure(_hdu(lobes), align_angle=45).sources) == 2
+
+
+def test_island_connectivity_four_splits_islands_touching_at_a_corner(rng):
+    data = _sky(rng, 64, rms=1e-5)
+    data[20:30, 20:30] = 1e-2
+    data[30:40, 30:40] = 1e-2  # touches the first square at one corner only
+    data[30:40, 20:30] = 0.0
+    data[20:30, 30:40] = 0.0
+    assert len(find_structure(_hdu(data), group=False, dynamic_range=None).islands) == 1
+    s = find_structure(_hdu(data), group=False, dynamic_range=None, island_connectivity=4)
+    assert len(s.islands) == 2 and s.parameters["island_connectivity"] == 4
 
 
 def test_unknown_beam_warns_and_can_be_given(rng):
@@ -153,6 +186,45 @@ def test_real_first_fr2_is_one_source(shared_data):
     assert s.sources["n_components"][0] == 3
     assert 40 < s.sources["extent"][0] < 120  # arcsec
     assert 0.01 < s.sources["flux"][0] < 0.5  # Jy
+
+
+def test_real_first_triple_with_misaligned_lobe_is_one_source(shared_data):
+    # MiraBest 210_228.725+042.013 (RGZ DR1 3C-3P): two lobes of about 45 mJy, one elongated across the axis,
+    # and a faint core at their midpoint: the central galaxy is one radio source (it was three before the
+    # core rule ignored the lobes' orientation)
+    from astropy.coordinates import SkyCoord
+    path = shared_data / "mirabest_first" / "FITS" / "210_228.725+042.013_0.1349_0068.81.fits"
+    with pytest.warns(StructureWarning, match="no beam"):
+        s = find_structure(path)
+    centre = SkyCoord(228.725, 42.013, unit="deg")
+    d = SkyCoord(s.islands["ra"], s.islands["dec"]).separation(centre).arcsec
+    near = d - 0.5 * np.asarray(s.islands["size"]) <= 0.5 * 68.81 + 10  # MiraBest's size, as measured
+    assert near.sum() >= 3
+    assert len(set(np.asarray(s.islands["source_id"])[near])) == 1
+
+
+def test_real_first_sidelobes_of_3c247_are_one_row(shared_data):
+    # FR-DEEP 3C 247 (2.9 Jy): the faint islands around it are its sidelobes, dropped below 1/500 of its
+    # peak and joined to it below 1/100 (satellite_range): one row
+    path = shared_data / "frdeep_v2" / "FIRST" / "3C_247_II.fits"
+    with pytest.warns(StructureWarning, match="no beam"):
+        s = find_structure(path)
+    assert len(s.sources) == 1 and s.parameters["n_artefact_candidates"] > 0
+    with pytest.warns(StructureWarning, match="no beam"):
+        kept = find_structure(path, dynamic_range=None)
+    assert len(kept.islands) > len(s.islands)
+    with pytest.warns(StructureWarning, match="no beam"):
+        alone = find_structure(path, satellite_range=None)
+    assert len(alone.sources) > 1 and alone.parameters["satellite_range"] is None
+
+
+def test_real_first_fr1_faint_lobes_join_the_bright_core(shared_data):
+    # MiraBest FR-I 100_122.412+034.927: a 170 mJy core and two lobes below 1/100 of its peak, kept (not
+    # dropped as sidelobes) and grouped with it
+    path = shared_data / "mirabest_first" / "FITS" / "100_122.412+034.927_0.0825_0124.74.fits"
+    with pytest.warns(StructureWarning, match="no beam"):
+        s = find_structure(path)
+    assert len(s.islands) == 3 and len(s.sources) == 1
 
 
 def test_sidelobes_of_a_bright_source_are_dropped(rng):
