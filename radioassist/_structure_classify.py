@@ -55,7 +55,7 @@ def classify_structure(image, catalog=None, *, task, detect_options=None, catalo
     Parameters
     ----------
     image : path, HDU, NDData, (array, WCS) or `~radioassist.RadioImage`
-        One image (a list of mosaics is not supported by this route).
+        One image (:func:`radioassist.classify` calls this once per image of a list).
     catalog : str, path, `~astropy.table.Table` or None
         The sources (anything :func:`~radioassist.read_catalog` accepts);
         None: the radio sources found in the image.
@@ -98,8 +98,8 @@ def classify_structure(image, catalog=None, *, task, detect_options=None, catalo
     from .structure import b2_label, find_structure
 
     if isinstance(image, list):
-        msg = ("backend 'structure' (task B2) classifies one image at a time: call classify once per mosaic, "
-               "or pass backend='vision' with a B2 model")
+        msg = ("classify_structure takes one image; radioassist.classify(images, ..., task='B2') takes a list "
+               "(each image's own sources, or each catalogue row in the image it lies on)")
         raise InputError(msg)
     options = dict(backend_options or {})
     match_radius = float(options.pop("match_radius", match_radius))

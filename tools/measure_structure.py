@@ -426,7 +426,8 @@ a parameter: macro F1 {_ci(b2['odd_bands'], 'macro_f1')}).**
 
 ## Method
 
-1. Noise: photutils `Background2D` (sigma-clipped median, MAD-std RMS, mesh of about 15 beams).
+1. Noise: photutils' `Background2D` recipe (sigma-clipped median, MAD-std RMS, mesh of about 15 beams;
+   computed by `radioassist._noise`, equal to photutils bit for bit, without importing it).
 2. Components: islands of pixels above 3 sqrt(3) = 5.2 times the local RMS (photutils `detect_sources`),
    the lowest contour of Radio Galaxy Zoo, split where they touch only at a pixel corner (4-connected, as
    the contour lines RGZ traced with marching squares split them).
