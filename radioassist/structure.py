@@ -40,7 +40,9 @@ Zoo (RGZ), step by step, each with its parameters recorded in the provenance
    near their midpoint link with it when the three together are bright
    enough for the separation, whatever the lobes' orientation (a core between
    two lobes: the lobes of FR-Is are faint, those of FR-IIs often wider across
-   the jet axis than along it); an island near a much brighter one
+   the jet axis than along it), each island the lobe of at most one such
+   triple (mutual best partners, the triple brightest for its separation:
+   a crowded field does not chain into one source); an island near a much brighter one
    (``satellite_range``, ``artefact_radius``) joins it (its faint lobes, jets or
    sidelobes).  Before all this, islands near a far brighter one
    (``dynamic_range``) are dropped as its sidelobes.
@@ -752,12 +754,28 @@ def _associate(islands, *, beam_fwhm_pix, pixel_arcsec, link_factor, pair_ratio,
     # 4. two islands of similar flux on both sides of a core: linked with it when the three together are
     # bright enough for their separation (a bright core with faint lobes: many FR-Is), whatever the lobes'
     # orientation (lobes are often wider across the jet axis than along it; the core is the evidence)
+    # Each island is a lobe of at most one such triple, chosen as for doubles (mutual best partners, the
+    # triple brightest for its separation), so that a crowded field does not chain into one source through
+    # the islands that happen to lie between two others.
     if pair_flux is not None:
         faint = (ratio <= pair_ratio) & (d_arcsec <= max_pair_sep)
+        triples = []
         for p, q, sep in zip(i[faint], j[faint], d[faint]):
             mid = (0.5 * (x[p] + x[q]), 0.5 * (y[p] + y[q]))
-            for c in tree.query_ball_point(mid, core_radius * 0.5 * sep):
-                if c not in (p, q) and flux[p] + flux[q] + flux[c] >= pair_flux * (sep * pixel_arcsec / 100.0) ** 2:
+            need = pair_flux * (sep * pixel_arcsec / 100.0) ** 2
+            cores = [c for c in tree.query_ball_point(mid, core_radius * 0.5 * sep)
+                     if c not in (p, q) and flux[p] + flux[q] + flux[c] >= need]
+            if cores:
+                triples.append((p, q, cores, max(flux[p] + flux[q] + flux[c] for c in cores) / need))
+        best = np.full(n, -1)
+        best_score = np.zeros(n)
+        for p, q, _, score in triples:
+            for u_, v_ in ((p, q), (q, p)):
+                if score > best_score[u_]:
+                    best_score[u_], best[u_] = score, v_
+        for p, q, cores, _ in triples:
+            if best[p] == q and best[q] == p:
+                for c in cores:
                     links_i += [p, q]
                     links_j += [c, c]
     # 5. faint islands around a bright one (peak below its peak over satellite_range, within satellite_radius
