@@ -140,9 +140,6 @@ def _fill_mesh(mesh, n_neighbors=10):
     values = mesh[~bad]
     bad_yx = np.column_stack(np.nonzero(bad))
     dist, idx = cKDTree(good_yx, leafsize=10).query(bad_yx, k=n_neighbors)  # photutils: leafsize 10 (ties)
-    dist, idx = np.atleast_2d(dist), np.atleast_2d(idx)
-    if dist.shape[0] != len(bad_yx):
-        dist, idx = dist.T, idx.T
     valid = np.isfinite(dist)
     safe_d = np.where(valid, dist, 1.0)
     safe_i = np.where(valid, idx, 0)

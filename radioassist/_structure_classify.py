@@ -49,7 +49,7 @@ def uses_structure(task, backend, model):
 
 
 def classify_structure(image, catalog=None, *, task, detect_options=None, catalog_options=None, hdu=None,
-                       plane=None, backend_options=None, match_radius=3.0, gap_fraction=0.5):
+                       plane=None, backend_options=None, match_radius=3.0, gap_fraction=0.5, report_counts=True):
     """Label each source of ``catalog`` (or each source found) with its B2 class from the image's structure.
 
     Parameters
@@ -82,6 +82,9 @@ def classify_structure(image, catalog=None, *, task, detect_options=None, catalo
         places the source in the gap between its lobes, so they are one
         source (default 0.5, chosen on the even RA bands of the RGZ sources;
         0: never).
+    report_counts : bool, optional
+        Log how many rows could not be classified (default True; a run over
+        several images counts once for all of them).
 
     Returns
     -------
@@ -183,7 +186,7 @@ def classify_structure(image, catalog=None, *, task, detect_options=None, catalo
     out[f"{prefix}_extent"] = Column(extent, unit=u.arcsec, description="largest angular size of the source")
     counts = flag_counts(flags.astype(str))
     n_bad = int(np.sum(flags != FLAG_OK))
-    if n_bad:
+    if n_bad and report_counts:
         log.warning("%d of %d sources could not be classified (%s; see column %s_flag)", n_bad, n,
                     ", ".join(f"{k} {v}" for k, v in counts.items()), prefix)
     out.meta["radioassist"] = {

@@ -687,11 +687,11 @@ def _column_degrees(table, cand, info):
     hours_axis = cand.axis == "lon" and cand.system in ("equatorial", "unknown")
     if cc.is_string_column(col):
         vals = cc.string_values(col)
-        listed = np.array([";" in str(v) for v in vals])
-        if listed.any():  # one value per component (Radio Galaxy Zoo's cpnts_ras): the first is the position
+        n_listed = sum(";" in v for v in vals)
+        if n_listed:  # one value per component (Radio Galaxy Zoo's cpnts_ras): the first is the position
             log.info("%s: column %r holds ';'-separated lists (one position per component) in %d rows; the "
-                     "first of each list is the row's position", source, cand.name, int(listed.sum()))
-            vals = [str(v).split(";")[0].strip() if flag else v for v, flag in zip(vals, listed)]
+                     "first of each list is the row's position", source, cand.name, n_listed)
+            vals = [v.split(";", 1)[0].strip() for v in vals]
         parsed = [cc.parse_sexagesimal(text) for text in vals]
         numbers = np.array([p[0] for p in parsed], dtype=float)
         markers = np.array([p[1] or "" for p in parsed])

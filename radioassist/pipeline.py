@@ -16,7 +16,6 @@ results), each partition running ``radioassist._partition.run_partition``.
 Finished partitions can be saved as they come (``checkpoint=``/``resume=``,
 :mod:`radioassist.resume`) so that an interrupted run resumes where it stopped.
 """
-import logging
 import time
 
 import numpy as np
@@ -475,14 +474,13 @@ def _structure_over_images(images, catalog, classify_structure, **kwargs):
 
     if not images:
         raise InputError("image is an empty list: give at least one mosaic")
-    task = kwargs["task"]
-    prefix = task.id
-    quiet = _NoPerImageCounts()  # each image counts the rows off it: one count for the whole run below
-    log.addFilter(quiet)
-    try:
-        tables = [classify_structure(img, catalog, **kwargs) for img in images]
-    finally:
-        log.removeFilter(quiet)
+    prefix = kwargs["task"].id
+    source = None
+    if catalog is not None:  # read once, not once per image
+        source = str(catalog) if not isinstance(catalog, Table) else "a table given in Python"
+        catalog = read_catalog(catalog, **(kwargs.pop("catalog_options") or {}))
+    # each image would count the rows off it: one count for the whole run, below
+    tables = [classify_structure(img, catalog, report_counts=False, **kwargs) for img in images]
     names = [t.meta["radioassist"]["image"] for t in tables]
     if catalog is None:
         for t, name in zip(tables, names):
@@ -492,21 +490,19 @@ def _structure_over_images(images, catalog, classify_structure, **kwargs):
         out.meta = dict(tables[0].meta)
         source = f"radio sources found in each of {len(images)} images"
     else:
+        ok = np.array([np.asarray(t[f"{prefix}_flag"], dtype=str) == FLAG_OK for t in tables])
+        which = np.where(ok.any(axis=0), np.argmax(ok, axis=0), 0)  # the first image where the row is on data
         out = tables[0]
-        ours = [c for c in out.colnames if c.startswith(f"{prefix}_")]
-        tile = np.where(np.asarray(out[f"{prefix}_flag"], dtype=str) == FLAG_OK, names[0], "").astype(object)
-        for t, name in zip(tables[1:], names[1:]):
-            take = (tile == "") & (np.asarray(t[f"{prefix}_flag"], dtype=str) == FLAG_OK)
-            if take.any():
-                for col in ours:  # whole columns replaced: a longer string must not be cut to the old width
-                    old = np.asarray(out[col])
-                    values = old.astype(object)
-                    values[take] = np.asarray(t[col])[take]
-                    out[col] = Column(values.astype(str if old.dtype.kind == "U" else old.dtype), unit=out[col].unit,
-                                      description=out[col].description)
-            tile[take] = name
+        for col in [c for c in out.colnames if c.startswith(f"{prefix}_")]:
+            old = np.asarray(out[col])
+            values = old.astype(object)
+            for k in range(1, len(tables)):
+                values[which == k] = np.asarray(tables[k][col])[which == k]
+            # a whole new column: a longer string from another image must not be cut to the old width
+            out[col] = Column(values.astype(str if old.dtype.kind == "U" else old.dtype), unit=out[col].unit,
+                              description=out[col].description)
+        tile = np.where(ok.any(axis=0), np.asarray(names, dtype=object)[which], "")
         out[f"{prefix}_tile"] = Column(tile.astype(str), description="mosaic (tile) the row was classified in")
-        source = tables[0].meta["radioassist"]["source"]
     flags = np.asarray(out[f"{prefix}_flag"], dtype=str)
     meta = dict(tables[0].meta["radioassist"])
     meta.update(source=source, image=names, n_sources=len(out), n_unclassified=int(np.sum(flags != FLAG_OK)),
@@ -516,11 +512,6 @@ def _structure_over_images(images, catalog, classify_structure, **kwargs):
         log.warning("%d of %d sources could not be classified (%s; see column %s_flag)", meta["n_unclassified"],
                     len(out), ", ".join(f"{k} {v}" for k, v in meta["n_flagged"].items()), prefix)
     return out
-
-
-class _NoPerImageCounts(logging.Filter):
-    def filter(self, record):
-        return "could not be classified" not in record.getMessage()
 
 
 def _output_table(table, results, task, *, tile_names, tile_of):
